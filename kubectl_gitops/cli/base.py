@@ -1,0 +1,36 @@
+"""What every command shares: error handling and exit codes, and the printer for this invocation."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from ..errors import ExitCode, GitopsError
+from .options import get_settings
+from .output import Printer
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def printer() -> Printer:
+    return Printer(get_settings().output)
+
+
+def handle_errors(f: F) -> F:
+    """Turn the core's exceptions into one message and the documented exit code (see errors.py)."""
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> int:
+        try:
+            rv = f(*args, **kwargs)
+            return int(rv or 0)
+        except GitopsError as e:
+            return printer().error(e)
+        except KeyboardInterrupt:
+            printer().info("interrupted")
+            return int(ExitCode.INTERRUPTED)
+        except Exception as e:
+            return printer().error(e)
+
+    return wrapper  # type: ignore[return-value]

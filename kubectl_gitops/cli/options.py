@@ -1,0 +1,124 @@
+"""Shared kubectl-style options as decorators.
+
+Each option stores its value on the invocation's ``Settings`` (``get_settings()``) instead of being
+passed to the command function, so commands stay short and every command spells a flag the same way.
+Precedence: flag, then environment (``KUBECTL_GITOPS_<NAME>`` or the kubectl variable), then default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from ..settings import ClusterOptions, OutputOptions, Settings, SourceOptions, parse_duration
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def get_settings() -> Settings:
+    ctx = click.get_current_context()
+    return ctx.ensure_object(Settings)
+
+
+def _setter(section: str, attr: str, convert: Callable[[Any], Any] | None = None) -> Callable[..., Any]:
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        s = ctx.ensure_object(Settings)
+        if value is None or value == () or (param.multiple and not value):
+            return value
+        if convert is not None:
+            value = convert(value)
+        setattr(s, section, dataclasses.replace(getattr(s, section), **{attr: value}))
+        return value
+
+    return callback
+
+
+def _timeout(value: str) -> float | None:
+    try:
+        seconds = parse_duration(value, flag="--request-timeout")
+    except Exception as e:  # turned into click's usage error (exit 2)
+        raise click.BadParameter(str(e)) from None
+    return seconds or None
+
+
+def _opt(*decls: str, section: str, attr: str, convert: Callable[[Any], Any] | None = None,
+         **kw: Any) -> Callable[[F], F]:
+    return click.option(*decls, expose_value=False, is_eager=False,
+                        callback=_setter(section, attr, convert), **kw)
+
+
+def _compose(*decorators: Callable[[F], F]) -> Callable[[F], F]:
+    def apply(f: F) -> F:
+        for d in reversed(decorators):
+            f = d(f)
+        return f
+
+    return apply
+
+
+def _color_default() -> bool:
+    return "NO_COLOR" not in os.environ
+
+
+def _verbose(ctx: click.Context, param: click.Parameter, value: int) -> int:
+    s = ctx.ensure_object(Settings)
+    s.output = dataclasses.replace(s.output, verbose=value)
+    return value
+
+
+def _no_color(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    s = ctx.ensure_object(Settings)
+    if value or "NO_COLOR" in os.environ:
+        s.output = dataclasses.replace(s.output, color=False)
+    return value
+
+
+common_options = _compose(
+    click.option("-v", "--verbose", count=True, expose_value=False, callback=_verbose,
+                 help="More detail: -v shows decisions and tracebacks, -vv API calls."),
+    click.option("--no-color", is_flag=True, expose_value=False, callback=_no_color,
+                 help="Plain output without colours (also NO_COLOR=1)."),
+)
+
+cluster_options = _compose(
+    _opt("--kubeconfig", section="cluster", attr="kubeconfig", metavar="PATH",
+         help="Path to the kubeconfig file (default: $KUBECONFIG, which may list several, or ~/.kube/config)."),
+    _opt("--context", section="cluster", attr="context", metavar="NAME",
+         help="The kubeconfig context to use (default: current-context)."),
+    _opt("-n", "--namespace", section="cluster", attr="namespace", metavar="NS",
+         help="Namespace for namespaced objects that name none (default: the context's namespace)."),
+    _opt("--request-timeout", section="cluster", attr="request_timeout", convert=_timeout,
+         metavar="DURATION", help="Timeout of a single API request, e.g. 30s, 1m (0 = none)."),
+)
+
+source_options = _compose(
+    _opt("--repo", section="source", attr="repo", metavar="PATH|URL", envvar="KUBECTL_GITOPS_REPO",
+         help="Git repository: a local path or a remote URL (cloned into a cache). Default: the current one."),
+    _opt("--path", section="source", attr="path", metavar="DIR", envvar="KUBECTL_GITOPS_PATH",
+         help="Folder inside the repository holding the manifests (default: .)."),
+    _opt("--ref", section="source", attr="ref", metavar="REF",
+         help="Branch, tag or commit to read (default: the work tree for diff, HEAD for sync)."),
+    _opt("--include", section="source", attr="include", multiple=True, convert=tuple, metavar="GLOB",
+         help="Only read files matching this glob (repeatable)."),
+    _opt("--exclude", section="source", attr="exclude", multiple=True, convert=tuple, metavar="GLOB",
+         help="Skip files matching this glob (repeatable)."),
+    _opt("--values", "helm_values", section="source", attr="helm_values", multiple=True, convert=tuple,
+         metavar="FILE", help="Helm values file, relative to the chart (repeatable)."),
+    _opt("--release-name", section="source", attr="helm_release", metavar="NAME",
+         help="Helm release name (default: the chart folder's name)."),
+)
+
+
+def output_option(*choices: str, default: str = "table") -> Callable[[F], F]:
+    return _opt("-o", "--output", section="output", attr="format", default=default, show_default=True,
+                type=click.Choice(list(choices)), help="Output format.")
+
+
+__all__ = [
+    "ClusterOptions", "OutputOptions", "SourceOptions", "cluster_options", "common_options",
+    "get_settings", "output_option", "source_options",
+]

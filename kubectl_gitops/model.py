@@ -1,0 +1,132 @@
+"""Plain data shared by every layer: object keys, manifests and where they came from.
+
+Raw API objects stay plain ``dict``s (as the API server sends them); ``Manifest`` wraps a desired
+object together with its origin so every message can point at a file and line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+Obj = dict[str, Any]
+
+# Annotations and labels we read or write.
+ANN_SYNC_WAVE = "argocd.argoproj.io/sync-wave"
+ANN_HOOK = "argocd.argoproj.io/hook"
+ANN_HOOK_DELETE_POLICY = "argocd.argoproj.io/hook-delete-policy"
+ANN_SYNC_OPTIONS = "argocd.argoproj.io/sync-options"
+ANN_COMPARE_OPTIONS = "argocd.argoproj.io/compare-options"
+ANN_ARGO_TRACKING_ID = "argocd.argoproj.io/tracking-id"
+ANN_HELM_HOOK = "helm.sh/hook"
+ANN_HELM_HOOK_WEIGHT = "helm.sh/hook-weight"
+ANN_HELM_HOOK_DELETE_POLICY = "helm.sh/hook-delete-policy"
+ANN_LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+ANN_SOURCE_COMMIT = "gitops.kubectl.dev/source-commit"
+ANN_FLUX_PRUNE = "kustomize.toolkit.fluxcd.io/prune"
+
+
+def split_api_version(api_version: str) -> tuple[str, str]:
+    """``apps/v1`` -> (``apps``, ``v1``); ``v1`` -> (``""``, ``v1``)."""
+    if "/" in api_version:
+        group, version = api_version.split("/", 1)
+        return group, version
+    return "", api_version
+
+
+@dataclass(frozen=True, order=True)
+class ResourceKey:
+    """Identity of an object in a cluster. ``namespace`` is ``""`` for cluster-scoped objects."""
+
+    group: str
+    kind: str
+    namespace: str
+    name: str
+
+    @property
+    def group_kind(self) -> str:
+        """kubectl style: ``Deployment.apps``, ``ConfigMap``."""
+        return f"{self.kind}.{self.group}" if self.group else self.kind
+
+    def __str__(self) -> str:
+        where = f"{self.namespace}/{self.name}" if self.namespace else self.name
+        return f"{self.group_kind} {where}"
+
+    @classmethod
+    def of(cls, obj: Obj) -> ResourceKey:
+        meta = obj.get("metadata") or {}
+        group, _ = split_api_version(str(obj.get("apiVersion", "")))
+        return cls(group, str(obj.get("kind", "")), str(meta.get("namespace") or ""),
+                   str(meta.get("name") or meta.get("generateName") or ""))
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a desired object came from: a file and line, or a kustomize overlay / Helm chart."""
+
+    path: str  # relative to the repository root
+    line: int | None = None  # 1-based line of the document start, when known
+    renderer: str = "file"  # file | kustomize | helm
+    detail: str = ""  # e.g. "chart demo, release demo" or the overlay folder
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line else self.path
+        if self.renderer != "file":
+            where = f"{where} ({self.renderer}{': ' + self.detail if self.detail else ''})"
+        return where
+
+
+@dataclass
+class Manifest:
+    """A desired object with its origin. ``obj`` is mutable until validation; treat it as read-only after."""
+
+    obj: Obj
+    origin: Origin = field(default_factory=lambda: Origin("<unknown>"))
+
+    @property
+    def api_version(self) -> str:
+        return str(self.obj.get("apiVersion", ""))
+
+    @property
+    def group(self) -> str:
+        return split_api_version(self.api_version)[0]
+
+    @property
+    def version(self) -> str:
+        return split_api_version(self.api_version)[1]
+
+    @property
+    def kind(self) -> str:
+        return str(self.obj.get("kind", ""))
+
+    @property
+    def metadata(self) -> Obj:
+        return self.obj.setdefault("metadata", {})
+
+    @property
+    def name(self) -> str:
+        return str(self.metadata.get("name") or "")
+
+    @property
+    def generate_name(self) -> str:
+        return str(self.metadata.get("generateName") or "")
+
+    @property
+    def namespace(self) -> str:
+        return str(self.metadata.get("namespace") or "")
+
+    @property
+    def annotations(self) -> dict[str, str]:
+        return self.metadata.get("annotations") or {}
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return self.metadata.get("labels") or {}
+
+    @property
+    def key(self) -> ResourceKey:
+        return ResourceKey.of(self.obj)
+
+    def where(self) -> str:
+        """``Deployment.apps demo/web (apps/web.yaml:12)`` for messages."""
+        return f"{self.key} ({self.origin})"
