@@ -72,8 +72,9 @@ build_kube() {
   for p in $pkg $cgo; do
     ld="$ld -X $p.gitVersion=v$v -X $p.gitMajor=$major -X $p.gitMinor=$minor -X $p.gitTreeState=clean"
   done
-  (cd "$m" && go mod tidy >/dev/null 2>&1 || true
-   cd "$m" && go get "k8s.io/kubernetes@v$v" >/dev/null &&
+  # `go get` of the command packages records go.sum entries for everything they import.
+  (cd "$m" && go get "k8s.io/kubernetes/cmd/kube-apiserver@v$v" "k8s.io/kubernetes/cmd/kube-controller-manager@v$v" \
+     "k8s.io/kubernetes/cmd/kube-scheduler@v$v" >/dev/null 2>&1 &&
    go build -trimpath -tags selinux,notest -ldflags "$ld" -o "$out.tmp/" \
      k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler)
   rm -rf "$m"

@@ -96,6 +96,8 @@ cluster_options = _compose(
 )
 
 source_options = _compose(
+    click.argument("dir", required=False, expose_value=False, metavar="[PATH]",
+                   callback=_setter("source", "path")),
     _opt("--repo", section="source", attr="repo", metavar="PATH|URL", envvar="KUBECTL_GITOPS_REPO",
          help="Git repository: a local path or a remote URL (cloned into a cache). Default: the current one."),
     _opt("--path", section="source", attr="path", metavar="DIR", envvar="KUBECTL_GITOPS_PATH",
