@@ -83,6 +83,4 @@ class Printer:
             code = int(ExitCode.INTERNAL)
         if self.options.verbose:
             self.echo("".join(traceback.format_exception(type(err), err, err.__traceback__)).rstrip(), err=True)
-        elif isinstance(err, GitopsError):
-            pass
         return code
