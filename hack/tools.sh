@@ -40,7 +40,7 @@ new_module() { local m; m=$(mktemp -d); (cd "$m" && go mod init build.local/tool
 
 build_etcd() {
   local out m; out=$(dir_for etcd); m=$(new_module)
-  (cd "$m" && go get "go.etcd.io/etcd/server/v3@v$ETCD_VERSION" >/dev/null 2>&1 &&
+  (cd "$m" && { go get "go.etcd.io/etcd/server/v3@v$ETCD_VERSION" >/dev/null 2>go-get.log || { tail -n 20 go-get.log >&2; exit 1; }; } &&
     go build -trimpath -o "$out.tmp/etcd" go.etcd.io/etcd/server/v3)
   rm -rf "$m"
 }
@@ -73,8 +73,8 @@ build_kube() {
     ld="$ld -X $p.gitVersion=v$v -X $p.gitMajor=$major -X $p.gitMinor=$minor -X $p.gitTreeState=clean"
   done
   # `go get` of the command packages records go.sum entries for everything they import.
-  (cd "$m" && go get "k8s.io/kubernetes/cmd/kube-apiserver@v$v" "k8s.io/kubernetes/cmd/kube-controller-manager@v$v" \
-     "k8s.io/kubernetes/cmd/kube-scheduler@v$v" >/dev/null 2>&1 &&
+  (cd "$m" && { go get "k8s.io/kubernetes/cmd/kube-apiserver@v$v" "k8s.io/kubernetes/cmd/kube-controller-manager@v$v" \
+     "k8s.io/kubernetes/cmd/kube-scheduler@v$v" >/dev/null 2>go-get.log || { tail -n 20 go-get.log >&2; exit 1; }; } &&
    go build -trimpath -tags selinux,notest -ldflags "$ld" -o "$out.tmp/" \
      k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler)
   rm -rf "$m"
@@ -86,8 +86,17 @@ build_simple() { # name module-path version [ldflags]
 }
 
 build() {
-  local name=$1 out; out=$(dir_for "$name")
+  local name=$1 out lock started=$SECONDS; out=$(dir_for "$name")
   [ -d "$out" ] && return 0
+  # One builder per tool: a second caller (a test session, another shell) waits here instead of
+  # wiping the first one's half-built "$out.tmp", then finds the finished directory.
+  mkdir -p "$CACHE"
+  exec {lock}>"$CACHE/.build-$name.lock"
+  if ! flock -n "$lock"; then
+    log "waiting for another build of $name to finish"
+    flock "$lock"
+  fi
+  if [ -d "$out" ]; then exec {lock}>&-; return 0; fi
   log "building $name into $out (once per version; later runs reuse it)"
   rm -rf "$out.tmp"; mkdir -p "$out.tmp"
   case "$name" in
@@ -103,7 +112,8 @@ build() {
     kapp) build_simple kapp carvel.dev/kapp/cmd/kapp "$KAPP_VERSION" ;;
   esac
   mv "$out.tmp" "$out"
-  log "built $name"
+  exec {lock}>&-
+  log "built $name in $((SECONDS - started))s"
 }
 
 case "${1:-all}" in
