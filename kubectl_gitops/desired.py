@@ -1,0 +1,47 @@
+"""The desired state, in one call: open the source, render it, validate it (all problems at once).
+
+Every command that needs the repository's objects calls ``load_desired``; nothing below it needs to be
+called directly. It raises ``SourceError``/``RenderError`` when the repository cannot be read at all, and
+one ``ValidationError`` listing every problem (render problems, structural checks, then the caller's
+``extra_checks``) when it can be read but is not valid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .errors import ValidationError
+from .model import Manifest
+from .render import Transform, render
+from .settings import SourceOptions
+from .source import Checkout, open_source
+from .validate import ScopeResolver, analyse, apply_defaults
+
+
+@dataclass
+class Desired:
+    manifests: list[Manifest]
+    checkout: Checkout  # what was read; its root may be gone (an export is removed on return)
+
+
+def load_desired(source: SourceOptions, *, committed_only: bool, default_namespace: str,
+                 resolve: ScopeResolver | None = None, transform: Transform | None = None,
+                 extra_checks: Callable[[list[Manifest]], list[str]] | None = None) -> Desired:
+    """Read, render and validate the desired objects described by ``source``.
+
+    ``committed_only`` (sync) reads HEAD instead of the work tree when no ref is given. Namespaced objects
+    without a namespace get ``default_namespace``; ``extra_checks`` sees the manifests with that default
+    applied. ``transform`` is applied to each plain file before parsing (sops decryption).
+    """
+    with open_source(source, committed_only=committed_only) as checkout:
+        manifests, problems = render(checkout.root, checkout.path, source, transform=transform,
+                                     namespace=default_namespace or None)
+    result = analyse(manifests, default_namespace=default_namespace, resolve=resolve)
+    problems.extend(result.problems)
+    apply_defaults(manifests, result.namespaced, default_namespace)
+    if extra_checks is not None:
+        problems.extend(extra_checks(manifests))
+    if problems:
+        raise ValidationError(problems, hint="fix these in the repository and run again")
+    return Desired(manifests, checkout)

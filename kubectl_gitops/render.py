@@ -1,0 +1,474 @@
+"""Turn a folder of a checkout into manifests: plain YAML/JSON files, kustomize folders, Helm charts.
+
+``render`` walks from ``path`` and picks a renderer per folder, the first that applies:
+
+1. a folder with ``kustomization.yaml``/``kustomization.yml``/``Kustomization`` is built as one unit by
+   ``kustomize build`` (when ``kustomize`` or ``$KUBECTL_GITOPS_KUSTOMIZE`` is found) or
+   ``kubectl kustomize``; kustomizations using ``helmCharts`` get ``--enable-helm``;
+2. a folder with ``Chart.yaml`` is rendered by ``helm template RELEASE DIR --namespace NS
+   --include-crds --skip-tests -f VALUES…`` (``helm`` on PATH or ``$KUBECTL_GITOPS_HELM``). The release
+   is ``--release-name`` or the folder's name; ``--values`` files are relative to the chart;
+3. otherwise every ``*.yaml``/``*.yml``/``*.json`` file is read (multi-document, ``kind: *List``
+   flattened into its items) and sub-folders are walked the same way.
+
+Skipped: hidden files and folders, the sops config ``.sops.yaml``, Helm/kustomize support files lying in a
+plain folder (``Chart.lock``, ``values.yaml``, ``values.schema.json``, ``kustomizeconfig.yaml``), and JSON
+files that are not Kubernetes objects (no ``apiVersion`` and no ``kind``: ``renovate.json`` and friends).
+
+``--include``/``--exclude`` globs are matched against paths relative to ``path``: file paths for plain
+files, the folder path for kustomize and Helm folders. Like ``.gitignore``, a pattern without ``/``
+matches any single path component (``--exclude test`` skips every ``test`` folder), a pattern naming a
+folder covers everything under it, and ``*`` also matches ``/``.
+
+Problems a user can fix in the repository (invalid YAML, a failed kustomize or helm run, a document that
+is not an object) are returned as strings ``file:line: what; what to do`` so that they are all reported
+at once; a missing binary raises ``RenderError``.
+
+YAML semantics follow kubectl (YAML 1.1, as PyYAML's safe loader), with two differences from PyYAML
+defaults that match what kubectl sends to the server: timestamps stay strings, and a key given twice in
+one mapping is an error (the server's strict field validation rejects it too).
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import os
+import posixpath
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import RenderError
+from .model import Manifest, Obj, Origin
+from .settings import SourceOptions
+
+try:  # libyaml's parser is ~10x faster; construction stays in Python either way
+    from yaml import CSafeLoader as _BaseLoader
+except ImportError:  # pragma: no cover - PyYAML built without libyaml
+    from yaml import SafeLoader as _BaseLoader  # type: ignore[assignment]
+
+Transform = Callable[[str, str], str]
+
+KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+CHART_FILE = "Chart.yaml"
+MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+SUPPORT_FILES = frozenset({
+    ".sops.yaml", "Chart.yaml", "Chart.lock", "values.yaml", "values.yml", "values.schema.json",
+    "kustomizeconfig.yaml", "kustomizeconfig.yml",
+})
+HELM_ENV = "KUBECTL_GITOPS_HELM"
+KUSTOMIZE_ENV = "KUBECTL_GITOPS_KUSTOMIZE"
+TIMEOUT_ENV = "KUBECTL_GITOPS_RENDER_TIMEOUT"  # seconds per kustomize/helm run; default 300
+KUSTOMIZE_ORIGIN_ANNOTATION = "config.kubernetes.io/origin"
+
+
+# --- YAML -----------------------------------------------------------------------------------------------
+
+
+class _DuplicateKey(yaml.MarkedYAMLError):
+    pass
+
+
+class _Loader(_BaseLoader):
+    """Safe loader with kubectl's view of timestamps (strings) and duplicate keys (errors)."""
+
+    def construct_mapping(self, node: yaml.Node, deep: bool = False) -> dict[Any, Any]:
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[tuple[str, str], int] = {}
+            for key_node, _ in node.value:
+                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                k = (key_node.tag, key_node.value)
+                if k in seen:
+                    raise _DuplicateKey(None, None, f"key {key_node.value!r} appears twice (first on line {seen[k]})",
+                                        key_node.start_mark)
+                seen[k] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)  # type: ignore[arg-type]
+
+
+def _construct_timestamp_as_str(loader: yaml.SafeLoader, node: yaml.Node) -> str:
+    return str(loader.construct_scalar(node))  # type: ignore[arg-type]
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp_as_str)
+
+
+def _yaml_documents(text: str) -> Iterator[tuple[Any, int, yaml.Node]]:
+    """(data, 1-based line of the document's first node, node) per non-empty document.
+
+    Raises ``yaml.MarkedYAMLError`` at the first syntax error (earlier documents were yielded).
+    """
+    loader = _Loader(text)
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            if node is None:
+                continue
+            data = loader.construct_document(node)
+            if data is None:
+                continue
+            yield data, node.start_mark.line + 1, node
+    finally:
+        loader.dispose()  # type: ignore[no-untyped-call]
+
+
+def _items_lines(node: yaml.Node) -> list[int]:
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode) and key.value == "items" and isinstance(value, yaml.SequenceNode):
+                return [item.start_mark.line + 1 for item in value.value]
+    return []
+
+
+def _type_name(data: Any) -> str:
+    return {list: "a list", str: "a string", int: "a number", float: "a number", bool: "a boolean"}.get(
+        type(data), type(data).__name__)
+
+
+@dataclass
+class _Out:
+    manifests: list[Manifest]
+    problems: list[str]
+
+
+def _add_document(out: _Out, data: Any, origin: Origin, node: yaml.Node | None) -> None:
+    """One parsed document: an object, or a ``*List`` whose items are flattened."""
+    where = f"{origin.path}:{origin.line}" if origin.line else str(origin)
+    if not isinstance(data, dict):
+        out.problems.append(f"{where}: expected a Kubernetes object (a mapping with apiVersion, kind, metadata), "
+                            f"found {_type_name(data)}; fix the document or move the file out of the manifests folder")
+        return
+    kind = data.get("kind")
+    items = data.get("items")
+    if isinstance(kind, str) and kind.endswith("List") and isinstance(items, list):
+        lines = _items_lines(node) if node is not None else []
+        for i, item in enumerate(items):
+            line = lines[i] if i < len(lines) else origin.line
+            item_origin = Origin(origin.path, line, origin.renderer, origin.detail)
+            if isinstance(item, dict):
+                out.manifests.append(Manifest(item, item_origin))
+            else:
+                out.problems.append(f"{origin.path}:{line}: item {i} of {kind} is {_type_name(item)}, not an object; "
+                                    "fix the list")
+        return
+    out.manifests.append(Manifest(data, origin))
+
+
+def _parse_yaml(out: _Out, text: str, origin: Origin, *,
+                origin_for: Callable[[int, Obj], Origin] | None = None) -> None:
+    try:
+        for data, line, node in _yaml_documents(text):
+            if origin_for is not None and isinstance(data, dict):
+                o = origin_for(line, data)
+            elif origin.renderer == "file":
+                o = Origin(origin.path, line, "file", origin.detail)
+            else:
+                o = origin
+            _add_document(out, data, o, node)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        err_line = mark.line + 1 if mark is not None else None
+        what = e.problem or str(e)
+        if e.context and not isinstance(e, _DuplicateKey):
+            what = f"{what} ({e.context})"
+        where = f"{origin.path}:{err_line}" if err_line and origin.renderer == "file" else str(origin)
+        out.problems.append(f"{where}: invalid YAML: {what}; fix the syntax (the rest of this file was not read)")
+    except yaml.YAMLError as e:  # e.g. an unknown tag without a mark
+        out.problems.append(f"{origin}: invalid YAML: {e}; fix the syntax")
+
+
+def _parse_json(out: _Out, text: str, origin: Origin) -> None:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        out.problems.append(f"{origin.path}:{e.lineno}: invalid JSON: {e.msg} (column {e.colno}); fix the syntax")
+        return
+    if isinstance(data, dict) and "apiVersion" not in data and "kind" not in data:
+        return  # renovate.json, package.json, …: not a manifest
+    _add_document(out, data, Origin(origin.path, 1, "file"), None)
+
+
+# --- globs ----------------------------------------------------------------------------------------------
+
+
+def glob_match(rel: str, pattern: str) -> bool:
+    """``.gitignore``-flavoured matching of a posix path relative to the manifests folder (see module doc)."""
+    pat = pattern.strip()
+    pat = pat[2:] if pat.startswith("./") else pat
+    pat = pat.strip("/")
+    if not pat:
+        return False
+    parts = rel.split("/")
+    prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    for candidate in prefixes:
+        if fnmatchcase(candidate, pat) or (pat.startswith("**/") and fnmatchcase(candidate, pat[3:])):
+            return True
+    return "/" not in pat and any(fnmatchcase(p, pat) for p in parts)
+
+
+def _selected(rel: str, opts: SourceOptions) -> bool:
+    if opts.include and not any(glob_match(rel, p) for p in opts.include):
+        return False
+    return not any(glob_match(rel, p) for p in opts.exclude)
+
+
+# --- binaries -------------------------------------------------------------------------------------------
+
+
+def _timeout() -> float:
+    try:
+        return float(os.environ.get(TIMEOUT_ENV) or 300)
+    except ValueError:
+        return 300.0
+
+
+def _from_env(var: str, what: str) -> str | None:
+    value = os.environ.get(var)
+    if not value:
+        return None
+    found = shutil.which(value)
+    if not found:
+        raise RenderError(f"{var}={value} does not name an executable {what} binary",
+                          hint=f"point {var} at the {what} binary, or unset it to use the one on PATH")
+    return found
+
+
+def helm_binary(rel_dir: str = ".") -> str:
+    """The helm to run: ``$KUBECTL_GITOPS_HELM``, else ``helm`` on PATH; RenderError naming both otherwise."""
+    found = _from_env(HELM_ENV, "helm") or shutil.which("helm")
+    if not found:
+        raise RenderError(f"{rel_dir}: rendering this Helm chart needs the 'helm' binary, which is not on PATH",
+                          hint="install Helm 3 (https://helm.sh/docs/intro/install/) or set "
+                               f"{HELM_ENV}=/path/to/helm")
+    return found
+
+
+def kustomize_command(rel_dir: str = ".") -> list[str]:
+    """``[kustomize, build]`` or ``[kubectl, kustomize]``: ``$KUBECTL_GITOPS_KUSTOMIZE``, ``kustomize``, kubectl."""
+    env = _from_env(KUSTOMIZE_ENV, "kustomize")
+    if env:
+        return [env, "kustomize"] if Path(env).name.startswith("kubectl") else [env, "build"]
+    found = shutil.which("kustomize")
+    if found:
+        return [found, "build"]
+    kubectl = os.environ.get("KUBECTL_PATH") or shutil.which("kubectl")  # KUBECTL_PATH: set by kubectl for plugins
+    if kubectl and shutil.which(kubectl):
+        return [kubectl, "kustomize"]
+    raise RenderError(f"{rel_dir}: building this kustomization needs 'kustomize' or 'kubectl', neither is on PATH",
+                      hint=f"install kubectl (https://kubernetes.io/docs/tasks/tools/) or kustomize, or set "
+                           f"{KUSTOMIZE_ENV}=/path/to/kustomize")
+
+
+def _run(cmd: list[str], *, root: Path) -> tuple[bool, str]:
+    """(ok, stdout or a one-paragraph error) of a renderer run; temp paths are shown relative to the repo."""
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=_timeout(), check=False,
+                              stdin=subprocess.DEVNULL, cwd=root)
+    except subprocess.TimeoutExpired:
+        return False, f"timed out after {_timeout():.0f}s (raise {TIMEOUT_ENV})"
+    except OSError as e:
+        raise RenderError(f"cannot run {cmd[0]}: {e.strerror}", hint="check that the binary exists and is executable",
+                          ) from None
+    if proc.returncode != 0:
+        err = (proc.stderr or proc.stdout).strip()
+        err = err.replace(str(root) + os.sep, "").replace(str(root), ".")
+        lines = [ln for ln in err.splitlines() if ln.strip()]
+        return False, " | ".join(lines[-6:]) or f"exit code {proc.returncode}"
+    return True, proc.stdout
+
+
+# --- render units -----------------------------------------------------------------------------------------
+
+
+def _kustomize(root: Path, rel_dir: str) -> _Out:
+    out = _Out([], [])
+    folder = root / rel_dir
+    cmd = [*kustomize_command(rel_dir), str(folder)]
+    kfile = next((folder / n for n in KUSTOMIZATION_FILES if (folder / n).is_file()), None)
+    if kfile is not None and "helmCharts" in kfile.read_text(errors="replace"):
+        cmd += ["--enable-helm", "--helm-command", helm_binary(rel_dir)]
+    ok, text = _run(cmd, root=root)
+    label = f"try: kubectl kustomize {rel_dir}"
+    if not ok:
+        out.problems.append(f"{rel_dir}: kustomize build failed: {text}; fix the kustomization ({label})")
+        return out
+    origin = Origin(rel_dir, None, "kustomize", "")
+
+    def origin_for(line: int, obj: Obj) -> Origin:
+        # With `buildMetadata: [originAnnotations]` kustomize says which file each object came from.
+        ann = (obj.get("metadata") or {}).get("annotations") or {}
+        src = ann.get(KUSTOMIZE_ORIGIN_ANNOTATION) if isinstance(ann, dict) else None
+        if isinstance(src, str):
+            try:
+                path = (yaml.load(src, Loader=_Loader) or {}).get("path")
+            except yaml.YAMLError:
+                path = None
+            if isinstance(path, str) and "://" not in path:
+                return Origin(posixpath.normpath(posixpath.join(rel_dir, path)), None, "kustomize", rel_dir)
+        return origin
+
+    _parse_yaml(out, text, origin, origin_for=origin_for)
+    return out
+
+
+def _helm(root: Path, rel_dir: str, opts: SourceOptions, namespace: str | None, used_values: set[str]) -> _Out:
+    out = _Out([], [])
+    folder = root / rel_dir
+    helm = helm_binary(rel_dir)
+    try:
+        chart = yaml.load((folder / CHART_FILE).read_text(), Loader=_Loader) or {}
+    except (yaml.YAMLError, OSError, UnicodeDecodeError) as e:
+        out.problems.append(f"{rel_dir}/{CHART_FILE}: cannot read the chart: {e}; fix Chart.yaml")
+        return out
+    chart_name = str(chart.get("name") or "") if isinstance(chart, dict) else ""
+    folder_name = posixpath.basename(rel_dir) if rel_dir != "." else ""
+    release = opts.helm_release or folder_name or chart_name or "release"
+    cmd = [helm, "template", release, str(folder), "--include-crds", "--skip-tests"]
+    if namespace:
+        cmd += ["--namespace", namespace]
+    for v in opts.helm_values:
+        p = Path(v).expanduser()
+        p = p if p.is_absolute() else folder / v
+        if p.is_file():
+            used_values.add(v)
+            cmd += ["-f", str(p)]
+    ok, text = _run(cmd, root=root)
+    if not ok:
+        hint = f"try: helm template {release} {rel_dir}"
+        if "dependenc" in text or "charts/ directory" in text:
+            hint = f"run `helm dependency build {rel_dir}` and commit the charts/ folder"
+        out.problems.append(f"{rel_dir}: helm template failed: {text}; fix the chart or its values ({hint})")
+        return out
+    # `helm template` prefixes each document with `# Source: <chart>/templates/x.yaml`.
+    source_lines: list[int] = []
+    sources: list[str] = []
+    for i, line in enumerate(text.splitlines(), start=1):
+        if line.startswith("# Source: "):
+            source_lines.append(i)
+            sources.append(line[len("# Source: "):].strip())
+    detail = f"chart {chart_name or folder_name}, release {release}"
+
+    def origin_for(line: int, obj: Obj) -> Origin:
+        i = bisect.bisect_left(source_lines, line) - 1
+        if i < 0:
+            return Origin(rel_dir, None, "helm", detail)
+        template = sources[i].split("/", 1)[1] if "/" in sources[i] else sources[i]
+        return Origin(posixpath.normpath(posixpath.join(rel_dir, template)), None, "helm", detail)
+
+    _parse_yaml(out, text, Origin(rel_dir, None, "helm", detail), origin_for=origin_for)
+    return out
+
+
+def _plain_file(root: Path, rel: str, transform: Transform | None) -> _Out:
+    out = _Out([], [])
+    try:
+        text = (root / rel).read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        out.problems.append(f"{rel}: not UTF-8 text ({e.reason} at byte {e.start}); save the file as UTF-8")
+        return out
+    except OSError as e:
+        out.problems.append(f"{rel}: cannot read: {e.strerror}; check the file")
+        return out
+    if transform is not None:
+        text = transform(rel, text)
+    if rel.endswith(".json"):
+        _parse_json(out, text, Origin(rel, None, "file"))
+    else:
+        _parse_yaml(out, text, Origin(rel, None, "file"))
+    return out
+
+
+# --- the walk -------------------------------------------------------------------------------------------
+
+
+def _join(a: str, b: str) -> str:
+    return b if a == "." else f"{a}/{b}"
+
+
+def _walk(root: Path, start: str) -> Iterator[tuple[str, str]]:
+    """(kind, repo-relative path) in a stable order: kind is file | kustomize | helm."""
+    seen: set[str] = set()
+
+    def visit(rel_dir: str) -> Iterator[tuple[str, str]]:
+        real = os.path.realpath(root / rel_dir)
+        if real in seen:  # a symlink loop
+            return
+        seen.add(real)
+        try:
+            entries = sorted(os.scandir(root / rel_dir), key=lambda e: e.name)
+        except OSError:
+            return
+        names = {e.name for e in entries}
+        if any(n in names for n in KUSTOMIZATION_FILES):
+            yield "kustomize", rel_dir
+            return
+        if CHART_FILE in names:
+            yield "helm", rel_dir
+            return
+        for e in entries:
+            if e.name.startswith("."):
+                continue
+            rel = _join(rel_dir, e.name)
+            if e.is_dir():
+                yield from visit(rel)
+            elif e.name.endswith(MANIFEST_SUFFIXES) and e.name not in SUPPORT_FILES and e.is_file():
+                yield "file", rel
+
+    yield from visit(start)
+
+
+def render(checkout_root: Path, path: str, opts: SourceOptions, *, transform: Transform | None = None,
+           namespace: str | None = None) -> tuple[list[Manifest], list[str]]:
+    """Render ``path`` (relative to ``checkout_root``) into manifests, in a stable order.
+
+    Returns ``(manifests, problems)``. ``transform(rel_path, text)`` is applied to every plain file before
+    parsing (sops decryption plugs in here); what it raises propagates. ``namespace`` is passed to
+    ``helm template`` (``.Release.Namespace``). Raises ``RenderError`` when a needed binary is missing.
+    """
+    root = Path(checkout_root)
+    start = posixpath.normpath(path.replace(os.sep, "/")) if path else "."
+    if not (root / start).exists():
+        raise RenderError(f"path {start!r} does not exist", hint="check --path")
+    # Kustomize and Helm runs are subprocesses: run them in parallel while plain files are parsed here.
+    slots: list[_Out | Future[_Out]] = []
+    used_values: set[str] = set()
+    charts = 0
+    with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
+        if (root / start).is_file():
+            slots.append(_plain_file(root, start, transform))
+        else:
+            for kind, rel in _walk(root, start):
+                inner = posixpath.relpath(rel, start) if start != "." else rel
+                if inner != "." and not _selected(inner, opts):
+                    continue
+                if kind == "file":
+                    slots.append(_plain_file(root, rel, transform))
+                elif kind == "kustomize":
+                    slots.append(pool.submit(_kustomize, root, rel))
+                else:
+                    charts += 1
+                    slots.append(pool.submit(_helm, root, rel, opts, namespace, used_values))
+        results = [s.result() if isinstance(s, Future) else s for s in slots]
+    manifests: list[Manifest] = []
+    problems: list[str] = []
+    for r in results:
+        manifests.extend(r.manifests)
+        problems.extend(r.problems)
+    for v in opts.helm_values:
+        if v in used_values:
+            continue
+        if charts:
+            problems.append(f"{start}: values file {v!r} is not in any Helm chart folder under this path; "
+                            "give --values relative to the chart folder")
+        else:
+            problems.append(f"{start}: --values {v!r} given but there is no Helm chart under this path; "
+                            "drop --values or point --path at the chart")
+    return manifests, problems

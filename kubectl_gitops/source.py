@@ -1,0 +1,504 @@
+"""Where the desired state comes from: a git repository, at a ref or as its work tree.
+
+This is the only module that touches git (through GitPython, imported lazily). ``open_source`` gives a
+``Checkout``: a directory whose files are the repository content to render, plus what we know about it
+(commit, dirty, pushed or not). The rules:
+
+* Repository. Default: the git repository containing the current directory. ``--repo`` may name a
+  local path (any folder inside a repository, or a bare repository) or a remote URL
+  (``https://…``, ``ssh://…``, ``file://…``, ``git@host:org/repo.git``). A remote is cloned bare into
+  ``$KUBECTL_GITOPS_CACHE/repos/<hash>`` (default ``~/.cache/kubectl-gitops``) once, and fetched on
+  every later use (under a file lock, so parallel runs do not trip over each other).
+* A local folder that is not in any git repository, given as ``--repo``, is read as plain files: the
+  checkout then has ``commit=None`` and ``repo_root`` the folder itself, and ``--ref`` is an error.
+  Without ``--repo`` a non-repository is an error: GitOps without git is usually a mistake.
+* Path. ``--path`` is relative to the folder the repository was given as: the current directory by
+  default (so ``kubectl gitops diff apps/`` works from any subfolder), the ``--repo`` folder, or the
+  root of a remote. It may not leave the repository. ``Checkout.path`` holds it relative to ``root``.
+* Revision. With no ``--ref`` and ``committed_only=False`` (diff) the work tree is read directly,
+  uncommitted and untracked files included, and ``dirty`` says whether anything under the path differs
+  from HEAD. With ``committed_only=True`` (sync) or ``--ref``, that commit is exported into a private
+  temporary folder (removed on exit) by reading blobs from the object database: the user's work tree
+  and index are never touched (``git status`` runs with ``GIT_OPTIONAL_LOCKS=0`` for the same reason).
+  A bare repository has no work tree, so HEAD is read.
+* What an export holds: the subtree of the path, plus the files (not folders) of every folder above it
+  (``.sops.yaml`` and repository config files live there). When the subtree holds a kustomization or a
+  Helm chart, the whole tree is exported, because those may reference ``../base``. Submodules are not
+  exported; symlinks are kept only when they point inside the tree.
+* ``--ref``: a branch, tag or commit (anything ``git rev-parse`` understands). In a local repository a
+  branch that exists only on a remote (``feature`` with ``origin/feature``) is found too. For a remote
+  URL, branches and tags are those of the remote; a commit that no branch contains is fetched by sha.
+
+Remote URLs may carry credentials (``https://user:token@host``): they are registered with ``redact``
+and never appear in a ``Checkout`` or an error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import posixpath
+import re
+import shutil
+import stat
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
+
+from . import redact
+from .errors import SourceError
+from .settings import SourceOptions
+
+if TYPE_CHECKING:  # GitPython is imported lazily: `kubectl gitops --help` must stay fast.
+    from git import Repo
+
+CACHE_ENV = "KUBECTL_GITOPS_CACHE"
+GIT_TIMEOUT_ENV = "KUBECTL_GITOPS_GIT_TIMEOUT"  # seconds for clone/fetch; default 300
+DEFAULT_GIT_TIMEOUT = 300.0
+
+# Files that make a folder a render unit (see render.py); their presence widens an export to the whole tree.
+RENDER_UNIT_FILES = frozenset({"kustomization.yaml", "kustomization.yml", "Kustomization", "Chart.yaml"})
+
+_GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0", "GIT_ASKPASS": "", "SSH_ASKPASS": ""}
+_SHA = re.compile(r"^[0-9a-f]{40}$|^[0-9a-f]{64}$")
+_SCP_LIKE = re.compile(r"^[\w.-]+@[\w.-]+:")  # git@github.com:org/repo.git
+_URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
+
+
+@dataclass(frozen=True)
+class Checkout:
+    """The repository content to render, and where it came from.
+
+    ``root`` only exists inside the ``open_source`` block when it is an export of a commit.
+    """
+
+    root: Path  # a directory whose files are the repository content (work tree, or an export of a commit)
+    repo_root: Path | None  # the user's repository root (None for a remote URL cache)
+    commit: str | None  # full sha read (HEAD for the work tree); None: no commits yet, or not a git repository
+    ref: str | None  # what the user asked for
+    dirty: bool  # the work tree was read AND it has uncommitted changes under the path
+    on_remote: bool | None  # is `commit` contained in a remote-tracking branch (None: no remotes)
+    remote_url: str | None  # without credentials
+    path: str = "."  # the manifests folder (or file), relative to root, posix, normalised
+
+    @property
+    def short_commit(self) -> str | None:
+        return self.commit[:12] if self.commit else None
+
+    @property
+    def work_tree(self) -> bool:
+        """True when uncommitted files were read (root is the user's work tree)."""
+        return self.ref is None and self.repo_root is not None and self.root == self.repo_root
+
+    def describe(self) -> str:
+        """One line for headers and logs: ``main @ 1a2b3c4d5e6f (work tree dirty)``."""
+        where = self.ref or ("work tree" if self.work_tree else "HEAD")
+        text = f"{where} @ {self.short_commit}" if self.commit else f"{where} (no commit)"
+        return f"{text} (work tree dirty)" if self.dirty else text
+
+
+def is_remote_url(repo: str) -> bool:
+    """``https://…``, ``ssh://…``, ``file://…`` or scp-like ``git@host:path``; an existing local path never is."""
+    if Path(repo).expanduser().exists():
+        return False
+    return bool(_URL.match(repo) or _SCP_LIKE.match(repo))
+
+
+def safe_url(url: str) -> str:
+    """The URL without user info, for messages and records."""
+    if not _URL.match(url):
+        return url
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+
+
+def _register_credentials(url: str) -> None:
+    if _URL.match(url):
+        parts = urlsplit(url)
+        if parts.password:
+            redact.register(parts.password)
+        if parts.username and parts.password is None and len(parts.username) >= 16:  # a token as user name
+            redact.register(parts.username)
+
+
+def cache_dir() -> Path:
+    """Where remote repositories are cloned: ``$KUBECTL_GITOPS_CACHE/repos`` (default ~/.cache/kubectl-gitops)."""
+    base = os.environ.get(CACHE_ENV) or os.path.join("~", ".cache", "kubectl-gitops")
+    return Path(base).expanduser() / "repos"
+
+
+def _git_timeout() -> float:
+    try:
+        return float(os.environ.get(GIT_TIMEOUT_ENV) or DEFAULT_GIT_TIMEOUT)
+    except ValueError:
+        return DEFAULT_GIT_TIMEOUT
+
+
+def _git_module() -> Any:
+    try:
+        import git
+    except ImportError as e:  # GitPython raises ImportError when the git executable is missing
+        raise SourceError(f"cannot use git: {e}",
+                          hint="install git (e.g. apt-get install git) and make sure it is on PATH") from e
+    return git
+
+
+def _stderr(err: Exception, *, url: str | None = None) -> str:
+    """The useful last line of a failed git command, without credentials."""
+    text = str(getattr(err, "stderr", "") or err).strip()
+    text = text.removeprefix("stderr:").strip().strip("'").strip()
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    line = lines[-1] if lines else "git failed"
+    if url and url != safe_url(url):
+        line = line.replace(url, safe_url(url))
+    return redact.redact(line)
+
+
+# --- paths -------------------------------------------------------------------------------------------
+
+
+def _relative_path(path: str, *, base: Path, top: Path) -> str:
+    """``path`` (relative to ``base`` or absolute) as a normalised posix path relative to ``top``."""
+    p = Path(path).expanduser()
+    full = p if p.is_absolute() else base / p
+    # normpath, not resolve(): symlinks inside the repository stay what the repository says they are.
+    full = Path(os.path.normpath(full))
+    try:
+        rel = full.relative_to(top)
+    except ValueError:
+        raise SourceError(f"path {path!r} is outside the repository {top}",
+                          hint="give --path relative to the repository (or the current folder inside it)") from None
+    text = rel.as_posix()
+    return text if text not in ("", ".") else "."
+
+
+def _remote_relative_path(path: str) -> str:
+    if PurePosixPath(path).is_absolute():
+        raise SourceError(f"path {path!r} must be relative to the root of the remote repository",
+                          hint="use --path apps/prod (a folder inside the repository)")
+    text = posixpath.normpath(path.replace(os.sep, "/"))
+    if text == ".." or text.startswith("../"):
+        raise SourceError(f"path {path!r} is outside the repository",
+                          hint="use a folder inside the repository")
+    return text
+
+
+# --- git helpers ---------------------------------------------------------------------------------------
+
+
+def _open_repo(start: Path) -> Repo | None:
+    """The repository containing ``start`` (which may be a bare repository), or None."""
+    git = _git_module()
+    try:
+        repo = git.Repo(start, search_parent_directories=True)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        return None
+    repo.git.update_environment(**_GIT_ENV)
+    return repo
+
+
+def _rev(repo: Repo, rev: str) -> str | None:
+    """Full sha of the commit ``rev`` names, or None."""
+    git = _git_module()
+    try:
+        out = repo.git.rev_parse("--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}")
+    except git.GitCommandError:
+        return None
+    out = str(out).strip()
+    return out or None
+
+
+def _resolve_local(repo: Repo, ref: str, where: str) -> str:
+    sha = _rev(repo, ref)
+    if sha is None:
+        # Like `git switch feature`: a branch that exists only on a remote.
+        found = [s for r in repo.remotes if (s := _rev(repo, f"refs/remotes/{r.name}/{ref}"))]
+        if len(set(found)) == 1:
+            sha = found[0]
+    if sha is None:
+        raise SourceError(f"unknown ref {ref!r} in {where}",
+                          hint="use a branch, tag or commit that exists there (see `git branch -a`, `git tag`, "
+                               "`git log`); run `git fetch` if it was pushed by someone else")
+    return sha
+
+
+def _remote_url(repo: Repo) -> str | None:
+    names = [r.name for r in repo.remotes]
+    if not names:
+        return None
+    name = "origin" if "origin" in names else names[0]
+    try:
+        url = str(repo.git.remote("get-url", name)).strip()
+    except Exception:
+        return None
+    _register_credentials(url)
+    return safe_url(url)
+
+
+def _contained_in(repo: Repo, sha: str, refs: str) -> bool:
+    out = repo.git.for_each_ref("--count=1", "--format=%(refname)", f"--contains={sha}", refs)
+    return bool(str(out).strip())
+
+
+def _on_remote(repo: Repo, sha: str | None) -> bool | None:
+    if not repo.remotes:
+        return None
+    if sha is None:
+        return False
+    return _contained_in(repo, sha, "refs/remotes/")
+
+
+def _dirty(repo: Repo, rel: str) -> bool:
+    out = repo.git.status("--porcelain", "-z", "--untracked-files=normal", "--", rel)
+    return bool(str(out).strip("\0 \n"))
+
+
+# --- exports -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Entry:
+    mode: str
+    kind: str
+    sha: str
+    path: str
+
+
+def _tree_entries(repo: Repo, sha: str) -> list[_Entry]:
+    out = repo.git.ls_tree("-r", "-z", "--full-tree", sha, strip_newline_in_stdout=False)
+    entries = []
+    for record in str(out).split("\0"):
+        if not record:
+            continue
+        info, _, path = record.partition("\t")
+        mode, kind, obj = info.split(" ")
+        entries.append(_Entry(mode, kind, obj, path))
+    return entries
+
+
+def _under(path: str, rel: str) -> bool:
+    return rel == "." or path == rel or path.startswith(rel + "/")
+
+
+def _select(entries: list[_Entry], rel: str) -> list[_Entry]:
+    """The path's subtree and the files of the folders above it; everything when a render unit is inside."""
+    inside = [e for e in entries if _under(e.path, rel)]
+    if rel == "." or any(posixpath.basename(e.path) in RENDER_UNIT_FILES for e in inside):
+        return entries
+    ancestors = {""}
+    parts = rel.split("/")
+    for i in range(1, len(parts)):
+        ancestors.add("/".join(parts[:i]))
+    return inside + [e for e in entries
+                     if not _under(e.path, rel) and posixpath.dirname(e.path) in ancestors]
+
+
+def _write_tree(repo: Repo, entries: list[_Entry], dest: Path) -> None:
+    dest_real = os.path.realpath(dest)
+    links: list[tuple[Path, str]] = []
+    for e in entries:
+        if e.kind != "blob":  # a submodule ("commit"): its content is not in this repository
+            continue
+        target = dest / e.path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        data = repo.odb.stream(bytes.fromhex(e.sha)).read()
+        if e.mode == "120000":
+            links.append((target, data.decode("utf-8", "surrogateescape")))
+            continue
+        target.write_bytes(data)
+        if e.mode == "100755":
+            target.chmod(target.stat().st_mode | stat.S_IXUSR)
+    for link, pointee in links:  # after the files, so the containment check sees the final tree
+        resolved = os.path.normpath(os.path.join(os.path.dirname(link), pointee))
+        if not os.path.isabs(pointee) and (resolved == dest_real or resolved.startswith(dest_real + os.sep)
+                                           or resolved.startswith(str(dest) + os.sep)):
+            os.symlink(pointee, link)
+
+
+@contextlib.contextmanager
+def _exported(repo: Repo, sha: str, rel: str, *, label: str) -> Iterator[Path]:
+    entries = _tree_entries(repo, sha)
+    if rel != "." and not any(_under(e.path, rel) for e in entries):
+        raise SourceError(f"path {rel!r} does not exist in {label}",
+                          hint=f"check --path; list the folders of that revision with `git ls-tree -d {sha[:12]}`")
+    tmp = Path(tempfile.mkdtemp(prefix="kubectl-gitops-src-"))
+    try:
+        _write_tree(repo, _select(entries, rel), tmp)
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# --- remote cache ------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+_FETCH_REFSPECS = ("+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*")
+
+
+def _remote_repo(url: str, ref: str | None) -> tuple[Repo, str]:
+    """Clone (once) or fetch the remote into the cache; returns the cached bare repository and the commit."""
+    git = _git_module()
+    shown = safe_url(url)
+    _register_credentials(url)
+    cache = cache_dir()
+    key = hashlib.sha256(url.encode()).hexdigest()[:20]
+    where = cache / key
+    timeout = _git_timeout()
+    hint = ("check the URL and that git can reach it non-interactively (an SSH agent, a credential helper, "
+            "or a token in the URL)")
+    with _locked(cache / f"{key}.lock"):
+        if not (where / "HEAD").exists():
+            tmp = Path(tempfile.mkdtemp(prefix=f"{key}.", dir=cache))
+            try:
+                git.Git().execute(["git", "clone", "--bare", "--quiet", "--", url, str(tmp)],
+                                  kill_after_timeout=timeout, env=_GIT_ENV)
+                (tmp / "description").write_text(f"kubectl-gitops cache of {shown}\n")
+                shutil.rmtree(where, ignore_errors=True)
+                tmp.rename(where)
+            except git.GitCommandError as e:
+                raise SourceError(f"cannot clone {shown}: {_stderr(e, url=url)}", hint=hint) from None
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+            repo = git.Repo(where)
+            repo.git.update_environment(**_GIT_ENV)
+        else:
+            repo = git.Repo(where)
+            repo.git.update_environment(**_GIT_ENV)
+            pinned = ref is not None and _SHA.match(ref) and _rev(repo, ref)
+            if not pinned:  # a commit sha is immutable: no need to ask the remote again
+                try:
+                    repo.git.remote("set-url", "origin", url)
+                    repo.git.fetch("--prune", "--quiet", "--force", "origin", *_FETCH_REFSPECS,
+                                   kill_after_timeout=timeout)
+                except git.GitCommandError as e:
+                    repo.close()
+                    raise SourceError(f"cannot fetch {shown}: {_stderr(e, url=url)}", hint=hint) from None
+        rev = ref or "HEAD"
+        sha = _rev(repo, rev)
+        if sha is None and ref is not None and re.fullmatch(r"[0-9a-f]{7,64}", ref):
+            with contextlib.suppress(git.GitCommandError):  # a commit on no branch, e.g. a pull request head
+                repo.git.fetch("--quiet", "origin", ref, kill_after_timeout=timeout)
+            sha = _rev(repo, ref)
+        if sha is None:
+            repo.close()
+            if ref is None:
+                raise SourceError(f"{shown} has no commits on its default branch",
+                                  hint="push a commit, or pass --ref BRANCH")
+            raise SourceError(f"unknown ref {ref!r} in {shown}",
+                              hint="use a branch, tag or commit that exists on the remote "
+                                   "(see `git ls-remote URL`); push it first if it is local only")
+    return repo, sha
+
+
+# --- the entry point -----------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def open_source(opts: SourceOptions, *, committed_only: bool) -> Iterator[Checkout]:
+    """Open the repository content described by ``opts`` (see the module docstring for the rules).
+
+    ``committed_only`` (sync) reads HEAD instead of the work tree when no ref is given. Raises
+    ``SourceError`` with what to do when the repository, ref or path cannot be read.
+    """
+    if opts.ref is not None and (not opts.ref.strip() or opts.ref.startswith("-")):
+        raise SourceError(f"invalid ref {opts.ref!r}", hint="use a branch, tag or commit name")
+    if opts.repo and is_remote_url(opts.repo):
+        yield from _open_remote(opts)
+        return
+    yield from _open_local(opts, committed_only=committed_only)
+
+
+def _open_remote(opts: SourceOptions) -> Iterator[Checkout]:
+    assert opts.repo is not None
+    rel = _remote_relative_path(opts.path)
+    repo, sha = _remote_repo(opts.repo, opts.ref)
+    try:
+        label = f"{safe_url(opts.repo)} at {opts.ref or 'HEAD'} ({sha[:12]})"
+        on_remote = _contained_in(repo, sha, "refs/heads/")
+        with _exported(repo, sha, rel, label=label) as root:
+            yield Checkout(root=root, repo_root=None, commit=sha, ref=opts.ref, dirty=False,
+                           on_remote=on_remote, remote_url=safe_url(opts.repo), path=rel)
+    finally:
+        repo.close()
+
+
+def _open_local(opts: SourceOptions, *, committed_only: bool) -> Iterator[Checkout]:
+    base = Path(opts.repo).expanduser() if opts.repo else Path.cwd()
+    if not base.exists():
+        raise SourceError(f"repository {opts.repo!r} does not exist",
+                          hint="pass --repo a local folder or a remote URL (https://, ssh://, git@host:...)")
+    base = Path(os.path.abspath(base))
+    if base.is_file():
+        raise SourceError(f"--repo {opts.repo!r} is a file", hint="pass the repository folder; use --path for a file")
+    repo = _open_repo(base)
+    if repo is None:
+        yield from _open_plain(opts, base)
+        return
+    try:
+        bare = repo.bare or repo.working_tree_dir is None
+        top = Path(repo.git_dir if bare else str(repo.working_tree_dir)).resolve()
+        if bare:
+            rel = _remote_relative_path(opts.path)
+        else:
+            # `base` may be spelled through a symlink; compare resolved folders, keep the user's path text.
+            rel = _relative_path(opts.path, base=base.resolve(), top=top)
+        url = _remote_url(repo)
+        read_work_tree = opts.ref is None and not committed_only and opts.work_tree and not bare
+        if read_work_tree:
+            head = _rev(repo, "HEAD")
+            if not (top / rel).exists():
+                raise SourceError(f"path {rel!r} does not exist in the work tree of {top}",
+                                  hint="check --path (it is relative to the current folder, or to --repo)")
+            yield Checkout(root=top, repo_root=top, commit=head, ref=None, dirty=_dirty(repo, rel),
+                           on_remote=_on_remote(repo, head), remote_url=url, path=rel)
+            return
+        rev = opts.ref or "HEAD"
+        if opts.ref is None:
+            sha = _rev(repo, "HEAD")
+            if sha is None:
+                raise SourceError(f"the repository {top} has no commits yet",
+                                  hint="commit the manifests first: sync applies committed content only")
+        else:
+            sha = _resolve_local(repo, rev, str(top))
+        label = f"{rev} ({sha[:12]})"
+        with _exported(repo, sha, rel, label=label) as root:
+            yield Checkout(root=root, repo_root=top, commit=sha, ref=opts.ref, dirty=False,
+                           on_remote=_on_remote(repo, sha), remote_url=url, path=rel)
+    finally:
+        repo.close()
+
+
+def _open_plain(opts: SourceOptions, base: Path) -> Iterator[Checkout]:
+    if opts.repo is None:
+        raise SourceError(f"{base} is not inside a git repository",
+                          hint="run the command inside your GitOps repository, pass --repo PATH|URL, "
+                               "or `git init` this folder (a plain folder can be read with --repo DIR)")
+    if opts.ref is not None:
+        raise SourceError(f"{base} is not a git repository, so --ref {opts.ref!r} cannot be read",
+                          hint="drop --ref to read the folder's files as they are, or point --repo at a repository")
+    top = base.resolve()
+    rel = _relative_path(opts.path, base=top, top=top)
+    if not (top / rel).exists():
+        raise SourceError(f"path {rel!r} does not exist in {top}", hint="check --path (it is relative to --repo)")
+    yield Checkout(root=top, repo_root=top, commit=None, ref=None, dirty=False, on_remote=None,
+                   remote_url=None, path=rel)

@@ -1,0 +1,285 @@
+"""Structural checks of the desired objects before anything touches the cluster (pure: no I/O).
+
+Every problem is collected, so a user fixes them all in one go; each reads
+``apps/web.yaml:12: Deployment.apps demo/web: <what>; <what to do>``. The checks:
+
+* ``apiVersion``, ``kind`` and ``metadata.name`` are present (``generateName`` instead of a name only on
+  hook objects, which are created afresh on every sync);
+* names and namespaces follow the API server's common rules (DNS-1123 subdomain; a label for
+  Namespaces, Services and namespace fields; a path segment for RBAC objects);
+* labels and annotations are strings (``sync-wave: 1`` without quotes is a classic);
+* no object is defined twice: two files silently overriding each other is a classic GitOps failure, so
+  both places are named;
+* no namespace on a cluster-scoped kind;
+* every kind is served by the cluster or defined by a CustomResourceDefinition in the same set.
+
+Scope (namespaced or not) comes from ``resolve(apiVersion, kind)``, normally the cluster's discovery,
+which answers None for what it does not serve; then from CRDs in the set (their ``spec.scope``). With no
+resolver (offline, e.g. ``waves``) a built-in table of well-known cluster-scoped kinds is used and unknown
+kinds are taken as namespaced. Namespaced objects without a namespace get ``default_namespace``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from .errors import ValidationError
+from .model import ANN_HELM_HOOK, ANN_HOOK, Manifest, ResourceKey, split_api_version
+
+ScopeResolver = Callable[[str, str], bool | None]  # (apiVersion, kind) -> namespaced? None = not served/unknown
+
+# Well-known cluster-scoped kinds by (group, kind), for offline use (resolve=None).
+CLUSTER_SCOPED: frozenset[tuple[str, str]] = frozenset({
+    ("", "Namespace"), ("", "Node"), ("", "PersistentVolume"), ("", "ComponentStatus"),
+    ("rbac.authorization.k8s.io", "ClusterRole"), ("rbac.authorization.k8s.io", "ClusterRoleBinding"),
+    ("storage.k8s.io", "StorageClass"), ("storage.k8s.io", "CSIDriver"), ("storage.k8s.io", "CSINode"),
+    ("storage.k8s.io", "VolumeAttachment"), ("storage.k8s.io", "VolumeAttributesClass"),
+    ("apiextensions.k8s.io", "CustomResourceDefinition"),
+    ("apiregistration.k8s.io", "APIService"),
+    ("scheduling.k8s.io", "PriorityClass"),
+    ("networking.k8s.io", "IngressClass"), ("networking.k8s.io", "IPAddress"),
+    ("networking.k8s.io", "ServiceCIDR"),
+    ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration"),
+    ("admissionregistration.k8s.io", "MutatingWebhookConfiguration"),
+    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy"),
+    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding"),
+    ("admissionregistration.k8s.io", "MutatingAdmissionPolicy"),
+    ("admissionregistration.k8s.io", "MutatingAdmissionPolicyBinding"),
+    ("node.k8s.io", "RuntimeClass"),
+    ("certificates.k8s.io", "CertificateSigningRequest"), ("certificates.k8s.io", "ClusterTrustBundle"),
+    ("flowcontrol.apiserver.k8s.io", "FlowSchema"), ("flowcontrol.apiserver.k8s.io", "PriorityLevelConfiguration"),
+    ("policy", "PodSecurityPolicy"),
+    ("resource.k8s.io", "DeviceClass"), ("resource.k8s.io", "ResourceSlice"),
+    # Popular add-ons whose CRDs are usually installed separately.
+    ("cert-manager.io", "ClusterIssuer"),
+    ("gateway.networking.k8s.io", "GatewayClass"),
+    ("snapshot.storage.k8s.io", "VolumeSnapshotClass"), ("snapshot.storage.k8s.io", "VolumeSnapshotContent"),
+    ("kyverno.io", "ClusterPolicy"), ("templates.gatekeeper.sh", "ConstraintTemplate"),
+    ("argoproj.io", "ClusterWorkflowTemplate"),
+})
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_LABEL_NAME_KINDS = frozenset({("", "Namespace"), ("", "Service")})
+_PATH_SEGMENT_GROUPS = frozenset({"rbac.authorization.k8s.io"})
+
+
+@dataclass(frozen=True)
+class _Crd:
+    group: str
+    kind: str
+    namespaced: bool
+    versions: tuple[str, ...]
+
+
+def is_hook(m: Manifest) -> bool:
+    ann = m.obj.get("metadata", {}).get("annotations") if isinstance(m.obj.get("metadata"), dict) else None
+    return isinstance(ann, dict) and (ANN_HOOK in ann or ANN_HELM_HOOK in ann)
+
+
+def _crds(manifests: Iterable[Manifest]) -> dict[tuple[str, str], _Crd]:
+    found: dict[tuple[str, str], _Crd] = {}
+    for m in manifests:
+        if m.kind != "CustomResourceDefinition" or m.group != "apiextensions.k8s.io":
+            continue
+        spec = m.obj.get("spec")
+        if not isinstance(spec, dict):
+            continue
+        names = spec.get("names")
+        group, kind = spec.get("group"), names.get("kind") if isinstance(names, dict) else None
+        if not isinstance(group, str) or not isinstance(kind, str):
+            continue
+        versions = tuple(str(v.get("name")) for v in spec.get("versions") or [] if isinstance(v, dict))
+        if not versions and isinstance(spec.get("version"), str):  # apiextensions v1beta1
+            versions = (spec["version"],)
+        found[(group, kind)] = _Crd(group, kind, spec.get("scope", "Namespaced") != "Cluster", versions)
+    return found
+
+
+def _name_problem(name: str, group: str, kind: str) -> str | None:
+    if (group, kind) in _LABEL_NAME_KINDS:
+        if len(name) > 63 or not _DNS_LABEL.match(name):
+            return ("must be a DNS-1123 label: at most 63 lowercase letters, digits and '-', "
+                    "starting and ending with a letter or digit")
+        return None
+    if group in _PATH_SEGMENT_GROUPS:
+        if name in (".", "..") or "/" in name or "%" in name:
+            return "may not be '.' or '..' nor contain '/' or '%'"
+        return None
+    if len(name) > 253 or not _DNS_SUBDOMAIN.match(name):
+        return ("must be a DNS-1123 subdomain: lowercase letters, digits, '-' and '.', "
+                "starting and ending with a letter or digit, at most 253 characters")
+    return None
+
+
+@dataclass
+class Analysis:
+    """What ``analyse`` found: the problems, and per manifest whether it is namespaced (None: unknown)."""
+
+    problems: list[str]
+    namespaced: list[bool | None]
+
+
+def analyse(manifests: Sequence[Manifest], *, default_namespace: str, resolve: ScopeResolver | None) -> Analysis:
+    """Run every check once; ``validate`` and ``desired.load_desired`` build on this."""
+    problems: list[str] = []
+    crds = _crds(manifests)
+    scopes: list[bool | None] = []
+    first_seen: dict[ResourceKey, Manifest] = {}
+
+    for m in manifests:
+        obj = m.obj
+        where = f"{m.origin}"
+        api_version, kind = obj.get("apiVersion"), obj.get("kind")
+        meta = obj.get("metadata")
+        meta = meta if isinstance(meta, dict) else None
+        name = meta.get("name") if meta else None
+        declared_ns = meta.get("namespace") if meta else None
+        group_kind = ""
+        if isinstance(kind, str) and kind:
+            group = split_api_version(api_version)[0] if isinstance(api_version, str) else ""
+            group_kind = f"{kind}.{group}" if group else kind
+        shown_name = name if isinstance(name, str) and name else (meta or {}).get("generateName") or "<no name>"
+        shown_name = str(shown_name)
+
+        def report(what: str, todo: str, ns: str | None = None, _gk: str = group_kind,
+                   _name: str = shown_name, _where: str = where) -> None:
+            ident = f"{ns}/{_name}" if ns else _name
+            ident = f"{_gk} {ident}" if _gk else ident
+            problems.append(f"{_where}: {ident}: {what}; {todo}")
+
+        ns_hint = declared_ns if isinstance(declared_ns, str) and declared_ns else None
+        bad = False
+        if not isinstance(api_version, str) or not api_version:
+            report("missing apiVersion", "add it, e.g. 'apiVersion: v1' or 'apiVersion: apps/v1'", ns_hint)
+            bad = True
+        if not isinstance(kind, str) or not kind:
+            report("missing kind", "add it, e.g. 'kind: ConfigMap'", ns_hint)
+            bad = True
+        if meta is None:
+            what = "missing metadata" if obj.get("metadata") is None else "metadata is not a mapping"
+            report(what, "add 'metadata:' with at least a name", ns_hint)
+            scopes.append(None)
+            continue
+        if bad:
+            scopes.append(None)
+            continue
+        assert isinstance(api_version, str) and isinstance(kind, str)
+        group, version = split_api_version(api_version)
+
+        # Names.
+        generate_name = meta.get("generateName")
+        if name is None or name == "":
+            if generate_name and is_hook(m):
+                pass
+            elif generate_name:
+                report("generateName is only allowed on hook objects (a sync would create a new copy every time)",
+                       "set metadata.name", ns_hint)
+            else:
+                report("missing metadata.name", "add a name", ns_hint)
+        elif not isinstance(name, str):
+            report(f"metadata.name must be a string, not {type(name).__name__}", "quote it", ns_hint)
+        elif (why := _name_problem(name, group, kind)) is not None:
+            report(f"invalid name {name!r}: {why}", "rename the object", ns_hint)
+        if isinstance(generate_name, str) and generate_name and not name:
+            prefix = generate_name.rstrip("-") or "x"
+            if _name_problem(prefix, group, kind) is not None:
+                report(f"invalid generateName {generate_name!r}", "use lowercase letters, digits and '-'", ns_hint)
+
+        # Namespace syntax.
+        if declared_ns is not None and declared_ns != "":
+            if not isinstance(declared_ns, str):
+                report(f"metadata.namespace must be a string, not {type(declared_ns).__name__}", "quote it")
+                declared_ns = None
+            elif len(declared_ns) > 63 or not _DNS_LABEL.match(declared_ns):
+                report(f"invalid namespace {declared_ns!r}: must be a DNS-1123 label (lowercase letters, digits, '-')",
+                       "fix metadata.namespace", declared_ns)
+
+        # Labels and annotations are maps of strings.
+        for field in ("labels", "annotations"):
+            values = meta.get(field)
+            if values is None:
+                continue
+            if not isinstance(values, dict):
+                report(f"metadata.{field} must be a mapping", f"write metadata.{field} as 'key: value' lines", ns_hint)
+                continue
+            for k, v in values.items():
+                if not isinstance(v, str):
+                    shown = "null" if v is None else repr(v) if not isinstance(v, bool) else str(v).lower()
+                    report(f"{field[:-1]} {k} is {shown} ({_type_name(v)}), but values must be strings",
+                           f"quote it: {k}: \"{'' if v is None else shown}\"", ns_hint)
+
+        # Scope: the cluster, then CRDs in the set, then (offline) the built-in table.
+        crd = crds.get((group, kind))
+        if resolve is not None:
+            namespaced = resolve(api_version, kind)
+            if namespaced is None:
+                if crd is None:
+                    report(f"the cluster does not serve {api_version} {kind} and no CustomResourceDefinition in "
+                           "these manifests defines it", "check apiVersion and kind for typos, or install the CRD "
+                           "first (or add it to the repository)", ns_hint)
+                elif crd.versions and version not in crd.versions:
+                    report(f"the CustomResourceDefinition for {kind}.{group} defines versions "
+                           f"{', '.join(crd.versions)}, not {version}", "fix apiVersion", ns_hint)
+                namespaced = crd.namespaced if crd is not None else None
+        elif crd is not None:
+            namespaced = crd.namespaced
+        else:
+            namespaced = (group, kind) not in CLUSTER_SCOPED
+        scopes.append(namespaced)
+
+        if namespaced is False and declared_ns:
+            report(f"namespace {declared_ns!r} set on a cluster-scoped kind", "remove metadata.namespace")
+
+        # Duplicates: same group, kind, namespace (after defaulting) and name.
+        if isinstance(name, str) and name:
+            if namespaced is False:
+                ns = ""
+            else:
+                ns = declared_ns if isinstance(declared_ns, str) and declared_ns else default_namespace
+            key = ResourceKey(group, kind, ns, name)
+            if key in first_seen:
+                report(f"defined twice, also at {first_seen[key].origin}",
+                       "keep one definition (otherwise one silently overrides the other)", ns or None)
+            else:
+                first_seen[key] = m
+    return Analysis(problems, scopes)
+
+
+def _type_name(v: object) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "a boolean"
+    if isinstance(v, (int, float)):
+        return "a number"
+    if isinstance(v, (list, dict)):
+        return "a list" if isinstance(v, list) else "a mapping"
+    return type(v).__name__
+
+
+def apply_defaults(manifests: Sequence[Manifest], namespaced: Sequence[bool | None], default_namespace: str) -> None:
+    """Give namespaced objects without a namespace ``default_namespace`` (in place)."""
+    for m, ns in zip(manifests, namespaced, strict=True):
+        meta = m.obj.get("metadata")
+        if ns and isinstance(meta, dict) and not meta.get("namespace") and default_namespace:
+            meta["namespace"] = default_namespace
+
+
+def find_problems(manifests: list[Manifest], *, default_namespace: str, resolve: ScopeResolver | None) -> list[str]:
+    """Every problem of the set, one line each (empty when valid). Does not change the manifests."""
+    return analyse(manifests, default_namespace=default_namespace, resolve=resolve).problems
+
+
+def validate(manifests: list[Manifest], *, default_namespace: str, resolve: ScopeResolver | None,
+             extra_problems: Sequence[str] = ()) -> list[Manifest]:
+    """Raise ``ValidationError`` with all problems (``extra_problems`` first), or apply defaults and return
+    the same manifests."""
+    result = analyse(manifests, default_namespace=default_namespace, resolve=resolve)
+    problems = [*extra_problems, *result.problems]
+    if problems:
+        raise ValidationError(problems, hint="fix these in the repository and run again")
+    apply_defaults(manifests, result.namespaced, default_namespace)
+    return manifests
