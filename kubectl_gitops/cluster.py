@@ -42,6 +42,7 @@ class ApiError(ClusterError):
     def __init__(self, message: str, *, status: int, reason: str | None, causes: list[dict[str, Any]] | None = None):
         super().__init__(message, status=status, reason=reason)
         self.causes = causes or []
+        self.request = ""
 
     @property
     def not_found(self) -> bool:
@@ -258,9 +259,11 @@ class Cluster:
             hint = "your credentials were rejected: refresh them or check the kubeconfig user"
         elif status == 403:
             hint = "you are not allowed to do this: check RBAC for your user (kubectl auth can-i)"
-        return ApiError(f"{method} {path}: {msg} ({status})", status=status, reason=reason, causes=causes) \
-            if hint is None else _with_hint(ApiError(f"{msg} ({status})", status=status, reason=reason,
-                                                     causes=causes), hint)
+        err = ApiError(f"{msg} ({status})" if msg else f"{method} {path} failed ({status})", status=status,
+                       reason=reason, causes=causes)
+        err.request = f"{method} {path}"
+        err.hint = hint
+        return err
 
     # -- discovery ----------------------------------------------------------------------------------
     @property
@@ -381,8 +384,3 @@ class Cluster:
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self._api.close()
-
-
-def _with_hint(err: ApiError, hint: str) -> ApiError:
-    err.hint = hint
-    return err
