@@ -1,20 +1,118 @@
-"""`kubectl gitops waves` (placeholder until its issue lands)."""
+"""`kubectl gitops waves`: the ordered sync plan, offline.
+
+Reads the repository (work tree by default, like ``diff``), renders and validates it, and prints the
+plan a sync would follow (see ``kubectl_gitops.plan`` for the rules). No cluster is contacted.
+
+``-o json`` prints a list with one object per step, in execution order. This list is a stable
+interface (fields are only ever added); docs/waves.md documents it:
+
+==================  ==========================================================================
+field               meaning
+==================  ==========================================================================
+order               0-based position in the plan
+phase               PreSync | Sync | PostSync | SyncFail
+wave                integer (after a dependency move: the wave the object runs in)
+apiVersion, group   of the object (``group`` is ``""`` for the core API)
+kind, namespace     ``namespace`` is ``""`` for cluster-scoped objects
+name                ``""`` for a hook named by ``generateName``
+generateName        the prefix of such a hook, else ``""``
+hook                true for hooks (of any phase, Sync included)
+hookTypes           the object's hook types, e.g. ["PreSync", "PostSync"]; [] if not a hook
+helmHooks           the ``helm.sh/hook`` types it was mapped from, else []
+deletePolicies      BeforeHookCreation | HookSucceeded | HookFailed; [] if not a hook
+syncOptions         non-default ``argocd.argoproj.io/sync-options``, canonical, e.g. ["Prune=false"]
+movedBy             why a Namespace/CRD was moved ahead, else null
+runsOnlyOnFailure   true for SyncFail steps
+origin              {path, line, renderer, detail}: where the object came from
+change              only with ``--live``: create | update | unchanged | ...
+==================  ==========================================================================
+
+Objects that are never applied (``Skip`` hooks, Helm hooks a sync does not run) are not steps: the
+table lists them last with PHASE ``Skip``.
+"""
 
 from __future__ import annotations
 
 import click
 
-from ..errors import OperationFailed
-from .base import handle_errors
-from .options import cluster_options, common_options, output_option, source_options
+from ..errors import OperationFailed, UsageError
+from .base import handle_errors, printer
+from .options import cluster_options, common_options, get_settings, output_option, source_options
 
 
-@click.command("waves", context_settings={"help_option_names": ["-h", "--help"]})
+@click.command("waves", context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @common_options
 @cluster_options
 @source_options
 @output_option("table", "json", "yaml")
+@click.option("--graph", type=click.Choice(["dot", "mermaid"]), default=None,
+              help="Print a picture of the waves instead of the table: Graphviz dot or a Mermaid flowchart.")
+@click.option("--live", is_flag=True, default=False,
+              help="Also show which objects a sync would change (reads the cluster).")
 @handle_errors
-def command() -> int:
-    """Not implemented yet."""
-    raise OperationFailed("'kubectl gitops waves' is not implemented yet")
+def command(graph: str | None, live: bool) -> int:
+    """Show the ordered sync plan: phases, waves, kind order and hooks, as Argo CD would run them.
+
+    \b
+    Reads PATH (default: the current folder) in the work tree of the repository, renders it
+    (plain YAML, kustomize, Helm) and prints, in execution order, every object with its phase
+    (PreSync, Sync, PostSync, SyncFail), wave, hook and delete policy. NOTE says why a
+    Namespace or CRD runs earlier than its own wave (it is needed by an object there) and
+    marks SyncFail hooks, which run only if the sync fails. Nothing is sent to a cluster.
+
+    \b
+    Annotations read (Argo CD's, so an Argo CD repository works unchanged):
+      argocd.argoproj.io/hook                 PreSync,Sync,PostSync,SyncFail,Skip
+      argocd.argoproj.io/hook-delete-policy   BeforeHookCreation (default),HookSucceeded,HookFailed
+      argocd.argoproj.io/sync-wave            integer, default 0 (falls back to helm.sh/hook-weight)
+      argocd.argoproj.io/sync-options         Prune=false, Replace=true, ServerSideApply=true, ...
+      helm.sh/hook, helm.sh/hook-weight, helm.sh/hook-delete-policy   mapped as Argo CD does
+    An invalid value is an error naming the file, the object and the valid values (exit 3).
+
+    \b
+    Examples:
+      kubectl gitops waves examples/                  # the plan as a table
+      kubectl gitops waves examples/ -v               # ... with the file:line of each object
+      kubectl gitops waves --ref main -o json         # the plan of a branch, for scripts (docs/waves.md)
+      kubectl gitops waves --graph dot | dot -Tsvg > waves.svg
+      kubectl gitops waves --graph mermaid            # paste into a Markdown file
+      kubectl gitops waves -n staging                 # namespace for objects that name none
+
+    \b
+    waves reads no kubeconfig: objects that name no namespace are shown in -n NS, else "default".
+    Exit codes: 0 plan printed, 2 usage, 3 invalid input (nothing to plan).
+    """
+    from ..desired import load_desired
+    from ..plan import build_plan, plan_annotation_checks
+    from . import waves_view
+
+    settings = get_settings()
+    out = printer()
+    ctx = click.get_current_context()
+    if graph and ctx.get_parameter_source("output") is click.core.ParameterSource.COMMANDLINE \
+            and settings.output.format != "table":
+        raise UsageError("--graph prints a picture; it cannot be combined with -o json/yaml",
+                         hint="drop -o, or drop --graph")
+    if live:
+        raise OperationFailed("--live needs the diff engine, which 'waves' does not use yet",
+                              hint="run 'kubectl gitops diff' to see what would change")
+
+    desired = load_desired(settings.source, committed_only=False,
+                           default_namespace=settings.cluster.namespace or "default",
+                           resolve=None, extra_checks=plan_annotation_checks)
+    plan = build_plan(desired.manifests)
+
+    if graph == "dot":
+        out.echo(waves_view.render_dot(plan))
+    elif graph == "mermaid":
+        out.echo(waves_view.render_mermaid(plan))
+    elif settings.output.format == "json":
+        out.json(waves_view.plan_json(plan))
+    elif settings.output.format == "yaml":
+        out.yaml([waves_view.plan_json(plan)])  # one document holding the list, like the JSON
+    else:
+        table = waves_view.render_table(plan, verbose=settings.output.verbose)
+        if table:
+            out.echo(table)
+        out.info(waves_view.summary(plan) if plan.steps or plan.skipped else "no objects found")
+    return 0
