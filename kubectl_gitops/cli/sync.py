@@ -1,20 +1,164 @@
-"""`kubectl gitops sync` (placeholder until its issue lands)."""
+"""`kubectl gitops sync`: apply the repository in Argo CD phases and sync waves, waiting for health."""
 
 from __future__ import annotations
 
+import sys
+
 import click
 
-from ..errors import OperationFailed
-from .base import handle_errors
-from .options import cluster_options, common_options, output_option, source_options
+from ..errors import ExitCode
+from ..events import Event
+from ..settings import parse_duration
+from .base import handle_errors, printer
+from .options import cluster_options, common_options, get_settings, output_option, source_options
+from .output import Printer
 
 
-@click.command("sync", context_settings={"help_option_names": ["-h", "--help"]})
+def _duration(flag: str):  # type: ignore[no-untyped-def]
+    def convert(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+        if value is None:
+            return None
+        try:
+            return parse_duration(value, flag=flag) or None
+        except Exception as e:
+            raise click.BadParameter(str(e)) from None
+
+    return convert
+
+
+class Progress:
+    """Human progress on stderr: a line per wave, health transitions, a bar on a terminal; or JSON lines."""
+
+    def __init__(self, p: Printer, *, json_lines: bool):
+        self.p = p
+        self.json_lines = json_lines
+        self.tty = p.err.isatty() if hasattr(p.err, "isatty") else False
+        self.waves_total = 0
+        self.waves_done = 0
+
+    def __call__(self, ev: Event) -> None:
+        if self.json_lines:
+            self.p.json_line(ev.to_json())
+            return
+        p, t = self.p, ev.type
+        if t == "source":
+            p.info(f"source: {ev.message} ({ev.data.get('objects')} objects)")
+        elif t == "warning":
+            p.warn(ev.message)
+        elif t == "sync.start":
+            self.waves_total = int(ev.data.get("waves", 0))
+        elif t == "wave.start":
+            p.info(p.style(f"==> {ev.message}", "bold", p.err))
+        elif t == "apply":
+            if ev.data.get("action") not in ("unchanged",):
+                p.info(f"    {ev.data.get('key')}: {ev.data.get('action')}"
+                       + (f" ({ev.data['message']})" if ev.data.get("message") else ""))
+        elif t == "health":
+            color = {"Healthy": "green", "Degraded": "red"}.get(str(ev.data.get("status")), "yellow")
+            p.info(f"    {ev.data.get('key')}: " + p.style(str(ev.data.get("status")), color, p.err)
+                   + (f" - {ev.data['message']}" if ev.data.get("message") else ""))
+        elif t == "wave.done":
+            self.waves_done += 1
+            line = p.style(f"    done: {ev.message}", "green", p.err)
+            if self.tty and self.waves_total:
+                width = 20
+                filled = int(width * self.waves_done / self.waves_total)
+                line += f"  [{'#' * filled}{'.' * (width - filled)}] {self.waves_done}/{self.waves_total} waves"
+            p.info(line)
+        elif t in ("hook.deleted", "syncfail.start"):
+            p.info(f"    {ev.message}")
+        elif t == "sync.done":
+            pass
+        else:
+            p.debug(f"{t}: {ev.message}")
+
+
+@click.command("sync", context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @common_options
 @cluster_options
 @source_options
-@output_option("table", "json", "yaml")
+@output_option("table", "json")
+@click.option("--dry-run", is_flag=True, help="Validate and dry-run everything on the server, print the plan with "
+              "its changes, write nothing.")
+@click.option("--allow-dirty", is_flag=True, help="Apply the work tree even with uncommitted changes.")
+@click.option("--force-conflicts", is_flag=True, help="Take over fields owned by another field manager.")
+@click.option("--concurrency", type=click.IntRange(1, 64), default=8, show_default=True,
+              help="Parallel API calls (dry runs, applies within a wave, health reads).")
+@click.option("--wait/--no-wait", default=True, show_default=True,
+              help="Wait for every object of a wave to be healthy before the next (hooks are always waited for).")
+@click.option("--wave-timeout", default="5m", show_default=True, callback=_duration("--wave-timeout"),
+              help="How long one wave may take to become healthy.")
+@click.option("--timeout", default=None, callback=_duration("--timeout"),
+              help="How long the whole sync may take (default: no limit beyond the wave timeouts).")
+@click.option("--poll-interval", default="1s", callback=_duration("--poll-interval"), hidden=True)
 @handle_errors
-def command() -> int:
-    """Not implemented yet."""
-    raise OperationFailed("'kubectl gitops sync' is not implemented yet")
+def command(dry_run: bool, allow_dirty: bool, force_conflicts: bool, concurrency: int, wait: bool,
+            wave_timeout: float | None, timeout: float | None, poll_interval: float | None) -> int:
+    """Apply the repository to the cluster in Argo CD phases and sync waves.
+
+    Everything is rendered, validated and dry-run on the server first: if anything
+    fails, nothing is applied. Then PreSync, Sync and PostSync run wave by wave with
+    server-side apply (field manager kubectl-gitops); each wave waits until its
+    objects are healthy. Unchanged objects are not written. On failure the SyncFail
+    hooks run and the exit code is 4.
+
+    Sync applies committed content (--ref, else HEAD) and refuses a dirty work tree
+    unless --allow-dirty. A rollback is a sync of an older commit: --ref <commit>.
+
+    \b
+    Examples:
+      kubectl gitops sync examples/                    # HEAD of the current repository
+      kubectl gitops sync --ref v1.4.0 --path deploy/  # a tag
+      kubectl gitops sync --dry-run                    # plan and changes, nothing written
+      kubectl gitops sync -o json | jq .               # one JSON event per line, for CI
+
+    \b
+    Exit codes: 0 synced, 2 usage, 3 invalid input (nothing changed), 4 sync failed,
+    5 cluster error, 6 refused (dirty work tree, field conflicts).
+    """
+    from ..ops.common import CompareOptions
+    from ..ops.sync import SyncRequest, run_sync
+    from ..sync import SyncConfig
+
+    settings = get_settings()
+    p = printer()
+    json_out = settings.output.format == "json"
+    progress = Progress(p, json_lines=json_out)
+    req = SyncRequest(
+        compare=CompareOptions(concurrency=concurrency, force_conflicts=force_conflicts),
+        config=SyncConfig(concurrency=concurrency, wait=wait, wave_timeout=wave_timeout or 300.0, timeout=timeout,
+                          poll_interval=poll_interval or 1.0, force_conflicts=force_conflicts),
+        allow_dirty=allow_dirty, dry_run=dry_run)
+    result = run_sync(settings, req, on_event=progress)
+
+    if json_out:
+        summary = {"type": "result", "ok": result.ok, "dryRun": dry_run, "commit": result.checkout.commit,
+                   "writes": result.writes, "seconds": round(result.seconds, 3),
+                   "message": result.outcome.message if result.outcome else ""}
+        if result.outcome:
+            summary["steps"] = [s.to_json() for s in result.outcome.steps]
+        else:
+            summary["plan"] = [dict(s.to_json(), change=result.changes[s.key].op.value) for s in result.plan.steps]
+        p.json_line(summary)
+    elif result.outcome is None:
+        p.echo(f"dry run of {result.checkout.describe()} on context {result.context}: nothing was written")
+        rows = [(str(s.phase), s.wave, s.display_kind, s.display_name, result.changes[s.key].op.value,
+                 result.changes[s.key].note) for s in result.plan.steps]
+        p.table(["phase", "wave", "kind", "namespace/name", "change", "note"], rows)
+    else:
+        rows = [(str(r.phase), r.wave, r.key.group_kind, f"{r.key.namespace}/{r.key.name}".lstrip("/"), r.action,
+                 r.health, f"{r.seconds:.2f}s") for r in result.outcome.steps]
+        p.table(["phase", "wave", "kind", "namespace/name", "action", "health", "time"], rows)
+        verdict = "synced" if result.ok else "sync FAILED"
+        p.echo(f"{verdict} {result.checkout.describe()} to {result.context} in {result.seconds:.1f}s "
+               f"({result.writes} writes)")
+    if result.outcome is not None and not result.outcome.ok:
+        p.echo(p.style("error: ", "red", p.err) + result.outcome.message, err=True)
+        for r in result.outcome.failed:
+            p.echo(f"  - {r.key}: {r.health or 'failed'}" + (f": {r.message}" if r.message else ""), err=True)
+        return int(ExitCode.OPERATION_FAILED)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(command())

@@ -1,0 +1,94 @@
+"""``run_sync``: render, validate and dry-run everything, then apply wave by wave (sync.py).
+
+GitOps discipline: a sync applies committed content (``--ref``, else HEAD). A dirty work tree is refused
+unless ``--allow-dirty`` (then the work tree is applied, and the record says so). A commit that is on no
+remote branch gets a warning: it was probably never pushed.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from ..diff import Change
+from ..errors import RefusedError
+from ..events import Event, EventSink, discard
+from ..model import ResourceKey
+from ..plan import Plan, build_plan
+from ..settings import Settings
+from ..source import Checkout, open_source
+from ..sync import SyncConfig, Syncer, SyncOutcome
+from .common import CompareOptions, applied_object, compute_changes, load
+from .diff import plan_checks
+
+
+@dataclass(frozen=True)
+class SyncRequest:
+    compare: CompareOptions = field(default_factory=CompareOptions)
+    config: SyncConfig = field(default_factory=SyncConfig)
+    allow_dirty: bool = False
+    dry_run: bool = False
+
+
+@dataclass
+class SyncResult:
+    checkout: Checkout
+    plan: Plan
+    changes: dict[ResourceKey, Change]
+    outcome: SyncOutcome | None  # None for --dry-run
+    context: str
+    writes: int = 0
+    dry_runs: int = 0
+    seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome is None or self.outcome.ok
+
+
+def _check_dirty(settings: Settings) -> None:
+    if settings.source.ref is not None:
+        return
+    with open_source(settings.source, committed_only=False) as co:
+        if co.dirty:
+            raise RefusedError(
+                f"the work tree has uncommitted changes under {co.path!r}: sync applies committed content",
+                hint="commit (and push) the changes, sync a committed --ref, or pass --allow-dirty to apply the "
+                     "work tree as it is")
+
+
+def run_sync(settings: Settings, req: SyncRequest, *, on_event: EventSink = discard) -> SyncResult:
+    start = time.monotonic()
+    if not req.allow_dirty:
+        _check_dirty(settings)
+    loaded = load(settings, committed_only=not req.allow_dirty, on_event=on_event, extra_checks=plan_checks,
+                  workers=req.compare.concurrency)
+    plan = build_plan(loaded.desired.manifests)
+    computed = compute_changes(loaded, req.compare, on_event=on_event)
+    changes = {c.key: c for c in computed.changes}
+    checkout = loaded.desired.checkout
+    result = SyncResult(checkout, plan, changes, None, loaded.cluster.context, dry_runs=computed.dry_runs)
+    if checkout.on_remote is False:
+        result.warnings.append(f"commit {checkout.short_commit} is not on any remote branch: did you forget to push?")
+    if checkout.dirty:
+        result.warnings.append("applying an uncommitted work tree (--allow-dirty): the record cannot point at a commit")
+    for w in result.warnings:
+        on_event(Event("warning", w))
+    if computed.conflicts and not req.compare.force_conflicts:
+        raise RefusedError(
+            f"{len(computed.conflicts)} object(s) have fields owned by another field manager; nothing was changed",
+            details=[f"{k}: {msg}" for k, msg in computed.conflicts.items()],
+            hint="someone changed these fields outside Git; re-run with --force-conflicts to take them back")
+    if req.dry_run:
+        result.seconds = time.monotonic() - start
+        return result
+    commit = checkout.commit if not checkout.dirty else None
+    objects = {m.key: applied_object(m, commit) for m in loaded.desired.manifests}
+    syncer = Syncer(loaded.cluster, plan, types=dict(loaded.types), objects=objects, existing=set(loaded.live),
+                    needs_apply=lambda step: changes[step.key].changed, config=req.config, on_event=on_event)
+    result.outcome = syncer.run()
+    result.writes = loaded.cluster.writes
+    result.seconds = time.monotonic() - start
+    loaded.cluster.close()
+    return result

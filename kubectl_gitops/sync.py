@@ -1,0 +1,328 @@
+"""The wave loop: apply the plan phase by phase and wave by wave, waiting for health in between.
+
+How a sync runs (Argo CD semantics, see plan.py for the ordering):
+
+1. Everything was rendered, validated and dry-run before this module is called (ops.sync), so a sync
+   that cannot succeed writes nothing.
+2. Only the lowest pending (phase, wave) runs. Within it, objects are applied in kind order (one batch
+   per kind, each batch on a bounded pool): hooks with ``BeforeHookCreation`` are deleted first, then
+   out-of-sync objects are applied with server-side apply and hooks are created. Unchanged objects are
+   not written at all.
+3. The wave is done when every object in it is Healthy (hooks: completed), judged by health.py. A CRD
+   is waited for (Established) before custom resources of the same wave are applied. Degraded, or no
+   progress within the wave timeout, fails the sync: hooks with ``HookFailed`` are deleted and the
+   SyncFail hooks run.
+4. After a successful wave, hooks with ``HookSucceeded`` are deleted.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import FIELD_MANAGER
+from .cluster import ApiError, Cluster, ResourceType
+from .concurrency import map_bounded
+from .errors import GitopsError
+from .events import Event, EventSink, discard
+from .health import Health, HealthStatus, assess, hook_completed
+from .live import Target, fetch_live
+from .model import Obj, ResourceKey
+from .plan import KIND_ORDER, Phase, Plan, Step
+
+UNKNOWN_KIND = max(KIND_ORDER.values()) + 1
+
+
+@dataclass(frozen=True)
+class SyncConfig:
+    concurrency: int = 8
+    wait: bool = True  # gate each wave on health
+    wave_timeout: float = 300.0
+    timeout: float | None = None  # the whole sync
+    poll_interval: float = 1.0
+    force_conflicts: bool = False
+
+
+@dataclass
+class StepResult:
+    key: ResourceKey
+    phase: Phase
+    wave: int
+    action: str  # created | configured | unchanged | hook | skipped | failed
+    health: str = ""
+    message: str = ""
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"phase": str(self.phase), "wave": self.wave, "group": self.key.group, "kind": self.key.kind,
+                "namespace": self.key.namespace, "name": self.key.name, "action": self.action,
+                "health": self.health, "message": self.message, "seconds": round(self.seconds, 3)}
+
+
+@dataclass
+class WaveResult:
+    phase: Phase
+    wave: int
+    objects: int
+    applied: int
+    seconds: float
+
+
+@dataclass
+class SyncOutcome:
+    ok: bool
+    steps: list[StepResult] = field(default_factory=list)
+    waves: list[WaveResult] = field(default_factory=list)
+    message: str = ""
+    failed: list[StepResult] = field(default_factory=list)
+
+
+class WaveFailed(GitopsError):
+    """A wave did not become healthy (or an apply failed); carries the objects at fault."""
+
+    def __init__(self, message: str, failed: list[StepResult]):
+        super().__init__(message, details=[f"{r.key}: {r.health} {r.message}".rstrip() for r in failed])
+        self.failed = failed
+
+
+# Says whether a (non-hook) object is out of sync and must be written.
+NeedsApply = Callable[[Step], bool]
+
+
+class Syncer:
+    """Runs one plan against one cluster. ``needs_apply(step)`` says whether an object is out of sync."""
+
+    def __init__(self, cluster: Cluster, plan: Plan, *, types: dict[ResourceKey, ResourceType | None],
+                 objects: dict[ResourceKey, Obj], existing: set[ResourceKey], needs_apply: NeedsApply,
+                 config: SyncConfig, on_event: EventSink = discard):
+        self.cluster = cluster
+        self.plan = plan
+        self.types = types
+        self.objects = objects  # what to send, per key (manifest + our annotations/labels)
+        self.existing = existing  # keys that existed before the sync (created vs configured)
+        self.needs_apply = needs_apply
+        self.config = config
+        self.on_event = on_event
+        self.deadline = time.monotonic() + config.timeout if config.timeout else None
+        self.hook_names: dict[int, str] = {}  # step.order -> actual name of a generateName hook
+
+    # -- public -------------------------------------------------------------------------------------
+    def run(self) -> SyncOutcome:
+        out = SyncOutcome(ok=True)
+        self.on_event(Event("sync.start", f"{len(self.plan.main_groups())} waves",
+                            {"waves": len(self.plan.main_groups()), "objects": len(self.plan.steps)}))
+        try:
+            for phase, wave, steps in self.plan.main_groups():
+                out.waves.append(self._run_wave(phase, wave, steps, out))
+        except WaveFailed as e:
+            out.ok, out.message, out.failed = False, e.message, e.failed
+            self._delete_hooks_by_policy(self._all_hooks_run(out), "HookFailed")
+            self._run_sync_fail(out)
+        self.on_event(Event("sync.done", "succeeded" if out.ok else f"failed: {out.message}",
+                            {"ok": out.ok, "writes": self.cluster.writes}))
+        return out
+
+    # -- one wave -----------------------------------------------------------------------------------
+    def _run_wave(self, phase: Phase, wave: int, steps: list[Step], out: SyncOutcome) -> WaveResult:
+        start = time.monotonic()
+        self.on_event(Event("wave.start", f"{phase} wave {wave}: {len(steps)} objects",
+                            {"phase": str(phase), "wave": wave, "objects": len(steps),
+                             "keys": [str(s.key) for s in steps]}))
+        applied = 0
+        for batch in _kind_batches(steps):
+            self._delete_before_creation([s for s in batch if s.hook])
+            results = map_bounded(self._apply_step, batch, self.config.concurrency)
+            out.steps.extend(results)
+            failed = [r for r in results if r.action == "failed"]
+            if failed:
+                raise WaveFailed(f"{phase} wave {wave}: {len(failed)} object(s) could not be applied", failed)
+            applied += sum(r.action in ("created", "configured", "hook") for r in results)
+            if any(s.kind == "CustomResourceDefinition" for s in batch):
+                self._wait([s for s in batch if s.kind == "CustomResourceDefinition"], phase, wave, start)
+                self._resolve_pending_types()
+        self._wait(steps, phase, wave, start)
+        self._delete_hooks_by_policy([s for s in steps if s.hook], "HookSucceeded")
+        seconds = time.monotonic() - start
+        self.on_event(Event("wave.done", f"{phase} wave {wave}: {applied} applied, healthy in {seconds:.1f}s",
+                            {"phase": str(phase), "wave": wave, "applied": applied, "seconds": round(seconds, 3)}))
+        return WaveResult(phase, wave, len(steps), applied, seconds)
+
+    def _apply_step(self, step: Step) -> StepResult:
+        t0 = time.monotonic()
+        res = StepResult(step.key, step.phase, step.wave, "unchanged")
+        if not step.hook and not self.needs_apply(step):
+            return res
+        rt = self.types.get(step.key)
+        if rt is None:
+            rt = self._type_for(step)
+        obj = self.objects[step.key]
+        try:
+            if step.hook and step.generated:
+                created = self.cluster.create(obj, rt)
+                self.hook_names[step.order] = created["metadata"]["name"]
+                res.action = "hook"
+            elif step.options.replace:
+                res.action = self._replace(step, obj, rt)
+            else:
+                query_force = self.config.force_conflicts or step.options.force
+                existed = step.key in self.existing
+                self.cluster.apply(obj, rt, force=query_force)
+                res.action = "hook" if step.hook else ("configured" if existed else "created")
+        except ApiError as e:
+            res.action, res.health, res.message = "failed", "", e.message
+            if e.conflict:
+                res.message += "; another field manager owns these fields: re-run with --force-conflicts to take them"
+        res.seconds = time.monotonic() - t0
+        self.on_event(Event("apply", f"{step.key} {res.action}", {
+            "phase": str(step.phase), "wave": step.wave, "key": str(step.key), "action": res.action,
+            "message": res.message}))
+        return res
+
+    def _replace(self, step: Step, obj: Obj, rt: ResourceType) -> str:
+        live = self.cluster.get(rt, step.namespace or None, step.name)
+        if live is None:
+            self.cluster.create(obj, rt)
+            return "created"
+        if step.options.force:
+            self.cluster.delete(rt, step.namespace or None, step.name, propagation="Foreground")
+            self._wait_gone([(rt, step.namespace, step.name)])
+            self.cluster.create(obj, rt)
+            return "configured"
+        body = dict(obj)
+        body["metadata"] = {**(obj.get("metadata") or {}),
+                            "resourceVersion": (live.get("metadata") or {}).get("resourceVersion")}
+        self.cluster.request("PUT", rt.path(step.namespace or None, step.name), body=body,
+                             query={"fieldManager": FIELD_MANAGER}, retry_conflicts=True)
+        return "configured"
+
+    # -- health -------------------------------------------------------------------------------------
+    def _wait(self, steps: list[Step], phase: Phase, wave: int, start: float) -> None:
+        """Block until every step is healthy; raise WaveFailed on Degraded or timeout."""
+        if not steps:
+            return
+        hooks = [s for s in steps if s.hook]
+        watched = steps if self.config.wait else hooks  # hooks are always waited for: they gate the phase
+        if not watched:
+            return
+        last: dict[ResourceKey, HealthStatus] = {}
+        wave_deadline = start + self.config.wave_timeout
+        while True:
+            healths = self._healths(watched)
+            for s, h in healths:
+                if last.get(s.key) != h.status:
+                    last[s.key] = h.status
+                    self.on_event(Event("health", f"{s.key}: {h}", {
+                        "phase": str(phase), "wave": wave, "key": str(s.key), "status": h.status.value,
+                        "message": h.message}))
+            bad = [(s, h) for s, h in healths if h.status is HealthStatus.DEGRADED]
+            if bad:
+                raise WaveFailed(f"{phase} wave {wave}: {len(bad)} object(s) degraded",
+                                 [StepResult(s.key, phase, wave, "failed", h.status.value, h.message)
+                                  for s, h in bad])
+            pending = [(s, h) for s, h in healths if not h.healthy]
+            if not pending:
+                return
+            now = time.monotonic()
+            if now > wave_deadline or (self.deadline and now > self.deadline):
+                limit = self.config.wave_timeout if now > wave_deadline else self.config.timeout
+                raise WaveFailed(
+                    f"{phase} wave {wave}: timed out after {limit:.0f}s waiting for {len(pending)} object(s) "
+                    "to become healthy (raise --wave-timeout, or check the objects)",
+                    [StepResult(s.key, phase, wave, "failed", h.status.value, h.message) for s, h in pending])
+            time.sleep(self.config.poll_interval)
+
+    def _healths(self, steps: list[Step]) -> list[tuple[Step, Health]]:
+        targets, names = [], {}
+        for s in steps:
+            rt = self.types.get(s.key) or self._type_for(s)
+            name = self.hook_names.get(s.order, s.name)
+            key = ResourceKey(s.key.group, s.key.kind, s.key.namespace, name)
+            names[s.order] = key
+            targets.append(Target(key, rt))
+        live = fetch_live(self.cluster, targets, workers=self.config.concurrency)
+        out = []
+        for s in steps:
+            obj = live.get(names[s.order])
+            if s.hook:
+                h = hook_completed(obj) if obj is not None else Health(HealthStatus.MISSING, "hook object is gone")
+                if obj is None and s.key.kind not in ("Job", "Pod"):
+                    h = Health(HealthStatus.HEALTHY)
+            else:
+                h = assess(obj)
+            out.append((s, h))
+        return out
+
+    def _wait_gone(self, objs: list[tuple[ResourceType, str, str]], timeout: float = 120.0) -> None:
+        end = time.monotonic() + timeout
+        remaining = list(objs)
+        while remaining and time.monotonic() < end:
+            remaining = [o for o in remaining if self.cluster.get(o[0], o[1] or None, o[2]) is not None]
+            if remaining:
+                time.sleep(self.config.poll_interval / 2)
+
+    # -- hooks --------------------------------------------------------------------------------------
+    def _delete_before_creation(self, hooks: list[Step]) -> None:
+        doomed = []
+        for s in hooks:
+            if "BeforeHookCreation" in s.delete_policies and not s.generated:
+                rt = self.types.get(s.key) or self._type_for(s)
+                if self.cluster.delete(rt, s.namespace or None, s.name, propagation="Background"):
+                    doomed.append((rt, s.namespace, s.name))
+        self._wait_gone(doomed)
+
+    def _delete_hooks_by_policy(self, hooks: list[Step], policy: str) -> None:
+        for s in hooks:
+            if policy in s.delete_policies:
+                rt = self.types.get(s.key) or self._type_for(s)
+                name = self.hook_names.get(s.order, s.name)
+                if name:
+                    self.cluster.delete(rt, s.namespace or None, name, propagation="Background")
+                    self.on_event(Event("hook.deleted", f"{s.key} deleted ({policy})",
+                                        {"key": str(s.key), "policy": policy}))
+
+    def _all_hooks_run(self, out: SyncOutcome) -> list[Step]:
+        ran = {r.key for r in out.steps if r.action == "hook"}
+        return [s for s in self.plan.steps if s.hook and s.key in ran and s.phase is not Phase.SYNC_FAIL]
+
+    def _run_sync_fail(self, out: SyncOutcome) -> None:
+        groups = self.plan.groups(Phase.SYNC_FAIL)
+        if not groups:
+            return
+        self.on_event(Event("syncfail.start", "running SyncFail hooks", {}))
+        for phase, wave, steps in groups:
+            try:
+                out.waves.append(self._run_wave(phase, wave, steps, out))
+            except WaveFailed as e:
+                out.message += f"; SyncFail hooks failed too: {e.message}"
+                return
+
+    # -- types --------------------------------------------------------------------------------------
+    def _type_for(self, step: Step) -> ResourceType:
+        rt = self.cluster.discovery.lookup(step.manifest.api_version, step.kind)
+        if rt is None:
+            rt = self.cluster.refresh_discovery().lookup(step.manifest.api_version, step.kind)
+        if rt is None:
+            raise WaveFailed(f"{step.key}: the cluster does not serve {step.manifest.api_version} {step.kind}",
+                             [StepResult(step.key, step.phase, step.wave, "failed", "", "kind not served")])
+        self.types[step.key] = rt
+        return rt
+
+    def _resolve_pending_types(self) -> None:
+        if any(v is None for v in self.types.values()):
+            self.cluster.refresh_discovery()
+
+
+def _kind_batches(steps: list[Step]) -> list[list[Step]]:
+    """Consecutive steps of the same kind rank, in plan order: each batch is applied concurrently."""
+    batches: list[list[Step]] = []
+    last = None
+    for s in steps:
+        rank = KIND_ORDER.get(s.kind, UNKNOWN_KIND)
+        if batches and rank == last:
+            batches[-1].append(s)
+        else:
+            batches.append([s])
+            last = rank
+    return batches
