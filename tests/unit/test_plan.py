@@ -245,3 +245,11 @@ def test_build_plan_reports_every_problem_at_once() -> None:
     assert len(err.details) == 3
     assert [d.split(":")[1] for d in err.details] == ["1", "9", "9"]
     assert "ConfigMap demo/a" in err.details[0] and "ConfigMap demo/b" in err.details[2]
+
+
+def test_phase_names_and_ranks() -> None:
+    assert [str(p) for p in sorted(Phase)] == ["PreSync", "Sync", "PostSync", "SyncFail"]
+    assert [int(p) for p in sorted(Phase)] == [-1, 0, 1, 2]
+    assert f"{Phase.POST_SYNC}" == "PostSync" and Phase.parse("SyncFail") is Phase.SYNC_FAIL
+    with pytest.raises(ValueError):
+        Phase.parse("presync")
