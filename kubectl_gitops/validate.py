@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from .errors import ValidationError
 from .model import ANN_HELM_HOOK, ANN_HOOK, Manifest, ResourceKey, split_api_version
@@ -122,6 +123,24 @@ class Analysis:
     namespaced: list[bool | None]
 
 
+def _scope(group: str, version: str, api_version: str, kind: str, crd: _Crd | None,
+           resolve: ScopeResolver | None) -> tuple[bool | None, str | None]:
+    """(namespaced?, problem): the cluster, then CRDs in the set, then (offline) the built-in table."""
+    if resolve is None:
+        return (crd.namespaced if crd is not None else (group, kind) not in CLUSTER_SCOPED), None
+    namespaced = resolve(api_version, kind)
+    if namespaced is not None:
+        return namespaced, None
+    if crd is None:
+        return None, (f"the cluster does not serve {api_version} {kind} and no CustomResourceDefinition in these "
+                      "manifests defines it; check apiVersion and kind for typos, or install the CRD first "
+                      "(or add it to the repository)")
+    if crd.versions and version not in crd.versions:
+        return crd.namespaced, (f"the CustomResourceDefinition for {kind}.{group} defines versions "
+                                f"{', '.join(crd.versions)}, not {version}; fix apiVersion")
+    return crd.namespaced, None
+
+
 def analyse(manifests: Sequence[Manifest], *, default_namespace: str, resolve: ScopeResolver | None) -> Analysis:
     """Run every check once; ``validate`` and ``desired.load_desired`` build on this."""
     problems: list[str] = []
@@ -131,71 +150,72 @@ def analyse(manifests: Sequence[Manifest], *, default_namespace: str, resolve: S
 
     for m in manifests:
         obj = m.obj
-        where = f"{m.origin}"
         api_version, kind = obj.get("apiVersion"), obj.get("kind")
-        meta = obj.get("metadata")
-        meta = meta if isinstance(meta, dict) else None
-        name = meta.get("name") if meta else None
-        declared_ns = meta.get("namespace") if meta else None
-        group_kind = ""
+        raw_meta = obj.get("metadata")
+        meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
+        name, generate_name, declared_ns = meta.get("name"), meta.get("generateName"), meta.get("namespace")
+        group, version = split_api_version(api_version) if isinstance(api_version, str) else ("", "")
+        valid_type = isinstance(api_version, str) and bool(api_version) and isinstance(kind, str) and bool(kind)
+        namespaced: bool | None = None
+        scope_problem = None
+        if valid_type:
+            assert isinstance(api_version, str) and isinstance(kind, str)
+            namespaced, scope_problem = _scope(group, version, api_version, kind, crds.get((group, kind)), resolve)
+        has_ns = isinstance(declared_ns, str) and bool(declared_ns)
+        if namespaced is False:
+            shown_ns = ""
+        elif has_ns:
+            shown_ns = str(declared_ns)
+        else:  # the default is only shown (and used) when the kind is known to be namespaced
+            shown_ns = default_namespace if namespaced else ""
+        shown_name = str(name if isinstance(name, str) and name else generate_name or "<no name>")
+        ident = f"{shown_ns}/{shown_name}" if shown_ns else shown_name
         if isinstance(kind, str) and kind:
-            group = split_api_version(api_version)[0] if isinstance(api_version, str) else ""
-            group_kind = f"{kind}.{group}" if group else kind
-        shown_name = name if isinstance(name, str) and name else (meta or {}).get("generateName") or "<no name>"
-        shown_name = str(shown_name)
+            ident = f"{kind}.{group} {ident}" if group else f"{kind} {ident}"
 
-        def report(what: str, todo: str, ns: str | None = None, _gk: str = group_kind,
-                   _name: str = shown_name, _where: str = where) -> None:
-            ident = f"{ns}/{_name}" if ns else _name
-            ident = f"{_gk} {ident}" if _gk else ident
-            problems.append(f"{_where}: {ident}: {what}; {todo}")
+        def report(what_and_todo: str, _prefix: str = f"{m.origin}: {ident}: ") -> None:
+            problems.append(_prefix + what_and_todo)
 
-        ns_hint = declared_ns if isinstance(declared_ns, str) and declared_ns else None
-        bad = False
+        scopes.append(namespaced if valid_type and raw_meta is not None and isinstance(raw_meta, dict) else None)
         if not isinstance(api_version, str) or not api_version:
-            report("missing apiVersion", "add it, e.g. 'apiVersion: v1' or 'apiVersion: apps/v1'", ns_hint)
-            bad = True
+            report("missing apiVersion; add it, e.g. 'apiVersion: v1' or 'apiVersion: apps/v1'")
         if not isinstance(kind, str) or not kind:
-            report("missing kind", "add it, e.g. 'kind: ConfigMap'", ns_hint)
-            bad = True
-        if meta is None:
-            what = "missing metadata" if obj.get("metadata") is None else "metadata is not a mapping"
-            report(what, "add 'metadata:' with at least a name", ns_hint)
-            scopes.append(None)
+            report("missing kind; add it, e.g. 'kind: ConfigMap'")
+        if not isinstance(raw_meta, dict):
+            what = "missing metadata" if raw_meta is None else "metadata is not a mapping"
+            report(f"{what}; add 'metadata:' with at least a name")
             continue
-        if bad:
-            scopes.append(None)
+        if not valid_type:
             continue
-        assert isinstance(api_version, str) and isinstance(kind, str)
-        group, version = split_api_version(api_version)
+        assert isinstance(kind, str)
+        if scope_problem:
+            report(scope_problem)
 
         # Names.
-        generate_name = meta.get("generateName")
         if name is None or name == "":
             if generate_name and is_hook(m):
-                pass
+                if not isinstance(generate_name, str) or _name_problem(generate_name.rstrip("-") or "x", group,
+                                                                       kind):
+                    report(f"invalid generateName {generate_name!r}; use lowercase letters, digits and '-'")
             elif generate_name:
-                report("generateName is only allowed on hook objects (a sync would create a new copy every time)",
-                       "set metadata.name", ns_hint)
+                report("generateName is only allowed on hook objects (a sync would create a new copy every time); "
+                       "set metadata.name")
             else:
-                report("missing metadata.name", "add a name", ns_hint)
+                report("missing metadata.name; add a name")
         elif not isinstance(name, str):
-            report(f"metadata.name must be a string, not {type(name).__name__}", "quote it", ns_hint)
+            report(f"metadata.name must be a string, not {_type_name(name)}; quote it")
         elif (why := _name_problem(name, group, kind)) is not None:
-            report(f"invalid name {name!r}: {why}", "rename the object", ns_hint)
-        if isinstance(generate_name, str) and generate_name and not name:
-            prefix = generate_name.rstrip("-") or "x"
-            if _name_problem(prefix, group, kind) is not None:
-                report(f"invalid generateName {generate_name!r}", "use lowercase letters, digits and '-'", ns_hint)
+            report(f"invalid name {name!r}: {why}; rename the object")
 
-        # Namespace syntax.
+        # Namespace.
         if declared_ns is not None and declared_ns != "":
             if not isinstance(declared_ns, str):
-                report(f"metadata.namespace must be a string, not {type(declared_ns).__name__}", "quote it")
-                declared_ns = None
+                report(f"metadata.namespace must be a string, not {_type_name(declared_ns)}; quote it")
             elif len(declared_ns) > 63 or not _DNS_LABEL.match(declared_ns):
-                report(f"invalid namespace {declared_ns!r}: must be a DNS-1123 label (lowercase letters, digits, '-')",
-                       "fix metadata.namespace", declared_ns)
+                report(f"invalid namespace {declared_ns!r}: must be a DNS-1123 label (lowercase letters, digits, '-'); "
+                       "fix metadata.namespace")
+            elif namespaced is False:
+                report(f"namespace {declared_ns!r} set on a cluster-scoped kind; remove metadata.namespace")
 
         # Labels and annotations are maps of strings.
         for field in ("labels", "annotations"):
@@ -203,46 +223,20 @@ def analyse(manifests: Sequence[Manifest], *, default_namespace: str, resolve: S
             if values is None:
                 continue
             if not isinstance(values, dict):
-                report(f"metadata.{field} must be a mapping", f"write metadata.{field} as 'key: value' lines", ns_hint)
+                report(f"metadata.{field} must be a mapping; write metadata.{field} as 'key: value' lines")
                 continue
             for k, v in values.items():
                 if not isinstance(v, str):
-                    shown = "null" if v is None else repr(v) if not isinstance(v, bool) else str(v).lower()
-                    report(f"{field[:-1]} {k} is {shown} ({_type_name(v)}), but values must be strings",
-                           f"quote it: {k}: \"{'' if v is None else shown}\"", ns_hint)
-
-        # Scope: the cluster, then CRDs in the set, then (offline) the built-in table.
-        crd = crds.get((group, kind))
-        if resolve is not None:
-            namespaced = resolve(api_version, kind)
-            if namespaced is None:
-                if crd is None:
-                    report(f"the cluster does not serve {api_version} {kind} and no CustomResourceDefinition in "
-                           "these manifests defines it", "check apiVersion and kind for typos, or install the CRD "
-                           "first (or add it to the repository)", ns_hint)
-                elif crd.versions and version not in crd.versions:
-                    report(f"the CustomResourceDefinition for {kind}.{group} defines versions "
-                           f"{', '.join(crd.versions)}, not {version}", "fix apiVersion", ns_hint)
-                namespaced = crd.namespaced if crd is not None else None
-        elif crd is not None:
-            namespaced = crd.namespaced
-        else:
-            namespaced = (group, kind) not in CLUSTER_SCOPED
-        scopes.append(namespaced)
-
-        if namespaced is False and declared_ns:
-            report(f"namespace {declared_ns!r} set on a cluster-scoped kind", "remove metadata.namespace")
+                    shown = "null" if v is None else str(v).lower() if isinstance(v, bool) else repr(v)
+                    report(f"{field[:-1]} {k} is {shown} ({_type_name(v)}), but values must be strings; "
+                           f"quote it: {k}: \"{'' if v is None else shown}\"")
 
         # Duplicates: same group, kind, namespace (after defaulting) and name.
         if isinstance(name, str) and name:
-            if namespaced is False:
-                ns = ""
-            else:
-                ns = declared_ns if isinstance(declared_ns, str) and declared_ns else default_namespace
-            key = ResourceKey(group, kind, ns, name)
+            key = ResourceKey(group, kind, shown_ns, name)
             if key in first_seen:
-                report(f"defined twice, also at {first_seen[key].origin}",
-                       "keep one definition (otherwise one silently overrides the other)", ns or None)
+                report(f"defined twice, also at {first_seen[key].origin}; "
+                       "keep one definition (otherwise one silently overrides the other)")
             else:
                 first_seen[key] = m
     return Analysis(problems, scopes)
