@@ -142,13 +142,14 @@ def command(dry_run: bool, allow_dirty: bool, force_conflicts: bool, concurrency
         p.json_line(summary)
     elif result.outcome is None:
         p.echo(f"dry run of {result.checkout.describe()} on context {result.context}: nothing was written")
-        rows = [(str(s.phase), s.wave, s.display_kind, s.display_name, result.changes[s.key].op.value,
-                 result.changes[s.key].note) for s in result.plan.steps]
-        p.table(["phase", "wave", "kind", "namespace/name", "change", "note"], rows)
+        from .waves_view import render_table
+
+        changes = {k: c.op.value + (f" ({c.note})" if c.note else "") for k, c in result.changes.items()}
+        p.echo(render_table(result.plan, verbose=settings.output.verbose, changes=changes))
     else:
-        rows = [(str(r.phase), r.wave, r.key.group_kind, f"{r.key.namespace}/{r.key.name}".lstrip("/"), r.action,
+        done = [(str(r.phase), str(r.wave), r.key.group_kind, f"{r.key.namespace}/{r.key.name}".lstrip("/"), r.action,
                  r.health, f"{r.seconds:.2f}s") for r in result.outcome.steps]
-        p.table(["phase", "wave", "kind", "namespace/name", "action", "health", "time"], rows)
+        p.table(["phase", "wave", "kind", "namespace/name", "action", "health", "time"], done)
         verdict = "synced" if result.ok else "sync FAILED"
         p.echo(f"{verdict} {result.checkout.describe()} to {result.context} in {result.seconds:.1f}s "
                f"({result.writes} writes)")

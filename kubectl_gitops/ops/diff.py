@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from ..diff import Change, Op
 from ..events import EventSink, discard
-from ..plan import annotation_problems
+from ..plan import plan_annotation_checks
 from ..settings import Settings
 from ..source import Checkout
 from .common import CompareOptions, compute_changes, load
@@ -33,13 +33,9 @@ class DiffResult:
         return out
 
 
-def plan_checks(manifests: list) -> list[str]:  # type: ignore[type-arg]
-    return [p for m in manifests for p in annotation_problems(m)]
-
-
 def run_diff(settings: Settings, opts: CompareOptions, *, on_event: EventSink = discard) -> DiffResult:
     """Render and validate the repository, then compare it with the cluster. Writes nothing to the cluster."""
-    loaded = load(settings, committed_only=False, on_event=on_event, extra_checks=plan_checks,
+    loaded = load(settings, committed_only=False, on_event=on_event, extra_checks=plan_annotation_checks,
                   workers=opts.concurrency)
     t0 = time.monotonic()
     computed = compute_changes(loaded, opts, on_event=on_event)

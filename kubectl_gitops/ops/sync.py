@@ -14,12 +14,11 @@ from ..diff import Change
 from ..errors import RefusedError
 from ..events import Event, EventSink, discard
 from ..model import ResourceKey
-from ..plan import Plan, build_plan
+from ..plan import Plan, build_plan, plan_annotation_checks
 from ..settings import Settings
 from ..source import Checkout, open_source
 from ..sync import SyncConfig, Syncer, SyncOutcome
 from .common import CompareOptions, applied_object, compute_changes, load
-from .diff import plan_checks
 
 
 @dataclass(frozen=True)
@@ -62,7 +61,7 @@ def run_sync(settings: Settings, req: SyncRequest, *, on_event: EventSink = disc
     start = time.monotonic()
     if not req.allow_dirty:
         _check_dirty(settings)
-    loaded = load(settings, committed_only=not req.allow_dirty, on_event=on_event, extra_checks=plan_checks,
+    loaded = load(settings, committed_only=not req.allow_dirty, on_event=on_event, extra_checks=plan_annotation_checks,
                   workers=req.compare.concurrency)
     plan = build_plan(loaded.desired.manifests)
     computed = compute_changes(loaded, req.compare, on_event=on_event)
