@@ -85,6 +85,15 @@ build_simple() { # name module-path version [ldflags]
   GOBIN="$out.tmp" go install -trimpath ${4:+-ldflags "$4"} "$2@v$3"
 }
 
+# `go install pkg@vX` also asks the proxy for the module's version list (deprecation check); a proxy that
+# refuses that list (krew: 403) fails the install. Requiring the exact version from a local module does not.
+build_module() { # name "module version" package
+  local out m; out=$(dir_for "$1"); m=$(new_module)
+  printf 'module build.local/tools\n\ngo 1.24\n\nrequire %s\n' "$2" > "$m/go.mod"
+  (cd "$m" && GOFLAGS="$GOFLAGS -mod=mod" go build -trimpath -o "$out.tmp/" "$3")
+  rm -rf "$m"
+}
+
 build() {
   local name=$1 out lock started=$SECONDS; out=$(dir_for "$name")
   [ -d "$out" ] && return 0
@@ -107,7 +116,7 @@ build() {
             "-X helm.sh/helm/v3/internal/version.version=v$HELM_VERSION -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=34 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=34" ;;
     sops) build_simple sops github.com/getsops/sops/v3/cmd/sops "$SOPS_VERSION" ;;
     kustomize) build_simple kustomize sigs.k8s.io/kustomize/kustomize/v5 "$KUSTOMIZE_VERSION" ;;
-    krew) build_simple krew sigs.k8s.io/krew/cmd/krew "$KREW_VERSION"
+    krew) build_module krew "sigs.k8s.io/krew v$KREW_VERSION" sigs.k8s.io/krew/cmd/krew
           mv "$out.tmp/krew" "$out.tmp/kubectl-krew" ;;
     kapp) build_simple kapp carvel.dev/kapp/cmd/kapp "$KAPP_VERSION" ;;
   esac
