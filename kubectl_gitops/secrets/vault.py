@@ -1,0 +1,251 @@
+"""A tiny read-only client for the Vault / OpenBao KV secrets engine (v1 and v2), the ``SecretSource`` of
+argocd-vault-plugin placeholders.
+
+Why not ``hvac``: we need one GET with a token header; the standard library does that, keeps the
+install small and lets every call carry an explicit timeout.
+
+Paths are API paths, exactly as argocd-vault-plugin uses them: for a KV v2 mount the path contains
+``/data/`` (``secret/data/app``), for KV v1 it does not (``kv/app``). KV v2 answers ``.data.data``
+(``?version=N`` pins a version), KV v1 answers ``.data``.
+
+Configuration, like the ``vault``/``bao`` CLIs and AVP: ``VAULT_ADDR`` (or ``BAO_ADDR``), the token from
+``VAULT_TOKEN`` (or ``BAO_TOKEN``) or the file ``~/.vault-token`` that ``vault login``/``bao login``
+write, ``VAULT_NAMESPACE``, ``VAULT_CACERT``, ``VAULT_SKIP_VERIFY``, ``AVP_KV_VERSION`` (default 2;
+the ``avp.kubernetes.io/kv-version`` annotation wins). The token is registered with ``redact`` and never
+appears in a message or ``repr``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import ssl
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode, urlsplit
+
+from .. import redact
+from ..errors import ExitCode, SecretsError
+from .placeholders import SecretNotFound
+
+DEFAULT_TIMEOUT = 10.0
+TRANSIENT_STATUS = frozenset({429, 500, 502, 504})  # 503 is a sealed or standby server: not worth waiting for
+MAX_ATTEMPTS = 3
+
+
+class VaultError(SecretsError):
+    """Vault/OpenBao cannot be used at all (unreachable, no or rejected token, server error). Exit code 5,
+    like an unreachable cluster: nothing in the repository is wrong."""
+
+    exit_code = ExitCode.CLUSTER_ERROR
+
+
+@dataclass
+class VaultKV:
+    """Reads KV secrets; caches each (path, version, kv version) for the life of the object. Thread-safe."""
+
+    addr: str
+    token: str = field(repr=False)
+    namespace: str | None = None
+    kv_version: int = 2
+    timeout: float = DEFAULT_TIMEOUT
+    ca_file: str | None = None
+    verify: bool = True
+    requests: int = 0  # HTTP requests sent, for tests and -v output
+
+    def __post_init__(self) -> None:
+        redact.register(self.token)
+        self.addr = self.addr.rstrip("/")
+        if urlsplit(self.addr).scheme not in ("http", "https"):
+            raise VaultError(f"Vault address {self.addr!r} is not an http(s) URL",
+                             hint="set VAULT_ADDR, e.g. https://vault.example.com:8200")
+        self._cache: dict[tuple[str, str | None, int], dict[str, Any] | SecretNotFound] = {}
+        self._lock = threading.Lock()
+        self._token_checked = False
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, *, home: str | Path | None = None,
+                 timeout: float = DEFAULT_TIMEOUT) -> VaultKV:
+        """Configure from the environment the way the vault/bao CLIs do (see the module docstring)."""
+        env = os.environ if env is None else env
+        addr = env.get("VAULT_ADDR") or env.get("BAO_ADDR")
+        if not addr:
+            raise VaultError("VAULT_ADDR is not set: placeholders need a Vault or OpenBao server",
+                             hint="export VAULT_ADDR=https://vault.example.com:8200 (BAO_ADDR works too)")
+        token = env.get("VAULT_TOKEN") or env.get("BAO_TOKEN")
+        token_source = "VAULT_TOKEN"
+        if not token:
+            token_file = Path(home if home is not None else Path.home()) / ".vault-token"
+            token_source = str(token_file)
+            try:
+                token = token_file.read_text().strip()
+            except FileNotFoundError:
+                token = ""
+            except OSError as e:
+                raise VaultError(f"cannot read the Vault token file {token_file}: {e.strerror}") from None
+        if not token:
+            raise VaultError("no Vault token: VAULT_TOKEN is not set and ~/.vault-token does not exist",
+                             hint="run `vault login` (or `bao login`), or export VAULT_TOKEN")
+        kv = (env.get("AVP_KV_VERSION") or "2").strip()
+        if kv not in ("1", "2"):
+            raise VaultError(f"AVP_KV_VERSION={kv!r}: use 1 or 2")
+        skip = (env.get("VAULT_SKIP_VERIFY") or "").strip().lower() in ("1", "t", "true", "yes")
+        try:
+            return cls(addr=addr, token=token, namespace=env.get("VAULT_NAMESPACE") or env.get("BAO_NAMESPACE"),
+                       kv_version=int(kv), timeout=timeout, ca_file=env.get("VAULT_CACERT") or env.get("BAO_CACERT"),
+                       verify=not skip)
+        except VaultError as e:
+            e.message += f" (token from {token_source})"
+            raise
+
+    # -- SecretSource -----------------------------------------------------------------------------------
+    def read(self, path: str, key: str, version: str | None, *, kv_version: int | None = None) -> Any | None:
+        return self.read_secret(path, version, kv_version=kv_version).get(key)
+
+    def read_secret(self, path: str, version: str | None = None, *, kv_version: int | None = None) -> dict[str, Any]:
+        """All key/value pairs of the secret at ``path``. Raises ``SecretNotFound`` (the secret, or that
+        version, does not exist, or this token may not read it) or ``VaultError``."""
+        kv = kv_version or self.kv_version
+        if kv == 1:
+            version = None  # KV v1 has no versions (AVP ignores the version there too)
+        cache_key = (path.strip("/"), version, kv)
+        with self._lock:
+            hit = self._cache.get(cache_key)
+        if hit is None:
+            try:
+                hit = self._fetch(cache_key[0], version, kv)
+            except SecretNotFound as e:
+                hit = e
+            with self._lock:
+                self._cache[cache_key] = hit
+        if isinstance(hit, SecretNotFound):
+            raise SecretNotFound(hit.message)
+        return hit
+
+    # -- HTTP -------------------------------------------------------------------------------------------
+    def _fetch(self, path: str, version: str | None, kv: int) -> dict[str, Any]:
+        if version is not None and not version.isdigit():
+            raise SecretNotFound(f"version {version!r} is not a number (KV v2 versions are 1, 2, ...)")
+        status, body = self._get(path, {"version": version} if version else None)
+        pinned = f" version {version}" if version else ""
+        if status == 404:
+            data = (body.get("data") or {}) if isinstance(body, dict) else {}
+            meta = data.get("metadata") if isinstance(data, dict) else None
+            if isinstance(meta, dict) and meta.get("destroyed"):
+                raise SecretNotFound(f"secret {path}{pinned} was destroyed")
+            if isinstance(meta, dict) and meta.get("deletion_time"):
+                raise SecretNotFound(f"secret {path}{pinned} was deleted")
+            hint = ""
+            if kv == 2 and "/data/" not in f"/{path}/":
+                hint = " (KV v2 paths contain /data/ after the mount, e.g. secret/data/app)"
+            raise SecretNotFound(f"no secret at {path}{pinned} (KV v{kv}){hint}")
+        if status == 403:
+            self._check_token()
+            raise SecretNotFound(f"permission denied reading {path}: the token's policies do not allow it")
+        if status >= 400 or not isinstance(body, dict):
+            raise VaultError(f"Vault answered {status} reading {path}: {_errors(body)}",
+                             hint="check the server's state (`bao status`) and VAULT_ADDR")
+        data = body.get("data")
+        if kv == 1:
+            if not isinstance(data, dict):
+                raise SecretNotFound(f"the answer for {path} has no data (is it a KV mount?)")
+            return data
+        inner = data.get("data") if isinstance(data, dict) else None
+        if not isinstance(data, dict) or "data" not in data:
+            raise SecretNotFound(f"the answer for {path} is not a KV v2 secret: for a KV v1 mount set "
+                                 "avp.kubernetes.io/kv-version: \"1\" (or AVP_KV_VERSION=1)")
+        if inner is None:
+            raise SecretNotFound(f"secret {path}{pinned} has no data (was this version deleted?)")
+        if not isinstance(inner, dict):
+            raise SecretNotFound(f"the answer for {path} is not a key/value secret")
+        return inner
+
+    def _check_token(self) -> None:
+        """A 403 means either a policy or a dead token; tell the two apart once, with lookup-self."""
+        with self._lock:
+            if self._token_checked:
+                return
+            self._token_checked = True
+        status, _ = self._get("auth/token/lookup-self", None)
+        if status == 403:
+            raise VaultError(f"Vault at {self.addr} rejected the token (expired, revoked or mistyped)",
+                             hint="log in again (`vault login` / `bao login`) or export a valid VAULT_TOKEN")
+
+    def _get(self, path: str, query: dict[str, str] | None) -> tuple[int, Any]:
+        url = f"{self.addr}/v1/{quote(path, safe='/')}"
+        if query:
+            url += "?" + urlencode(query)
+        headers = {"X-Vault-Token": self.token, "X-Vault-Request": "true", "Accept": "application/json"}
+        if self.namespace:
+            headers["X-Vault-Namespace"] = self.namespace
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                status, raw = self._send(url, headers)
+            except _Transient as e:
+                if attempt >= MAX_ATTEMPTS:
+                    raise VaultError(f"cannot reach Vault at {self.addr}: {e}",
+                                     hint="is the server running and VAULT_ADDR right?") from None
+                time.sleep(random.uniform(0, 0.2 * 2 ** attempt))
+                continue
+            if status in TRANSIENT_STATUS and attempt < MAX_ATTEMPTS:
+                time.sleep(random.uniform(0, 0.2 * 2 ** attempt))
+                continue
+            try:
+                body = json.loads(raw) if raw.strip() else {}
+            except ValueError:
+                body = {}
+            return status, body
+
+    def _send(self, url: str, headers: dict[str, str]) -> tuple[int, bytes]:
+        req = urllib.request.Request(url, headers=headers, method="GET")
+        context = None
+        if url.startswith("https:"):
+            context = ssl.create_default_context(cafile=self.ca_file)
+            if not self.verify:
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+        with self._lock:
+            self.requests += 1
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout, context=context) as resp:
+                return int(resp.status), resp.read()
+        except urllib.error.HTTPError as e:
+            try:
+                raw = e.read()
+            except OSError:
+                raw = b""
+            return int(e.code), raw
+        except urllib.error.URLError as e:
+            reason = e.reason
+            if isinstance(reason, ssl.SSLError):
+                raise VaultError(f"TLS error talking to Vault at {self.addr}: {reason.reason or reason}",
+                                 hint="set VAULT_CACERT to the server's CA file") from None
+            if isinstance(reason, TimeoutError):
+                raise VaultError(f"Vault at {self.addr} did not answer within {self.timeout:g}s",
+                                 hint="is the server up? a slow network needs a longer timeout") from None
+            raise _Transient(str(getattr(reason, "strerror", None) or reason)) from None
+        except TimeoutError:
+            raise VaultError(f"Vault at {self.addr} did not answer within {self.timeout:g}s",
+                             hint="is the server up? a slow network needs a longer timeout") from None
+        except (ConnectionError, OSError) as e:
+            raise _Transient(e.strerror or type(e).__name__) from None
+
+
+class _Transient(Exception):
+    pass
+
+
+def _errors(body: Any) -> str:
+    """Vault's own error sentences (they never contain secret values)."""
+    if isinstance(body, dict) and isinstance(body.get("errors"), list) and body["errors"]:
+        return "; ".join(str(e).strip() for e in body["errors"])[:500]
+    return "no details"
