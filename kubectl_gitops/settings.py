@@ -36,6 +36,14 @@ class SourceOptions:
 
 
 @dataclass(frozen=True)
+class AppOptions:
+    """Which app's inventory (ApplySet record) a command uses (see kubectl_gitops.inventory)."""
+
+    name: str | None = None  # --app / KUBECTL_GITOPS_APP; None = derived from the repository and path
+    record_namespace: str | None = None  # --record-namespace; None = the context's namespace (or -n)
+
+
+@dataclass(frozen=True)
 class OutputOptions:
     format: str = "table"
     color: bool = True
@@ -49,6 +57,7 @@ class Settings:
     cluster: ClusterOptions = field(default_factory=ClusterOptions)
     source: SourceOptions = field(default_factory=SourceOptions)
     output: OutputOptions = field(default_factory=OutputOptions)
+    app: AppOptions = field(default_factory=AppOptions)
 
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")

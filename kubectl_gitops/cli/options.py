@@ -115,12 +115,22 @@ source_options = _compose(
 )
 
 
+app_options = _compose(
+    _opt("--app", section="app", attr="name", metavar="NAME", envvar="KUBECTL_GITOPS_APP",
+         help="The app's name: its record is the Secret kubectl-gitops.<app> (default: derived from the "
+              "repository's remote or folder name and --path)."),
+    _opt("--record-namespace", section="app", attr="record_namespace", metavar="NS",
+         envvar="KUBECTL_GITOPS_RECORD_NAMESPACE",
+         help="Namespace of the app's record (default: the context's namespace, or -n)."),
+)
+
+
 def output_option(*choices: str, default: str = "table") -> Callable[[F], F]:
     return _opt("-o", "--output", section="output", attr="format", default=default, show_default=True,
                 type=click.Choice(list(choices)), help="Output format.")
 
 
 __all__ = [
-    "ClusterOptions", "OutputOptions", "SourceOptions", "cluster_options", "common_options",
+    "ClusterOptions", "OutputOptions", "SourceOptions", "app_options", "cluster_options", "common_options",
     "get_settings", "output_option", "source_options",
 ]
