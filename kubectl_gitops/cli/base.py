@@ -27,6 +27,8 @@ def handle_errors(f: F) -> F:
             return int(rv or 0)
         except GitopsError as e:
             return printer().error(e)
+        except BrokenPipeError:
+            raise
         except KeyboardInterrupt:
             printer().info("interrupted")
             return int(ExitCode.INTERRUPTED)

@@ -1,20 +1,129 @@
-"""`kubectl gitops diff` (placeholder until its issue lands)."""
+"""`kubectl gitops diff`: what a sync would change in the cluster, exactly and quietly."""
 
 from __future__ import annotations
 
+import os
+import shlex
+import subprocess
+import tempfile
+
 import click
 
-from ..errors import OperationFailed
-from .base import handle_errors
-from .options import cluster_options, common_options, output_option, source_options
+from ..errors import ExitCode, InvalidInputError
+from .base import handle_errors, printer
+from .options import cluster_options, common_options, get_settings, output_option, source_options
 
 
-@click.command("diff", context_settings={"help_option_names": ["-h", "--help"]})
+def _load_rules(path: str | None) -> tuple:  # type: ignore[type-arg]
+    if not path:
+        return ()
+    import yaml
+
+    from ..diff import load_ignore_rules
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f)
+    except (OSError, yaml.YAMLError) as e:
+        raise InvalidInputError(f"cannot read ignore rules {path}: {e}",
+                                hint="pass a YAML file with a list of Argo CD ignoreDifferences entries") from None
+    if isinstance(data, dict):
+        data = data.get("ignoreDifferences", [])
+    return tuple(load_ignore_rules(data, path))
+
+
+def _external(cmd: str, changes: list) -> int:  # type: ignore[type-arg]
+    """Run KUBECTL_EXTERNAL_DIFF like kubectl: `<cmd> LIVE_DIR MERGED_DIR`, masked files only."""
+    from .diff_view import write_external
+
+    with tempfile.TemporaryDirectory(prefix="kubectl-gitops-diff-") as tmp:
+        live, merged = write_external(changes, tmp)
+        try:
+            proc = subprocess.run([*shlex.split(cmd), str(live), str(merged)], check=False)
+        except OSError as e:
+            raise InvalidInputError(f"KUBECTL_EXTERNAL_DIFF={cmd!r} cannot run: {e}",
+                                    hint="set it to a diff program on PATH, e.g. 'diff -u -N'") from None
+        return proc.returncode
+
+
+@click.command("diff", context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @common_options
 @cluster_options
 @source_options
-@output_option("table", "json", "yaml")
+@output_option("diff", "json", "markdown", "table", "yaml", default="diff")
+@click.option("--summary", is_flag=True, help="A table of changed objects instead of the full diff.")
+@click.option("--concurrency", type=click.IntRange(1, 64), default=8, show_default=True,
+              help="Parallel server-side dry runs.")
+@click.option("--ignore-differences", "ignore_file", metavar="FILE", envvar="KUBECTL_GITOPS_IGNORE_DIFFERENCES",
+              help="YAML list of Argo CD ignoreDifferences rules (group/kind/name/namespace with jsonPointers or "
+                   "managedFieldsManagers). Also applied by sync.")
+@click.option("--no-fast-path", is_flag=True, hidden=True,
+              help="Dry-run every object, even those known to be unchanged (for debugging).")
+@click.option("--show-unchanged", is_flag=True, help="List unchanged objects too (summary and table).")
 @handle_errors
-def command() -> int:
-    """Not implemented yet."""
-    raise OperationFailed("'kubectl gitops diff' is not implemented yet")
+def command(summary: bool, concurrency: int, ignore_file: str | None, no_fast_path: bool,
+            show_unchanged: bool) -> int:
+    """Show what a sync would change in the cluster.
+
+    Reads the repository (the work tree by default, uncommitted edits included;
+    --ref for any branch, tag or commit), validates it, and compares it with the
+    live cluster. The "after" side is the API server's own server-side apply dry
+    run, so defaults, admission and conversions never show up as noise. Secret
+    values are always masked.
+
+    \b
+    Examples:
+      kubectl gitops diff                         # the current repository's work tree
+      kubectl gitops diff examples/ --summary     # a table of what would change
+      kubectl gitops diff --ref main -o markdown  # for a pull request comment
+      kubectl gitops diff -o json | jq '.changes[] | select(.op != "unchanged")'
+      KUBECTL_EXTERNAL_DIFF="colordiff -u" kubectl gitops diff
+
+    \b
+    Exit codes: 0 no differences, 1 differences, 2 usage, 3 invalid input,
+    5 cluster error.
+    """
+    from ..ops.common import CompareOptions
+    from ..ops.diff import run_diff
+    from . import diff_view
+
+    settings = get_settings()
+    p = printer()
+    fmt = settings.output.format
+    rules = _load_rules(ignore_file)
+    result = run_diff(settings, CompareOptions(concurrency=concurrency, ignore_rules=rules,
+                                               fast_path=not no_fast_path),
+                      on_event=lambda ev: p.debug(f"{ev.type}: {ev.message} {ev.data}"))
+    p.debug(f"{len(result.changes)} objects, {result.dry_runs} dry runs, {result.requests} requests; "
+            + ", ".join(f"{k} {v:.2f}s" for k, v in result.timings.items()))
+    changed = result.differences
+    code = int(ExitCode.DIFFERENCES) if changed else 0
+    co = result.checkout
+    shown = result.changes if show_unchanged else [c for c in result.changes if c.changed]
+
+    if fmt in ("json", "yaml"):
+        doc = diff_view.to_json(result.changes, co.commit, co.dirty)
+        p.json(doc) if fmt == "json" else p.yaml(doc)
+        return code
+    if fmt == "markdown":
+        p.echo(diff_view.markdown(result.changes, co.commit))
+        return code
+    if co.dirty:
+        p.info(f"note: reading {co.describe()}: uncommitted changes are included")
+    if summary or fmt == "table":
+        headers = ["op", "kind", "namespace/name", "source", "drift"]
+        p.table(headers, diff_view.summary_rows(shown))
+        counts = result.counts()
+        p.info(", ".join(f"{n} to {op}" if op != "unchanged" else f"{n} unchanged" for op, n in counts.items() if n)
+               or "no objects")
+        return code
+    external = os.environ.get("KUBECTL_EXTERNAL_DIFF")
+    if external:
+        rc = _external(external, shown)
+        return code if rc in (0, 1) else int(ExitCode.OPERATION_FAILED)
+    color = p.color_on(p.out)
+    for c in shown:
+        p.echo(diff_view.unified(c, color=color))
+    if not changed:
+        p.info(f"no differences ({len(result.changes)} objects, {co.describe()})")
+    return code

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from ..diff import Change, Op
 from ..events import EventSink, discard
-from ..plan import plan_annotation_checks
+from ..plan import build_plan, is_hook, plan_annotation_checks
 from ..settings import Settings
 from ..source import Checkout
 from .common import CompareOptions, compute_changes, load
@@ -15,12 +15,13 @@ from .common import CompareOptions, compute_changes, load
 
 @dataclass
 class DiffResult:
-    changes: list[Change]
+    changes: list[Change]  # every object but hooks, in plan order
     checkout: Checkout
     context: str
     dry_runs: int = 0
     requests: int = 0
     timings: dict[str, float] = field(default_factory=dict)
+    hooks: list[Change] = field(default_factory=list)  # validated by a dry run, never counted as differences
 
     @property
     def differences(self) -> list[Change]:
@@ -41,5 +42,11 @@ def run_diff(settings: Settings, opts: CompareOptions, *, on_event: EventSink = 
     computed = compute_changes(loaded, opts, on_event=on_event)
     loaded.timings["compare"] = time.monotonic() - t0
     loaded.cluster.close()
-    return DiffResult(computed.changes, loaded.desired.checkout, loaded.cluster.context,
-                      dry_runs=computed.dry_runs, requests=loaded.cluster.requests, timings=loaded.timings)
+    # Hooks are created on every sync (and often deleted after), so comparing them with live says nothing.
+    order = {step.key: step.order for step in build_plan(loaded.desired.manifests).steps}
+    by_key = {m.key: m for m in loaded.desired.manifests}
+    ordered = sorted(computed.changes, key=lambda c: order.get(c.key, len(order)))
+    hooks = [c for c in ordered if c.key in by_key and is_hook(by_key[c.key])]
+    objects = [c for c in ordered if not (c.key in by_key and is_hook(by_key[c.key]))]
+    return DiffResult(objects, loaded.desired.checkout, loaded.cluster.context, dry_runs=computed.dry_runs,
+                      requests=loaded.cluster.requests, timings=loaded.timings, hooks=hooks)
