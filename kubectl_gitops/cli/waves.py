@@ -35,7 +35,8 @@ from __future__ import annotations
 
 import click
 
-from ..errors import OperationFailed, UsageError
+from ..errors import UsageError
+from ..model import ResourceKey
 from .base import handle_errors, printer
 from .options import cluster_options, common_options, get_settings, output_option, source_options
 
@@ -93,25 +94,31 @@ def command(graph: str | None, live: bool) -> int:
             and settings.output.format != "table":
         raise UsageError("--graph prints a picture; it cannot be combined with -o json/yaml",
                          hint="drop -o, or drop --graph")
-    if live:
-        raise OperationFailed("--live needs the diff engine, which 'waves' does not use yet",
-                              hint="run 'kubectl gitops diff' to see what would change")
+    changes: dict[ResourceKey, str] | None = None
+    if live:  # the same render, validation and server-side dry runs as `diff`
+        from ..ops.common import CompareOptions
+        from ..ops.diff import run_diff
 
-    desired = load_desired(settings.source, committed_only=False,
-                           default_namespace=settings.cluster.namespace or "default",
-                           resolve=None, extra_checks=plan_annotation_checks)
-    plan = build_plan(desired.manifests)
+        result = run_diff(settings, CompareOptions())
+        manifests = result.manifests
+        changes = {c.key: c.op.value for c in result.changes}
+        changes.update({c.key: "hook (runs on sync)" for c in result.hooks})
+    else:
+        manifests = load_desired(settings.source, committed_only=False,
+                                 default_namespace=settings.cluster.namespace or "default",
+                                 resolve=None, extra_checks=plan_annotation_checks).manifests
+    plan = build_plan(manifests)
 
     if graph == "dot":
         out.echo(waves_view.render_dot(plan))
     elif graph == "mermaid":
         out.echo(waves_view.render_mermaid(plan))
     elif settings.output.format == "json":
-        out.json(waves_view.plan_json(plan))
+        out.json(waves_view.plan_json(plan, changes=changes))
     elif settings.output.format == "yaml":
-        out.yaml([waves_view.plan_json(plan)])  # one document holding the list, like the JSON
+        out.yaml([waves_view.plan_json(plan, changes=changes)])  # one document holding the list, like the JSON
     else:
-        table = waves_view.render_table(plan, verbose=settings.output.verbose)
+        table = waves_view.render_table(plan, verbose=settings.output.verbose, changes=changes)
         if table:
             out.echo(table)
         out.info(waves_view.summary(plan) if plan.steps or plan.skipped else "no objects found")

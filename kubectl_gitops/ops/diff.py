@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from ..diff import Change, Op
 from ..events import EventSink, discard
+from ..model import Manifest
 from ..plan import build_plan, is_hook, plan_annotation_checks
 from ..settings import Settings
 from ..source import Checkout
@@ -22,6 +23,7 @@ class DiffResult:
     requests: int = 0
     timings: dict[str, float] = field(default_factory=dict)
     hooks: list[Change] = field(default_factory=list)  # validated by a dry run, never counted as differences
+    manifests: list[Manifest] = field(default_factory=list)  # the desired objects compared
 
     @property
     def differences(self) -> list[Change]:
@@ -49,4 +51,5 @@ def run_diff(settings: Settings, opts: CompareOptions, *, on_event: EventSink = 
     hooks = [c for c in ordered if c.key in by_key and is_hook(by_key[c.key])]
     objects = [c for c in ordered if not (c.key in by_key and is_hook(by_key[c.key]))]
     return DiffResult(objects, loaded.desired.checkout, loaded.cluster.context, dry_runs=computed.dry_runs,
-                      requests=loaded.cluster.requests, timings=loaded.timings, hooks=hooks)
+                      requests=loaded.cluster.requests, timings=loaded.timings, hooks=hooks,
+                      manifests=loaded.desired.manifests)

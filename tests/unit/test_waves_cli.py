@@ -146,12 +146,6 @@ def test_empty_repository_says_so(capsys: pytest.CaptureFixture[str], repo: GitR
     assert "no objects found" in err
 
 
-def test_live_is_accepted_but_not_wired_yet(capsys: pytest.CaptureFixture[str], repo: GitRepo) -> None:
-    code, _, err = run(capsys, "--repo", str(repo.path), "--live")
-    assert code == ExitCode.OPERATION_FAILED
-    assert "--live needs the diff engine" in err and "kubectl gitops diff" in err
-
-
 def test_graph_and_json_together_is_a_usage_error(capsys: pytest.CaptureFixture[str], repo: GitRepo) -> None:
     code, _, err = run(capsys, "--repo", str(repo.path), "--graph", "dot", "-o", "json")
     assert code == ExitCode.USAGE

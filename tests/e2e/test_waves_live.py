@@ -1,0 +1,48 @@
+"""`waves --live`: the plan with what a sync would change, from the same dry runs as diff."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from cluster_helpers import audit_mark, kubectl, writes_since
+from source_helpers import GitRepo
+
+pytestmark = pytest.mark.e2e
+BIN = Path(__file__).resolve().parents[2] / "bin"
+
+
+def gitops(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "NO_COLOR": "1"}
+    return subprocess.run(["kubectl", "gitops", *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=120, check=False)
+
+
+def cm(ns: str, name: str, value: str, wave: int) -> str:
+    return (f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: {ns}\n"
+            f"  annotations:\n    argocd.argoproj.io/sync-wave: '{wave}'\ndata:\n  k: '{value}'\n")
+
+
+def test_live_marks_each_step_with_its_change_and_writes_nothing(tmp_path: Path, namespace: str) -> None:
+    repo = GitRepo.create(tmp_path / "repo")
+    repo.write("a.yaml", cm(namespace, "a", "1", 0))
+    repo.write("b.yaml", cm(namespace, "b", "1", 1))
+    repo.commit("two config maps")
+    kubectl("apply", "--server-side", "--field-manager=kubectl-gitops", "-f", str(repo.path / "a.yaml"))
+    kubectl("apply", "--server-side", "--field-manager=kubectl-gitops", "-f", str(repo.path / "b.yaml"))
+    repo.write("b.yaml", cm(namespace, "b", "2", 1))
+    repo.write("c.yaml", cm(namespace, "c", "1", 2))
+
+    mark = audit_mark()
+    res = gitops("waves", "--live", "-o", "json", cwd=repo.path)
+    assert res.returncode == 0, res.stderr
+    changes = {s["name"]: s["change"] for s in json.loads(res.stdout)}
+    assert changes == {"a": "unchanged", "b": "update", "c": "create"}
+    assert [w for w in writes_since(mark) if not w.dry_run] == []
+
+    table = gitops("waves", "--live", cwd=repo.path)
+    assert table.returncode == 0, table.stderr
+    assert "CHANGE" in table.stdout.splitlines()[0]
