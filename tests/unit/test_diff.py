@@ -312,6 +312,7 @@ MAY_DIFFER: dict[str, tuple[str, list[Callable[[Obj], None]], list[Callable[[Obj
     "a server default written into git takes ownership": (
         "deployment", [set_(f"{C0}.imagePullPolicy", "IfNotPresent")], [], True),
     "the string '3' is not the number 3": ("deployment", [set_("spec.replicas", "3")], [], True),
+    "the float 3.0 is not the integer 3": ("deployment", [set_("spec.replicas", 3.0)], [], True),
     "a null in git": ("deployment", [set_("spec.paused", None)], [], True),
     "env order differs from live": ("deployment", [lambda o: container(o)["env"].reverse()], [], True),
     "someone edited replicas in live": ("deployment", [], [set_("spec.replicas", 5)], True),
