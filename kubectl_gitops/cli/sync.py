@@ -10,8 +10,10 @@ from ..errors import ExitCode
 from ..events import Event
 from ..settings import parse_duration
 from .base import handle_errors, printer
-from .options import cluster_options, common_options, get_settings, output_option, source_options
+from .ignore import ignore_option, load_rules
+from .options import app_options, cluster_options, common_options, get_settings, output_option, source_options
 from .output import Printer
+from .prune import make_confirm, prune_flags, prune_options, report_json, report_rows
 
 
 def _duration(flag: str):  # type: ignore[no-untyped-def]
@@ -65,7 +67,7 @@ class Progress:
                 filled = int(width * self.waves_done / self.waves_total)
                 line += f"  [{'#' * filled}{'.' * (width - filled)}] {self.waves_done}/{self.waves_total} waves"
             p.info(line)
-        elif t in ("hook.deleted", "syncfail.start"):
+        elif t in ("hook.deleted", "syncfail.start", "adopt", "prune.start", "prune.gone"):
             p.info(f"    {ev.message}")
         elif t == "sync.done":
             pass
@@ -77,7 +79,15 @@ class Progress:
 @common_options
 @cluster_options
 @source_options
+@app_options
 @output_option("table", "json")
+@click.option("--prune", is_flag=True, help="After the last wave, delete the app's objects that were removed from Git "
+              "(see `kubectl gitops prune --help` for what is never deleted).")
+@prune_flags
+@ignore_option
+@click.option("--apply-ignored", is_flag=True,
+              help="Write fields that --ignore-differences ignores too (default: they keep their live values).")
+@click.option("--adopt", is_flag=True, help="Take over existing objects that belong to no app or to another tool.")
 @click.option("--dry-run", is_flag=True, help="Validate and dry-run everything on the server, print the plan with "
               "its changes, write nothing.")
 @click.option("--allow-dirty", is_flag=True, help="Apply the work tree even with uncommitted changes.")
@@ -93,7 +103,9 @@ class Progress:
 @click.option("--poll-interval", default="1s", callback=_duration("--poll-interval"), hidden=True)
 @handle_errors
 def command(dry_run: bool, allow_dirty: bool, force_conflicts: bool, concurrency: int, wait: bool,
-            wave_timeout: float | None, timeout: float | None, poll_interval: float | None) -> int:
+            wave_timeout: float | None, timeout: float | None, poll_interval: float | None, prune: bool,
+            yes: bool, confirm_prune: bool, allow_crd_deletion: bool, allow_empty: bool, propagation: str,
+            adopt: bool, ignore_file: str | None, apply_ignored: bool) -> int:
     """Apply the repository to the cluster in Argo CD phases and sync waves.
 
     Everything is rendered, validated and dry-run on the server first: if anything
@@ -105,16 +117,23 @@ def command(dry_run: bool, allow_dirty: bool, force_conflicts: bool, concurrency
     Sync applies committed content (--ref, else HEAD) and refuses a dirty work tree
     unless --allow-dirty. A rollback is a sync of an older commit: --ref <commit>.
 
+    Every applied object is labelled as a member of the app (--app), recorded in the
+    Secret kubectl-gitops.<app>; existing objects that belong to nobody or to another
+    tool (Argo CD, Flux, kapp, another app) are refused unless --adopt. With --prune,
+    members removed from Git are deleted after the last wave (see `prune --help`).
+
     \b
     Examples:
       kubectl gitops sync examples/                    # HEAD of the current repository
       kubectl gitops sync --ref v1.4.0 --path deploy/  # a tag
       kubectl gitops sync --dry-run                    # plan and changes, nothing written
       kubectl gitops sync -o json | jq .               # one JSON event per line, for CI
+      kubectl gitops sync --prune --yes                # and delete what left Git
 
     \b
     Exit codes: 0 synced, 2 usage, 3 invalid input (nothing changed), 4 sync failed,
-    5 cluster error, 6 refused (dirty work tree, field conflicts).
+    5 cluster error, 6 refused (dirty work tree, field or ownership conflicts, prune
+    not confirmed, empty render with --prune).
     """
     from ..ops.common import CompareOptions
     from ..ops.sync import SyncRequest, run_sync
@@ -125,16 +144,22 @@ def command(dry_run: bool, allow_dirty: bool, force_conflicts: bool, concurrency
     json_out = settings.output.format == "json"
     progress = Progress(p, json_lines=json_out)
     req = SyncRequest(
-        compare=CompareOptions(concurrency=concurrency, force_conflicts=force_conflicts),
+        compare=CompareOptions(concurrency=concurrency, force_conflicts=force_conflicts,
+                               ignore_rules=load_rules(ignore_file), respect_ignored=not apply_ignored),
         config=SyncConfig(concurrency=concurrency, wait=wait, wave_timeout=wave_timeout or 300.0, timeout=timeout,
                           poll_interval=poll_interval or 1.0, force_conflicts=force_conflicts),
-        allow_dirty=allow_dirty, dry_run=dry_run)
-    result = run_sync(settings, req, on_event=progress)
+        allow_dirty=allow_dirty, dry_run=dry_run, adopt=adopt,
+        prune=prune_options(allow_crd_deletion=allow_crd_deletion, confirm_prune=confirm_prune,
+                            allow_empty=allow_empty, propagation=propagation, timeout=timeout,
+                            concurrency=concurrency) if prune else None)
+    result = run_sync(settings, req, on_event=progress, confirm=make_confirm(p, yes=yes, what="sync --prune"))
 
     if json_out:
         summary = {"type": "result", "ok": result.ok, "dryRun": dry_run, "commit": result.checkout.commit,
                    "writes": result.writes, "seconds": round(result.seconds, 3),
                    "message": result.outcome.message if result.outcome else ""}
+        if result.prune is not None:
+            summary["prune"] = report_json(result.prune)
         if result.outcome:
             summary["steps"] = [s.to_json() for s in result.outcome.steps]
         else:
@@ -146,10 +171,15 @@ def command(dry_run: bool, allow_dirty: bool, force_conflicts: bool, concurrency
 
         changes = {k: c.op.value + (f" ({c.note})" if c.note else "") for k, c in result.changes.items()}
         p.echo(render_table(result.plan, verbose=settings.output.verbose, changes=changes))
+        if result.prune is not None and (result.prune.selection.approved(True) or result.prune.selection.kept):
+            p.echo("prune after the last wave:")
+            p.table(["action", "kind", "namespace/name", "reason"], report_rows(result.prune, dry_run=True))
     else:
         done = [(str(r.phase), str(r.wave), r.key.group_kind, f"{r.key.namespace}/{r.key.name}".lstrip("/"), r.action,
                  r.health, f"{r.seconds:.2f}s") for r in result.outcome.steps]
         p.table(["phase", "wave", "kind", "namespace/name", "action", "health", "time"], done)
+        if result.prune is not None and (result.prune.selection.approved(True) or result.prune.selection.kept):
+            p.table(["prune", "kind", "namespace/name", "reason"], report_rows(result.prune, dry_run=False))
         verdict = "synced" if result.ok else "sync FAILED"
         p.echo(f"{verdict} {result.checkout.describe()} to {result.context} in {result.seconds:.1f}s "
                f"({result.writes} writes)")
@@ -157,6 +187,9 @@ def command(dry_run: bool, allow_dirty: bool, force_conflicts: bool, concurrency
         p.echo(p.style("error: ", "red", p.err) + result.outcome.message, err=True)
         for r in result.outcome.failed:
             p.echo(f"  - {r.key}: {r.health or 'failed'}" + (f": {r.message}" if r.message else ""), err=True)
+        return int(ExitCode.OPERATION_FAILED)
+    if result.prune is not None and not result.prune.ok:
+        p.echo(p.style("error: ", "red", p.err) + "synced, but some objects were not pruned (see above)", err=True)
         return int(ExitCode.OPERATION_FAILED)
     return 0
 

@@ -15,10 +15,12 @@ from ..errors import RefusedError
 from ..events import Event, EventSink, discard
 from ..model import ResourceKey
 from ..plan import Plan, build_plan, plan_annotation_checks
+from ..prune import PruneOptions
 from ..settings import Settings
 from ..source import Checkout, open_source
 from ..sync import SyncConfig, Syncer, SyncOutcome
-from .common import CompareOptions, applied_object, compute_changes, load
+from .app import Confirm, Inventory, PruneReport, resolve_app
+from .common import CompareOptions, applied_object, compute_changes, load, respect_ignored
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,8 @@ class SyncRequest:
     config: SyncConfig = field(default_factory=SyncConfig)
     allow_dirty: bool = False
     dry_run: bool = False
+    adopt: bool = False  # take over existing objects owned by nobody or by another tool
+    prune: PruneOptions | None = None  # --prune: delete members no longer desired after the last wave
 
 
 @dataclass
@@ -40,10 +44,11 @@ class SyncResult:
     dry_runs: int = 0
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
+    prune: PruneReport | None = None  # with --prune
 
     @property
     def ok(self) -> bool:
-        return self.outcome is None or self.outcome.ok
+        return (self.outcome is None or self.outcome.ok) and (self.prune is None or self.prune.ok)
 
 
 def _check_dirty(settings: Settings) -> None:
@@ -57,14 +62,17 @@ def _check_dirty(settings: Settings) -> None:
                      "work tree as it is")
 
 
-def run_sync(settings: Settings, req: SyncRequest, *, on_event: EventSink = discard) -> SyncResult:
+def run_sync(settings: Settings, req: SyncRequest, *, on_event: EventSink = discard,
+             confirm: Confirm | None = None) -> SyncResult:
     start = time.monotonic()
     if not req.allow_dirty:
         _check_dirty(settings)
     loaded = load(settings, committed_only=not req.allow_dirty, on_event=on_event, extra_checks=plan_annotation_checks,
                   workers=req.compare.concurrency)
     plan = build_plan(loaded.desired.manifests)
-    computed = compute_changes(loaded, req.compare, on_event=on_event)
+    inventory = Inventory(loaded.cluster, resolve_app(settings, loaded.desired.checkout, loaded.cluster),
+                          loaded.desired.manifests, loaded.desired.checkout, on_event=on_event)
+    computed = compute_changes(loaded, req.compare, labels=inventory.labels, on_event=on_event)
     changes = {c.key: c for c in computed.changes}
     checkout = loaded.desired.checkout
     result = SyncResult(checkout, plan, changes, None, loaded.cluster.context, dry_runs=computed.dry_runs)
@@ -74,20 +82,36 @@ def run_sync(settings: Settings, req: SyncRequest, *, on_event: EventSink = disc
         result.warnings.append("applying an uncommitted work tree (--allow-dirty): the record cannot point at a commit")
     for w in result.warnings:
         on_event(Event("warning", w))
+    inventory.check_ownership(loaded.live, adopt=req.adopt)
     if computed.conflicts and not req.compare.force_conflicts:
         raise RefusedError(
             f"{len(computed.conflicts)} object(s) have fields owned by another field manager; nothing was changed",
             details=[f"{k}: {msg}" for k, msg in computed.conflicts.items()],
             hint="someone changed these fields outside Git; re-run with --force-conflicts to take them back")
+    if req.prune is not None:
+        inventory.plan_prune(req.prune, confirm=confirm, ask=not req.dry_run)
+        result.prune = inventory.report
     if req.dry_run:
         result.seconds = time.monotonic() - start
         return result
     commit = checkout.commit if not checkout.dirty else None
-    objects = {m.key: applied_object(m, commit) for m in loaded.desired.manifests}
+    rules = req.compare.ignore_rules if req.compare.respect_ignored else ()
+    objects = {m.key: respect_ignored(applied_object(m, commit, inventory.labels), loaded.live.get(m.key), rules)
+               for m in loaded.desired.manifests}
+    inventory.before_apply()
     syncer = Syncer(loaded.cluster, plan, types=dict(loaded.types), objects=objects, existing=set(loaded.live),
                     needs_apply=lambda step: changes[step.key].changed, config=req.config, on_event=on_event)
     result.outcome = syncer.run()
+    result.prune = inventory.after_apply(result.outcome.ok, _counts(result.outcome), message=result.outcome.message,
+                                         seconds=time.monotonic() - start, ref=settings.source.ref)
     result.writes = loaded.cluster.writes
     result.seconds = time.monotonic() - start
     loaded.cluster.close()
     return result
+
+
+def _counts(outcome: SyncOutcome) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for step in outcome.steps:
+        counts[step.action] = counts.get(step.action, 0) + 1
+    return counts

@@ -1,0 +1,530 @@
+"""The app's inventory: a kubectl-compatible ApplySet parent object, the record of what an app owns.
+
+Why ApplySet: it is the Kubernetes standard for "which objects did this tool apply" (KEP-3659). An app's
+record is a Secret ``kubectl-gitops.<app>`` in the record namespace (the kind kubectl uses by default), with
+
+* label ``applyset.kubernetes.io/id: applyset-<base64url(sha256("<name>.<namespace>.Secret."))>-v1``,
+  exactly kubectl's algorithm, so ``kubectl get`` with ``-l applyset.kubernetes.io/part-of=<id>`` lists
+  the app's objects;
+* annotation ``applyset.kubernetes.io/tooling: kubectl-gitops/v<version>``: another tool's parent is never
+  touched, and kubectl refuses to touch ours;
+* annotations ``applyset.kubernetes.io/contains-group-kinds`` (``ConfigMap,Deployment.apps``: sorted, core
+  kinds bare) and ``applyset.kubernetes.io/additional-namespaces`` (sorted, without the record's own
+  namespace, which is always included): together the *scope* prune LISTs;
+* ``data.history``: the last ``HISTORY_LIMIT`` syncs and prunes as JSON (``kubectl gitops history``).
+
+Members carry the label ``applyset.kubernetes.io/part-of: <id>``.
+
+The crash-safe order (the ApplySet algorithm): before applying, the scope becomes old ∪ new; after a
+successful prune it becomes exactly the desired scope (plus the scope of members that were deliberately
+kept). A run killed at any point leaves a scope that covers every labelled object, so the next prune
+finds them all.
+
+Ownership: ``owner_of`` names who else manages an object (another ApplySet, Argo CD, Flux, kapp, Helm);
+``ownership_conflicts`` lists every desired object sync must not take without ``--adopt``.
+
+Everything above ``# --- cluster`` is pure; the functions below it read and write the parent.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from . import FIELD_MANAGER, __version__
+from .errors import RefusedError, UsageError
+from .model import ANN_ARGO_TRACKING_ID, Obj, ResourceKey
+
+if TYPE_CHECKING:
+    from .cluster import Cluster
+
+LABEL_APPLYSET_ID = "applyset.kubernetes.io/id"
+LABEL_PART_OF = "applyset.kubernetes.io/part-of"
+ANN_TOOLING = "applyset.kubernetes.io/tooling"
+ANN_GROUP_KINDS = "applyset.kubernetes.io/contains-group-kinds"
+ANN_ADDITIONAL_NAMESPACES = "applyset.kubernetes.io/additional-namespaces"
+ANN_APP = "gitops.kubectl.dev/app"
+ANN_SOURCE = "gitops.kubectl.dev/source"
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+
+TOOLING_NAME = "kubectl-gitops"
+TOOLING = f"{TOOLING_NAME}/v{__version__}"
+PARENT_KIND = "Secret"
+PARENT_GROUP = ""
+PARENT_API_VERSION = "v1"
+PARENT_PREFIX = "kubectl-gitops."
+DATA_HISTORY = "history"
+HISTORY_LIMIT = 20
+MAX_APP_NAME = 63
+
+# Other tools' ownership markers.
+LABEL_ARGO_INSTANCE = "app.kubernetes.io/instance"
+ARGO_MANAGERS = ("argocd-controller", "argocd-application-controller")
+LABEL_FLUX_KUSTOMIZE_NAME = "kustomize.toolkit.fluxcd.io/name"
+LABEL_FLUX_KUSTOMIZE_NAMESPACE = "kustomize.toolkit.fluxcd.io/namespace"
+LABEL_FLUX_HELM_NAME = "helm.toolkit.fluxcd.io/name"
+LABEL_FLUX_HELM_NAMESPACE = "helm.toolkit.fluxcd.io/namespace"
+LABEL_KAPP_APP = "kapp.k14s.io/app"
+ANN_HELM_RELEASE_NAME = "meta.helm.sh/release-name"
+ANN_HELM_RELEASE_NAMESPACE = "meta.helm.sh/release-namespace"
+_FLUX_MARKERS = ((LABEL_FLUX_KUSTOMIZE_NAME, LABEL_FLUX_KUSTOMIZE_NAMESPACE, "Flux Kustomization"),
+                 (LABEL_FLUX_HELM_NAME, LABEL_FLUX_HELM_NAMESPACE, "Flux HelmRelease"))
+
+
+# --- app names -----------------------------------------------------------------------------------------
+
+_APP_NAME = re.compile(r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$")
+_SCP_LIKE = re.compile(r"^(?:[\w.-]+@)?([\w.-]+):(?!//)(.*)$")
+_URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://(?:[^@/]*@)?([^/:]*)(?::\d+)?(/.*)?$")
+
+
+def slugify(text: str) -> str:
+    """Lower case, runs of anything but ``[a-z0-9]`` become one ``-``, no ``-`` at either end."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def normalize_remote(url: str) -> str:
+    """``host/org/repo`` for any spelling of a remote: https, ssh, scp-like, with or without ``.git``,
+    user info or port, so clones made different ways give the same app name."""
+    url = url.strip()
+    m = _URL.match(url)
+    if m:
+        host, path = m.group(1), m.group(2) or ""
+    else:
+        m2 = _SCP_LIKE.match(url)
+        if m2:
+            host, path = m2.group(1), "/" + m2.group(2)
+        else:  # a local path used as a remote
+            host, path = "", url
+    path = path.rstrip("/")
+    if path.endswith(".git"):
+        path = path[: -len(".git")]
+    return f"{host}{path}".strip("/")
+
+
+def shorten(slug: str, limit: int = MAX_APP_NAME) -> str:
+    """``slug`` if it fits, else its head plus ``-`` and 8 hex digits of its sha256 (stable, unique)."""
+    if len(slug) <= limit:
+        return slug
+    digest = hashlib.sha256(slug.encode()).hexdigest()[:8]
+    return f"{slug[: limit - 9].rstrip('-')}-{digest}"
+
+
+def default_app_name(remote_url: str | None, repo_dir: str | None, path: str) -> str:
+    """The app name when ``--app`` is not given: the remote (normalised) or the repository folder's
+    name, then the manifests path. ``github.com/acme/deploy`` + ``apps/web`` -> ``github-com-acme-deploy-apps-web``.
+    """
+    base = normalize_remote(remote_url) if remote_url else (repo_dir or "")
+    parts = [base]
+    if path and path not in (".", "./"):
+        parts.append(path)
+    slug = slugify("-".join(parts)) or "app"
+    return shorten(slug)
+
+
+def validate_app_name(name: str) -> str:
+    if len(name) > MAX_APP_NAME or not _APP_NAME.match(name):
+        raise UsageError(
+            f"invalid app name {name!r}",
+            hint=f"use at most {MAX_APP_NAME} lower-case letters, digits, '-' and '.', starting and ending "
+                 "with a letter or digit (it names the record Secret kubectl-gitops.<app>)")
+    return name
+
+
+# --- identity --------------------------------------------------------------------------------------------
+
+def applyset_id(name: str, namespace: str, kind: str = PARENT_KIND, group: str = PARENT_GROUP) -> str:
+    """kubectl's ApplySet id: ``applyset-<base64url-nopad(sha256("<name>.<namespace>.<kind>.<group>"))>-v1``."""
+    digest = hashlib.sha256(f"{name}.{namespace}.{kind}.{group}".encode()).digest()
+    return "applyset-" + base64.urlsafe_b64encode(digest).decode().rstrip("=") + "-v1"
+
+
+@dataclass(frozen=True)
+class AppRef:
+    """Which app, and where its record lives."""
+
+    name: str
+    namespace: str  # the record's namespace
+
+    @property
+    def parent_name(self) -> str:
+        return PARENT_PREFIX + self.name
+
+    @property
+    def id(self) -> str:
+        return applyset_id(self.parent_name, self.namespace)
+
+    @property
+    def selector(self) -> str:
+        """The label selector of the app's members."""
+        return f"{LABEL_PART_OF}={self.id}"
+
+    @property
+    def member_labels(self) -> dict[str, str]:
+        return {LABEL_PART_OF: self.id}
+
+    def __str__(self) -> str:
+        return f"{self.name} (record {PARENT_KIND} {self.namespace}/{self.parent_name})"
+
+
+# --- scope: group-kinds x namespaces -----------------------------------------------------------------------
+
+def group_kind(group: str, kind: str) -> str:
+    """kubectl's GroupKind string: ``Deployment.apps``, ``ConfigMap``."""
+    return f"{kind}.{group}" if group else kind
+
+
+def parse_group_kind(text: str) -> tuple[str, str]:
+    """``Deployment.apps`` -> (``apps``, ``Deployment``); ``ConfigMap`` -> (``""``, ``ConfigMap``)."""
+    kind, _, group = text.partition(".")
+    return group, kind
+
+
+def _csv(value: str | None) -> frozenset[str]:
+    return frozenset(p.strip() for p in (value or "").split(",") if p.strip())
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Where members may be: group-kinds, and namespaces of namespaced members (the record's own
+    namespace is always searched too, as kubectl does)."""
+
+    group_kinds: frozenset[str] = frozenset()
+    namespaces: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, keys: Iterable[ResourceKey]) -> Scope:
+        gks, nss = set(), set()
+        for k in keys:
+            gks.add(group_kind(k.group, k.kind))
+            if k.namespace:
+                nss.add(k.namespace)
+        return cls(frozenset(gks), frozenset(nss))
+
+    def union(self, other: Scope) -> Scope:
+        return Scope(self.group_kinds | other.group_kinds, self.namespaces | other.namespaces)
+
+    def covers(self, other: Scope) -> bool:
+        return other.group_kinds <= self.group_kinds and other.namespaces <= self.namespaces
+
+    def search_namespaces(self, record_namespace: str) -> list[str]:
+        """Namespaces a LIST of a namespaced kind must look in: the recorded ones and the record's own."""
+        return sorted(self.namespaces | {record_namespace})
+
+    def annotations(self, record_namespace: str) -> dict[str, str]:
+        return {
+            ANN_GROUP_KINDS: ",".join(sorted(self.group_kinds)),
+            ANN_ADDITIONAL_NAMESPACES: ",".join(sorted(self.namespaces - {record_namespace})),
+        }
+
+    @classmethod
+    def from_annotations(cls, annotations: Mapping[str, str], record_namespace: str) -> Scope:
+        """The parent's scope; its own namespace is implicit in the annotation and explicit here."""
+        return cls(_csv(annotations.get(ANN_GROUP_KINDS)),
+                   _csv(annotations.get(ANN_ADDITIONAL_NAMESPACES)) | {record_namespace})
+
+
+# --- history ---------------------------------------------------------------------------------------------
+
+def utc_now() -> str:
+    """ISO-8601 UTC to the second: ``2024-05-01T12:00:00Z``."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+@dataclass
+class HistoryEntry:
+    """One sync or prune, as recorded in the parent. ``revision`` only ever grows."""
+
+    revision: int
+    operation: str  # sync | prune
+    result: str  # succeeded | failed
+    time: str = field(default_factory=utc_now)
+    user: str = ""
+    context: str = ""
+    commit: str | None = None
+    ref: str | None = None
+    path: str = "."
+    dirty: bool = False
+    counts: dict[str, int] = field(default_factory=dict)
+    message: str = ""
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"revision": self.revision, "operation": self.operation, "result": self.result, "time": self.time,
+                "user": self.user, "context": self.context, "commit": self.commit, "ref": self.ref,
+                "path": self.path, "dirty": self.dirty, "counts": dict(self.counts), "message": self.message,
+                "seconds": round(self.seconds, 3)}
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> HistoryEntry:
+        counts = d.get("counts") or {}
+        return cls(revision=int(d.get("revision") or 0), operation=str(d.get("operation") or "sync"),
+                   result=str(d.get("result") or ""), time=str(d.get("time") or ""), user=str(d.get("user") or ""),
+                   context=str(d.get("context") or ""), commit=d.get("commit") or None, ref=d.get("ref") or None,
+                   path=str(d.get("path") or "."), dirty=bool(d.get("dirty")),
+                   counts={str(k): int(v) for k, v in counts.items() if isinstance(v, int)},
+                   message=str(d.get("message") or ""), seconds=float(d.get("seconds") or 0.0))
+
+
+# --- the record --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Record:
+    """The parent object, parsed. ``exists`` is False before the app's first sync."""
+
+    app: AppRef
+    scope: Scope = field(default_factory=Scope)
+    history: tuple[HistoryEntry, ...] = ()
+    exists: bool = False
+    resource_version: str | None = None
+    source: str = ""  # "<repo> <path>", informative
+
+    @property
+    def next_revision(self) -> int:
+        return max((h.revision for h in self.history), default=0) + 1
+
+    def with_entry(self, entry: HistoryEntry) -> Record:
+        """The record with ``entry`` appended (its revision assigned) and history cut to the limit."""
+        entry = replace(entry, revision=self.next_revision)
+        return replace(self, history=(*self.history, entry)[-HISTORY_LIMIT:])
+
+
+def parse_parent(obj: Obj, app: AppRef) -> Record:
+    """Read a live parent. Refuses (``RefusedError``) a parent of another tool, or one whose id label does
+    not match: touching it could orphan or delete another tool's objects."""
+    meta = obj.get("metadata") or {}
+    labels, annotations = meta.get("labels") or {}, meta.get("annotations") or {}
+    where = f"{PARENT_KIND} {app.namespace}/{app.parent_name}"
+    tooling = annotations.get(ANN_TOOLING)
+    if tooling is None:
+        raise RefusedError(
+            f"{where} exists but is not an ApplySet parent of kubectl-gitops (no {ANN_TOOLING} annotation)",
+            hint="it was made by someone else: choose another --app name or --record-namespace, or delete it "
+                 "if you are sure it is unused")
+    base = tooling.rsplit("/", 1)[0] if "/" in tooling else tooling
+    if base != TOOLING_NAME:
+        raise RefusedError(
+            f"{where} is an ApplySet managed by {base!r} (tooling {tooling!r}), not by kubectl-gitops",
+            hint="ApplySet tools must not modify each other's sets: choose another --app or --record-namespace")
+    if labels.get(LABEL_APPLYSET_ID) != app.id:
+        raise RefusedError(
+            f"{where} has {LABEL_APPLYSET_ID}={labels.get(LABEL_APPLYSET_ID)!r}, expected {app.id!r}",
+            hint="the record was copied or edited by hand; delete the label's wrong value or the object")
+    history: list[HistoryEntry] = []
+    raw = (obj.get("data") or {}).get(DATA_HISTORY)
+    if raw:
+        try:
+            entries = json.loads(base64.b64decode(raw))
+            history = [HistoryEntry.from_json(e) for e in entries if isinstance(e, dict)]
+        except (ValueError, TypeError):
+            history = []  # a damaged history must not block a sync; the next write replaces it
+    return Record(app=app, scope=Scope.from_annotations(annotations, app.namespace), history=tuple(history),
+                  exists=True, resource_version=meta.get("resourceVersion"), source=annotations.get(ANN_SOURCE, ""))
+
+
+def parent_object(record: Record) -> Obj:
+    """The parent as sent with server-side apply (with ``resourceVersion``: a lost update fails, 409)."""
+    app = record.app
+    history = json.dumps([h.to_json() for h in record.history], separators=(",", ":"), sort_keys=True)
+    meta: Obj = {
+        "name": app.parent_name,
+        "namespace": app.namespace,
+        "labels": {LABEL_APPLYSET_ID: app.id, LABEL_MANAGED_BY: TOOLING_NAME},
+        "annotations": {ANN_TOOLING: TOOLING, ANN_APP: app.name, **record.scope.annotations(app.namespace)},
+    }
+    if record.source:
+        meta["annotations"][ANN_SOURCE] = record.source
+    if record.resource_version:
+        meta["resourceVersion"] = record.resource_version
+    return {"apiVersion": PARENT_API_VERSION, "kind": PARENT_KIND, "metadata": meta, "type": "Opaque",
+            "data": {DATA_HISTORY: base64.b64encode(history.encode()).decode()}}
+
+
+# --- ownership ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Owner:
+    """Who else manages an object: ``Owner("Argo CD", "app guestbook", "annotation argocd.argoproj.io/...")``."""
+
+    tool: str
+    name: str
+    marker: str  # the label or annotation that says so
+
+    def __str__(self) -> str:
+        return f"{self.tool} {self.name} ({self.marker})"
+
+
+def _managers(obj: Obj) -> set[str]:
+    return {str(m.get("manager") or "") for m in (obj.get("metadata") or {}).get("managedFields") or []}
+
+
+def owner_of(obj: Obj, our_id: str) -> Owner | None:
+    """The other owner of a live object, or None when it is ours or nobody's (see ``is_ours``).
+
+    ``app.kubernetes.io/instance`` alone is not Argo CD's: Helm charts and kustomize bases set it as the
+    standard "instance" label. It counts only with evidence that Argo CD's controller wrote the object (a
+    ``managedFields`` entry of ``argocd-controller`` or ``argocd-application-controller``).
+    """
+    meta = obj.get("metadata") or {}
+    labels, annotations = meta.get("labels") or {}, meta.get("annotations") or {}
+    part_of = labels.get(LABEL_PART_OF)
+    if part_of == our_id:
+        return None
+    if part_of:
+        return Owner("ApplySet", part_of, f"label {LABEL_PART_OF}")
+    tracking = annotations.get(ANN_ARGO_TRACKING_ID)
+    if tracking:
+        return Owner("Argo CD", f"app {str(tracking).split(':', 1)[0]}", f"annotation {ANN_ARGO_TRACKING_ID}")
+    instance = labels.get(LABEL_ARGO_INSTANCE)
+    if instance and any(m.startswith(ARGO_MANAGERS) for m in _managers(obj)):
+        return Owner("Argo CD", f"app {instance}", f"label {LABEL_ARGO_INSTANCE}, written by Argo CD's controller")
+    for name_label, ns_label, tool in _FLUX_MARKERS:
+        if labels.get(name_label):
+            ns = labels.get(ns_label)
+            return Owner(tool, f"{ns}/{labels[name_label]}" if ns else labels[name_label], f"label {name_label}")
+    if labels.get(LABEL_KAPP_APP):
+        return Owner("kapp", f"app {labels[LABEL_KAPP_APP]}", f"label {LABEL_KAPP_APP}")
+    release = annotations.get(ANN_HELM_RELEASE_NAME)
+    if release:
+        ns = annotations.get(ANN_HELM_RELEASE_NAMESPACE)
+        return Owner("Helm", f"release {ns + '/' if ns else ''}{release}", f"annotation {ANN_HELM_RELEASE_NAME}")
+    return None
+
+
+def is_ours(obj: Obj, our_id: str) -> bool:
+    return ((obj.get("metadata") or {}).get("labels") or {}).get(LABEL_PART_OF) == our_id
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """A desired object that exists and is not ours: owned by ``owner``, or by nobody (``owner`` None)."""
+
+    key: ResourceKey
+    owner: Owner | None
+    where: str = ""  # file:line of the manifest
+
+    def describe(self, names: Mapping[str, str] | None = None) -> str:
+        """One line; ``names`` maps other ApplySet ids to readable parents (see ``resolve_applyset_names``)."""
+        src = f" ({self.where})" if self.where else ""
+        if self.owner is None:
+            return f"{self.key}{src}: exists and belongs to no app (created by hand or by another tool)"
+        owner = str(self.owner)
+        if self.owner.tool == "ApplySet" and names and self.owner.name in names:
+            owner = f"ApplySet {self.owner.name} of {names[self.owner.name]}"
+        return f"{self.key}{src}: belongs to {owner}"
+
+    def __str__(self) -> str:
+        return self.describe()
+
+
+def ownership_conflicts(desired: Iterable[ResourceKey], live: Mapping[ResourceKey, Obj], our_id: str,
+                        *, where: Mapping[ResourceKey, str] | None = None) -> list[Conflict]:
+    """Every desired object that exists in the cluster and is not a member of our set, in key order."""
+    out = []
+    for key in sorted(set(desired)):
+        obj = live.get(key)
+        if obj is None or is_ours(obj, our_id):
+            continue
+        out.append(Conflict(key, owner_of(obj, our_id), (where or {}).get(key, "")))
+    return out
+
+
+def conflicts_error(conflicts: list[Conflict], app: AppRef, names: Mapping[str, str] | None = None) -> RefusedError:
+    """One error naming every conflict. ``names`` maps other ApplySet ids to a readable parent name."""
+    lines = [c.describe(names) for c in conflicts]
+    foreign = any(c.owner is not None for c in conflicts)
+    hint = ("these objects are not part of app " + app.name + ": remove them from the repository, or pass --adopt "
+            "to take them over deliberately")
+    if foreign:
+        hint += ("; --adopt does not remove the other tool's markers, so detach them from that tool first "
+                 "(and add --force-conflicts if it owns fields with other values)")
+    return RefusedError(f"{len(conflicts)} object(s) already exist and are not owned by app {app.name}; "
+                        "nothing was changed", details=lines, hint=hint)
+
+
+# --- cluster -----------------------------------------------------------------------------------------------
+
+def _parent_type(cluster: Cluster) -> Any:
+    rt = cluster.discovery.lookup(PARENT_API_VERSION, PARENT_KIND)
+    if rt is None:  # pragma: no cover - every API server serves v1 Secrets
+        from .cluster import ResourceType
+
+        rt = ResourceType("", "v1", "Secret", "secrets", True)
+    return rt
+
+
+def read_record(cluster: Cluster, app: AppRef) -> Record:
+    """The app's record (one GET); an empty, not-yet-existing record before the first sync."""
+    obj = cluster.get(_parent_type(cluster), app.namespace, app.parent_name)
+    if obj is None:
+        return Record(app=app)
+    return parse_parent(obj, app)
+
+
+def write_record(cluster: Cluster, record: Record) -> Record:
+    """Server-side apply the parent; returns the record with its new resourceVersion. A 409 means someone
+    else wrote it since we read it (the caller re-reads and retries, see ``update_record``)."""
+    from .cluster import ApiError
+
+    rt = _parent_type(cluster)
+    try:
+        live = cluster.apply(parent_object(record), rt, force=True, field_manager=FIELD_MANAGER)
+    except ApiError as e:
+        if e.not_found and "namespace" in e.message.lower():
+            raise RefusedError(
+                f"cannot write the record of app {record.app.name}: namespace {record.app.namespace} does not exist",
+                hint="create it, or choose an existing one with --record-namespace (default: the context's "
+                     "namespace)") from e
+        raise
+    return replace(record, exists=True, resource_version=(live.get("metadata") or {}).get("resourceVersion"))
+
+
+def update_record(cluster: Cluster, app: AppRef, change: Callable[[Record], Record], *, current: Record | None = None,
+                  attempts: int = 5) -> Record:
+    """Read-modify-write the parent with optimistic locking: ``change`` is re-applied to a fresh read when
+    another writer got in between."""
+    from .cluster import ApiError
+
+    record = current if current is not None else read_record(cluster, app)
+    for attempt in range(attempts):
+        try:
+            return write_record(cluster, change(record))
+        except ApiError as e:
+            if not e.conflict or attempt == attempts - 1:
+                raise
+            record = read_record(cluster, app)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def resolve_applyset_names(cluster: Cluster, ids: Iterable[str]) -> dict[str, str]:
+    """Readable names for other ApplySets' ids (``Secret team-a/kubectl-gitops.web``), best effort: one LIST of
+    Secrets and one of ConfigMaps across namespaces. Ids whose parent cannot be found are left out."""
+    from .cluster import ApiError, ClusterError
+
+    wanted = set(ids)
+    out: dict[str, str] = {}
+    if not wanted:
+        return out
+    for kind in ("Secret", "ConfigMap"):
+        rt = cluster.discovery.lookup("v1", kind)
+        if rt is None:
+            continue
+        try:
+            for obj in cluster.list(rt, None, label_selector=LABEL_APPLYSET_ID):
+                meta = obj.get("metadata") or {}
+                pid = (meta.get("labels") or {}).get(LABEL_APPLYSET_ID)
+                if pid in wanted and pid not in out:
+                    ann = meta.get("annotations") or {}
+                    app = ann.get(ANN_APP)
+                    tooling = ann.get(ANN_TOOLING, "unknown tooling")
+                    label = f"kubectl-gitops app {app}" if app and tooling.startswith(TOOLING_NAME + "/") else tooling
+                    out[pid] = f"{label} ({kind} {meta.get('namespace')}/{meta.get('name')})"
+        except (ApiError, ClusterError):
+            continue  # no permission to list everywhere: the id is all we can say
+    return out

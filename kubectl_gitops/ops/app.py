@@ -1,0 +1,278 @@
+"""Which app a command works on, and the inventory steps a sync takes around its waves.
+
+The order is the ApplySet algorithm (kubectl_gitops.inventory), with every check before the first write:
+
+1. ``Inventory.check`` (reads only): read the record (refuse another tool's), refuse desired objects
+   owned by someone else (all conflicts at once; ``--adopt`` takes them), and with ``--prune`` list the
+   members, select what to delete, refuse an empty render and ask for approval.
+2. ``Inventory.before_apply``: write the record's scope as old ∪ new (skipped when it already covers it).
+3. the waves run (sync.py), every object labelled ``applyset.kubernetes.io/part-of``;
+4. ``Inventory.after_apply``: prune (only after a successful sync), then write the exact scope and a
+   history entry in one write.
+
+A process killed between any two steps leaves a record whose scope covers every labelled object.
+``KUBECTL_GITOPS_FAULT=before-apply|after-apply`` kills the process at those points (tests use it to prove
+this).
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from enum import Enum
+
+from ..cluster import Cluster
+from ..errors import RefusedError
+from ..events import Event, EventSink, discard
+from ..inventory import (
+    AppRef,
+    HistoryEntry,
+    Record,
+    Scope,
+    conflicts_error,
+    default_app_name,
+    ownership_conflicts,
+    read_record,
+    resolve_applyset_names,
+    update_record,
+    validate_app_name,
+    write_record,
+)
+from ..model import Manifest, Obj, ResourceKey
+from ..prune import (
+    Candidate,
+    Listing,
+    PruneOptions,
+    PruneOutcome,
+    Selection,
+    check_not_empty,
+    execute,
+    list_members,
+    list_namespace_contents,
+    namespace_candidates,
+    select,
+)
+from ..settings import Settings
+from ..source import Checkout
+
+FAULT_ENV = "KUBECTL_GITOPS_FAULT"
+
+
+def fault_point(name: str) -> None:
+    """Die here, like ``kill -9``, when ``KUBECTL_GITOPS_FAULT`` names this point (crash-safety tests)."""
+    if os.environ.get(FAULT_ENV) == name:
+        os._exit(137)
+
+
+def current_user() -> str:
+    """Who runs the command, for the history: ``$USER``, else the login name."""
+    for var in ("USER", "LOGNAME"):
+        if os.environ.get(var):
+            return os.environ[var]
+    try:
+        return getpass.getuser()
+    except Exception:
+        return "unknown"
+
+
+def app_name(settings: Settings, checkout: Checkout | None) -> str:
+    """``--app`` when given (validated), else the default derived from the repository and path."""
+    if settings.app.name:
+        return validate_app_name(settings.app.name)
+    if checkout is None:
+        return default_app_name(None, None, settings.source.path)
+    repo_dir = checkout.repo_root.name if checkout.repo_root is not None else None
+    return default_app_name(checkout.remote_url, repo_dir, checkout.path)
+
+
+def resolve_app(settings: Settings, checkout: Checkout | None, cluster: Cluster) -> AppRef:
+    return AppRef(app_name(settings, checkout), settings.app.record_namespace or cluster.namespace)
+
+
+def source_text(checkout: Checkout) -> str:
+    """``<remote or folder> <path>``: what the record says the app is made from."""
+    where = checkout.remote_url or (str(checkout.repo_root) if checkout.repo_root else "")
+    return f"{where} {checkout.path}".strip()
+
+
+class Approval(Enum):
+    NO = "no"
+    YES = "yes"  # delete the selection, not the Prune=confirm objects
+    YES_ALL = "all"  # the Prune=confirm objects too
+
+
+# The CLI decides (prompt on a terminal, --yes, refusal); the core never asks by itself.
+Confirm = Callable[[Selection], Approval]
+
+
+@dataclass
+class PruneReport:
+    """What prune found and did."""
+
+    app: AppRef
+    selection: Selection
+    approved: list[Candidate] = field(default_factory=list)
+    outcome: PruneOutcome | None = None  # None: dry run, or nothing to delete
+    unserved: list[str] = field(default_factory=list)
+    lists: int = 0
+
+    @property
+    def unconfirmed(self) -> list[Candidate]:
+        approved = {c.key for c in self.approved}
+        return [c for c in self.selection.confirm if c.key not in approved]
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome is None or self.outcome.ok
+
+    def counts(self) -> dict[str, int]:
+        out = {"pruned": len(self.outcome.deleted) if self.outcome else 0, "kept": len(self.selection.kept)}
+        if self.outcome and self.outcome.still_present:
+            out["pruneFailed"] = len(self.outcome.still_present)
+        return out
+
+
+def preview_prune(cluster: Cluster, app: AppRef, record: Record, desired: set[ResourceKey], opts: PruneOptions,
+                  *, check_namespaces: bool = True, metadata_only: bool = True) -> tuple[PruneReport, Listing]:
+    """List the members (one LIST per recorded group-kind and namespace) and select what to delete.
+    Reads only. Refuses an empty render (``check_not_empty``)."""
+    listing = list_members(cluster, app, record.scope, metadata_only=metadata_only, workers=opts.concurrency)
+    contents = None
+    if check_namespaces:
+        doomed = namespace_candidates(listing.members, desired)
+        contents = list_namespace_contents(cluster, doomed, workers=opts.concurrency) if doomed else {}
+    selection = select(listing.members, desired, app.id, opts, namespace_contents=contents)
+    check_not_empty(len(desired), selection, opts, app)
+    return PruneReport(app, selection, unserved=listing.unserved, lists=listing.lists), listing
+
+
+def approve(report: PruneReport, confirm: Confirm | None) -> None:
+    """Ask ``confirm`` (when there is something to delete); a no refuses the whole command."""
+    sel = report.selection
+    if sel.empty:
+        return
+    answer = Approval.YES if confirm is None else confirm(sel)
+    if answer is Approval.NO:
+        raise RefusedError("prune was not confirmed; nothing was changed")
+    report.approved = sel.approved(include_confirm=answer is Approval.YES_ALL)
+
+
+def final_scope(desired: Iterable[ResourceKey], report: PruneReport | None, previous: Scope,
+                listing: Listing | None) -> Scope:
+    """The exact scope after a prune: the desired objects, plus every member still in the cluster
+    (kept by a guard, unconfirmed, not deleted in time), plus recorded kinds the cluster does not serve
+    right now (their members cannot be listed, so they must not be forgotten). Without a prune the
+    scope stays the superset ``previous``."""
+    if report is None or listing is None:
+        return previous
+    pruned = set(report.outcome.deleted + report.outcome.gone_already) if report.outcome else set()
+    survivors = [k for k, _ in listing.members if k not in pruned]
+    scope = Scope.of([*desired, *survivors])
+    unserved = frozenset(report.unserved)
+    return Scope(scope.group_kinds | unserved, scope.namespaces | (previous.namespaces if unserved else frozenset()))
+
+
+def prune_approved(cluster: Cluster, report: PruneReport, listing: Listing, opts: PruneOptions,
+                   on_event: EventSink) -> None:
+    if report.approved:
+        report.outcome = execute(cluster, report.app, report.approved, listing.types, opts, on_event=on_event)
+
+
+class Inventory:
+    """The inventory steps of one sync (see the module docstring)."""
+
+    def __init__(self, cluster: Cluster, app: AppRef, manifests: list[Manifest], checkout: Checkout, *,
+                 on_event: EventSink = discard):
+        self.cluster = cluster
+        self.app = app
+        self.manifests = manifests
+        self.checkout = checkout
+        self.on_event = on_event
+        self.desired = {m.key for m in manifests}
+        self.record = Record(app)
+        self.prune_opts: PruneOptions | None = None
+        self.report: PruneReport | None = None
+        self.listing: Listing | None = None
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return self.app.member_labels
+
+    def check_ownership(self, live: dict[ResourceKey, Obj], *, adopt: bool) -> None:
+        """Read the record (refusing another tool's) and refuse every desired object that exists and is not
+        ours, all at once, unless ``adopt``. Reads only."""
+        self.record = read_record(self.cluster, self.app)
+        self.on_event(Event("inventory", str(self.app), {
+            "app": self.app.name, "namespace": self.app.namespace, "id": self.app.id,
+            "exists": self.record.exists}))
+        where = {m.key: str(m.origin) for m in self.manifests}
+        conflicts = ownership_conflicts(self.desired, live, self.app.id, where=where)
+        if conflicts and not adopt:
+            ids = {c.owner.name for c in conflicts if c.owner is not None and c.owner.tool == "ApplySet"}
+            raise conflicts_error(conflicts, self.app, resolve_applyset_names(self.cluster, ids))
+        for c in conflicts:
+            self.on_event(Event("adopt", f"adopting {c.describe()}", {"key": str(c.key)}))
+
+    def plan_prune(self, prune: PruneOptions, *, confirm: Confirm | None = None, ask: bool = True) -> None:
+        """List the members and select what to delete after the sync; refuse an empty render; ask for
+        approval (``ask`` False for a dry run). Reads only: a no refuses before anything was written."""
+        self.prune_opts = prune
+        self.report, self.listing = preview_prune(self.cluster, self.app, self.record, self.desired, prune)
+        if ask:
+            approve(self.report, confirm)
+
+    def before_apply(self) -> None:
+        """Write old ∪ new scope (and the record itself on the first sync), unless it already covers it."""
+        new = Scope.of(self.desired)
+        if self.record.exists and self.record.scope.covers(new):
+            return
+        source = source_text(self.checkout)
+        self.record = update_record(self.cluster, self.app, lambda r: replace(
+            r, scope=r.scope.union(new), source=source or r.source), current=self.record)
+        fault_point("before-apply")
+
+    def after_apply(self, ok: bool, counts: dict[str, int], *, message: str = "", seconds: float = 0.0,
+                    ref: str | None = None) -> PruneReport | None:
+        """Prune (after a successful sync only), then record the exact scope and the history entry."""
+        fault_point("after-apply")
+        if ok and self.report is not None and self.listing is not None and self.prune_opts is not None:
+            prune_approved(self.cluster, self.report, self.listing, self.prune_opts, self.on_event)
+        report = self.report if ok else None
+        counts = dict(counts)
+        if report is not None:
+            counts.update(report.counts())
+        prune_ok = report is None or report.ok
+        entry = HistoryEntry(
+            revision=0, operation="sync", result="succeeded" if ok and prune_ok else "failed",
+            user=current_user(), context=self.cluster.context,
+            commit=None if self.checkout.dirty else self.checkout.commit, ref=ref or self.checkout.ref,
+            path=self.checkout.path, dirty=self.checkout.dirty, counts=counts,
+            message=message or ("" if prune_ok else "prune did not finish"), seconds=seconds)
+        desired = self.desired
+
+        def change(r: Record) -> Record:
+            scope = final_scope(desired, report, r.scope, self.listing)
+            return replace(r, scope=scope).with_entry(entry)
+
+        self.record = update_record(self.cluster, self.app, change, current=self.record)
+        return self.report
+
+
+def record_prune(cluster: Cluster, record: Record, report: PruneReport, listing: Listing, checkout: Checkout,
+                 desired: set[ResourceKey], seconds: float) -> Record:
+    """After ``kubectl gitops prune``: the exact scope and a history entry, in one write."""
+    entry = HistoryEntry(revision=0, operation="prune", result="succeeded" if report.ok else "failed",
+                         user=current_user(), context=cluster.context, commit=checkout.commit, ref=checkout.ref,
+                         path=checkout.path, counts=report.counts(), seconds=seconds,
+                         message="" if report.ok else "some objects were not deleted")
+
+    def change(r: Record) -> Record:
+        return replace(r, scope=final_scope(desired, report, r.scope, listing)).with_entry(entry)
+
+    return update_record(cluster, record.app, change, current=record)
+
+
+__all__ = ["Approval", "Confirm", "Inventory", "PruneReport", "app_name", "approve", "current_user",
+           "fault_point", "final_scope", "preview_prune", "record_prune", "resolve_app", "write_record"]

@@ -1,0 +1,40 @@
+"""``run_history``: the recorded syncs and prunes of an app (``kubectl gitops history``).
+
+The history lives in the app's record (kubectl_gitops.inventory): the last 20 operations with commit, ref,
+time, user, result and counts. A rollback is a sync of an older commit: ``sync --ref <commit>``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from ..cluster import Cluster
+from ..inventory import AppRef, Record, read_record
+from ..settings import Settings
+from ..source import open_source
+from .app import app_name
+
+
+@dataclass
+class HistoryResult:
+    app: AppRef
+    record: Record
+    context: str
+
+
+def run_history(settings: Settings) -> HistoryResult:
+    """Read one record: one GET. Without ``--app`` the name is derived from the repository (its work tree
+    is opened, nothing is rendered)."""
+    if settings.app.name:
+        name = app_name(settings, None)
+    else:
+        source = dataclasses.replace(settings.source, ref=None)
+        with open_source(source, committed_only=False) as checkout:
+            name = app_name(settings, checkout)
+    cluster = Cluster.connect(settings.cluster, pool_size=2)
+    try:
+        app = AppRef(name, settings.app.record_namespace or cluster.namespace)
+        return HistoryResult(app, read_record(cluster, app), cluster.context)
+    finally:
+        cluster.close()

@@ -1,0 +1,89 @@
+"""``run_prune``: delete the app's members that are no longer in Git (``kubectl gitops prune``).
+
+Reads committed content (``--ref``, else HEAD), like sync: prune removes what left *Git*, not what is
+missing from an uncommitted work tree. The desired objects are only rendered and validated (no live
+reads, no dry runs), so a no-op prune costs one GET of the record and one LIST per group-kind and
+namespace of its scope, nothing else.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from ..cluster import Cluster
+from ..desired import load_desired
+from ..events import Event, EventSink, discard
+from ..inventory import AppRef, Record, read_record
+from ..plan import plan_annotation_checks
+from ..prune import PruneOptions
+from ..settings import Settings
+from ..source import Checkout
+from .app import Confirm, PruneReport, approve, preview_prune, prune_approved, record_prune, resolve_app
+from .common import secrets_transform
+
+
+@dataclass(frozen=True)
+class PruneRequest:
+    options: PruneOptions = field(default_factory=PruneOptions)
+    dry_run: bool = False
+
+
+@dataclass
+class PruneResult:
+    app: AppRef
+    checkout: Checkout
+    context: str
+    record: Record
+    report: PruneReport | None  # None: the app has no record yet
+    dry_run: bool = False
+    desired: int = 0
+    requests: int = 0
+    writes: int = 0
+    seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.report is None or self.report.ok
+
+
+def run_prune(settings: Settings, req: PruneRequest, *, confirm: Confirm | None = None,
+              on_event: EventSink = discard) -> PruneResult:
+    start = time.monotonic()
+    cluster = Cluster.connect(settings.cluster, pool_size=req.options.concurrency)
+    try:
+        discovery = cluster.discovery
+        desired = load_desired(settings.source, committed_only=True, default_namespace=cluster.namespace,
+                               resolve=discovery.scope, transform=secrets_transform(),
+                               extra_checks=plan_annotation_checks)
+        checkout = desired.checkout
+        on_event(Event("source", checkout.describe(), {"commit": checkout.commit, "objects": len(desired.manifests)}))
+        app = resolve_app(settings, checkout, cluster)
+        record = read_record(cluster, app)
+        result = PruneResult(app, checkout, cluster.context, record, None, dry_run=req.dry_run,
+                             desired=len(desired.manifests))
+        if not record.exists:
+            result.warnings.append(f"app {app.name} has no record in namespace {app.namespace}: it was never "
+                                   "synced there, so it has nothing to prune (check --app and --record-namespace)")
+        else:
+            keys = {m.key for m in desired.manifests}
+            report, listing = preview_prune(cluster, app, record, keys, req.options)
+            result.report = report
+            for gk in report.unserved:
+                result.warnings.append(f"the record lists {gk}, which the cluster does not serve now: "
+                                       "its objects cannot be listed (kept in the record)")
+            if not req.dry_run:
+                approve(report, confirm)
+                prune_approved(cluster, report, listing, req.options, on_event)
+                if report.outcome is not None:  # a no-op prune writes nothing
+                    result.record = record_prune(cluster, record, report, listing, checkout, keys,
+                                                 time.monotonic() - start)
+        for w in result.warnings:
+            on_event(Event("warning", w))
+        result.requests, result.writes = cluster.requests, cluster.writes
+        result.seconds = time.monotonic() - start
+        return result
+    finally:
+        cluster.close()
+

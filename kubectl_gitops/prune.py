@@ -1,0 +1,467 @@
+"""Prune: delete the app's members that left Git, and never anything else.
+
+What is a candidate
+    A live object carrying our ``applyset.kubernetes.io/part-of`` label, found by one LIST per group-kind
+    and namespace of the record's scope (inventory.py), whose key is not in the desired set. Objects
+    without our label are never even listed.
+
+What is never deleted (``Selection.kept``, each with the reason)
+    * ``argocd.argoproj.io/sync-options: Prune=false`` and ``kustomize.toolkit.fluxcd.io/prune: disabled``;
+    * hooks (``argocd.argoproj.io/hook``, mapped Helm hooks): their delete policy owns their lifecycle;
+    * a ``CustomResourceDefinition`` unless ``allow_crd_deletion``: deleting it deletes every custom
+      resource of that kind in the whole cluster, whoever made them;
+    * a ``Namespace`` that still holds anything this prune does not delete: objects of other apps or of
+      nobody, objects of this app still in Git or kept. Objects the cluster makes on its own (the
+      ``default`` ServiceAccount, ``kube-root-ca.crt``, Events, Endpoints of a Service, anything with an
+      ``ownerReference``) do not count. This is the guard Argo CD lacks (argo-cd#17440).
+    * ``Prune=confirm`` objects wait in ``Selection.confirm`` until confirmed (``--confirm-prune``, or a
+      yes on a terminal).
+
+Order
+    The reverse of the sync order: higher waves first, and within a wave the reverse of the kind order
+    (workloads before Services before ConfigMaps, custom resources before their CRD, Namespaces last);
+    ``PruneLast=true`` objects after all others. Each batch (same wave and kind) is deleted concurrently
+    and waited for until it is gone before the next starts.
+
+Everything above ``# --- cluster`` is pure.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .errors import RefusedError
+from .events import Event, EventSink, discard
+from .inventory import LABEL_PART_OF, AppRef, Scope, parse_group_kind
+from .model import ANN_FLUX_PRUNE, Manifest, Obj, Origin, ResourceKey
+from .plan import KIND_ORDER, UNKNOWN_KIND_ORDER, is_hook, sync_options, wave
+
+if TYPE_CHECKING:
+    from .cluster import Cluster, ResourceType
+
+PROPAGATION = {"foreground": "Foreground", "background": "Background", "orphan": "Orphan"}
+CRD_KEY = ("apiextensions.k8s.io", "CustomResourceDefinition")
+
+# Objects the cluster creates in every namespace by itself: they never keep a Namespace alive.
+_AUTO_CREATED = frozenset({("", "ServiceAccount", "default"), ("", "ConfigMap", "kube-root-ca.crt")})
+_IGNORED_KINDS = frozenset({("", "Event"), ("events.k8s.io", "Event")})
+
+
+@dataclass(frozen=True)
+class PruneOptions:
+    propagation: str = "foreground"  # foreground | background | orphan
+    allow_crd_deletion: bool = False
+    confirm_prune: bool = False  # Prune=confirm objects are confirmed up front
+    allow_empty: bool = False  # prune even when the rendered set is empty
+    timeout: float = 300.0  # waiting until deleted objects are gone
+    poll_interval: float = 1.0
+    concurrency: int = 8
+
+
+@dataclass
+class Candidate:
+    """A member of the app that is no longer desired."""
+
+    key: ResourceKey
+    obj: Obj  # the live object (metadata at least)
+    wave: int = 0
+    kind_rank: int = UNKNOWN_KIND_ORDER
+    prune_last: bool = False
+    needs_confirm: bool = False
+    reason: str = ""  # why it is kept; "" when it is (or may be) deleted
+    note: str = ""
+
+    @property
+    def uid(self) -> str | None:
+        return (self.obj.get("metadata") or {}).get("uid")
+
+    @property
+    def batch_key(self) -> tuple[bool, int, int]:
+        return (self.prune_last, self.wave, self.kind_rank)
+
+    def to_json(self) -> dict[str, Any]:
+        k = self.key
+        return {"group": k.group, "kind": k.kind, "namespace": k.namespace, "name": k.name, "wave": self.wave,
+                "pruneLast": self.prune_last, "confirm": self.needs_confirm, "reason": self.reason, "note": self.note}
+
+
+@dataclass
+class Selection:
+    """What a prune would do. ``delete`` and ``confirm`` are in deletion order."""
+
+    delete: list[Candidate] = field(default_factory=list)
+    confirm: list[Candidate] = field(default_factory=list)  # Prune=confirm, not confirmed yet
+    kept: list[Candidate] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not self.delete and not self.confirm
+
+    def approved(self, include_confirm: bool) -> list[Candidate]:
+        """The objects to delete, in order, with the Prune=confirm ones when they were confirmed."""
+        return order_for_deletion(self.delete + (self.confirm if include_confirm else []))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"delete": [c.to_json() for c in self.delete], "confirm": [c.to_json() for c in self.confirm],
+                "kept": [c.to_json() for c in self.kept]}
+
+
+def batches(candidates: list[Candidate]) -> list[list[Candidate]]:
+    """Consecutive candidates of the same (PruneLast, wave, kind): deleted together, then waited for."""
+    out: list[list[Candidate]] = []
+    for c in candidates:
+        if out and out[-1][0].batch_key == c.batch_key:
+            out[-1].append(c)
+        else:
+            out.append([c])
+    return out
+
+
+def _forward_key(c: Candidate) -> tuple[Any, ...]:
+    k = c.key
+    return (c.wave, c.kind_rank, k.name, k.namespace, k.group, k.kind)
+
+
+def order_for_deletion(items: Iterable[Candidate]) -> list[Candidate]:
+    """The reverse of the sync order (see the module docstring); PruneLast objects after all others."""
+    reverse = sorted(items, key=_forward_key, reverse=True)
+    return [c for c in reverse if not c.prune_last] + [c for c in reverse if c.prune_last]
+
+
+def candidate(obj: Obj, key: ResourceKey | None = None) -> Candidate:
+    """Wrap a live member with what ordering and the guards need (wave, kind rank, sync options)."""
+    m = Manifest(obj, Origin("<cluster>"))
+    opts = sync_options(m)
+    return Candidate(key=key or m.key, obj=obj, wave=wave(m), kind_rank=KIND_ORDER.get(m.kind, UNKNOWN_KIND_ORDER),
+                     prune_last=opts.prune_last, needs_confirm=opts.prune_confirm)
+
+
+def kept_reason(c: Candidate, opts: PruneOptions) -> str:
+    """Why this member must not be deleted (the per-object guards), or ``""``."""
+    m = Manifest(c.obj, Origin("<cluster>"))
+    if not sync_options(m).prune and not sync_options(m).prune_confirm:
+        return "Prune=false (argocd.argoproj.io/sync-options)"
+    if str(m.annotations.get(ANN_FLUX_PRUNE, "")).lower() == "disabled":
+        return f"{ANN_FLUX_PRUNE}: disabled"
+    if is_hook(m):
+        return "a hook: its delete policy removes it, prune never does"
+    if (c.key.group, c.key.kind) == CRD_KEY and not opts.allow_crd_deletion:
+        return ("a CustomResourceDefinition: deleting it deletes every object of its kind in the cluster; "
+                "pass --allow-crd-deletion to prune it")
+    return ""
+
+
+def _is_namespace(key: ResourceKey) -> bool:
+    return key.group == "" and key.kind == "Namespace"
+
+
+def namespace_blockers(contents: Iterable[Obj], our_id: str, deleting: set[ResourceKey]) -> list[ResourceKey]:
+    """Objects in a namespace that deleting it would take along and that this prune does not delete itself.
+
+    ``contents`` are the namespace's objects (metadata is enough, with apiVersion/kind set). Ignored: the
+    objects being deleted, objects with an ownerReference (their owner is judged instead), Events, the
+    ``default`` ServiceAccount, ``kube-root-ca.crt``, and Endpoints named like a Service of the namespace.
+    """
+    items = [(ResourceKey.of(o), o) for o in contents]
+    services = {k.name for k, _ in items if k.group == "" and k.kind == "Service"}
+    out = []
+    for key, obj in items:
+        meta = obj.get("metadata") or {}
+        if key in deleting or (key.group, key.kind) in _IGNORED_KINDS:
+            continue
+        if (key.group, key.kind, key.name) in _AUTO_CREATED or meta.get("ownerReferences"):
+            continue
+        if key.group == "" and key.kind == "Endpoints" and key.name in services:
+            continue
+        out.append(key)
+    return sorted(out)
+
+
+def select(members: Iterable[tuple[ResourceKey, Obj]], desired: set[ResourceKey], our_id: str, opts: PruneOptions,
+           *, namespace_contents: Mapping[str, list[Obj]] | None = None) -> Selection:
+    """Decide what a prune deletes. ``members`` are (key, live object) of the listed members.
+
+    ``namespace_contents`` holds, for each Namespace that is a candidate, everything in it; a Namespace
+    whose contents were not read is listed for deletion with a note (``diff`` does this), never deleted.
+    """
+    sel = Selection()
+    namespaces: list[Candidate] = []
+    for key, obj in members:
+        if key in desired:
+            continue
+        if ((obj.get("metadata") or {}).get("labels") or {}).get(LABEL_PART_OF) != our_id:
+            continue  # the LIST selector guarantees this; a second check costs nothing
+        c = candidate(obj, key)
+        c.reason = kept_reason(c, opts)
+        if c.reason:
+            sel.kept.append(c)
+        elif _is_namespace(key):
+            namespaces.append(c)
+        elif c.needs_confirm and not opts.confirm_prune:
+            sel.confirm.append(c)
+        else:
+            sel.delete.append(c)
+    deleting = {c.key for c in sel.delete}
+    for c in namespaces:
+        if namespace_contents is None or c.key.name not in namespace_contents:
+            c.note = "deleted only if it holds nothing else"
+        else:
+            blockers = namespace_blockers(namespace_contents[c.key.name], our_id, deleting)
+            if blockers:
+                shown = ", ".join(str(k) for k in blockers[:5]) + (", ..." if len(blockers) > 5 else "")
+                c.reason = (f"a Namespace that still holds {len(blockers)} object(s) this prune does not "
+                            f"delete: {shown}")
+                sel.kept.append(c)
+                continue
+        (sel.confirm if c.needs_confirm and not opts.confirm_prune else sel.delete).append(c)
+    sel.delete = order_for_deletion(sel.delete)
+    sel.confirm = order_for_deletion(sel.confirm)
+    sel.kept.sort(key=lambda c: c.key)
+    return sel
+
+
+def namespace_candidates(members: Iterable[tuple[ResourceKey, Obj]], desired: set[ResourceKey]) -> list[str]:
+    """Names of Namespaces that are members and no longer desired (their contents must be checked)."""
+    return sorted(k.name for k, _ in members if _is_namespace(k) and k not in desired)
+
+
+def check_not_empty(desired_count: int, selection: Selection, opts: PruneOptions, app: AppRef) -> None:
+    """An empty rendered set (a wrong --path, a failed render) must not delete the whole app."""
+    if desired_count == 0 and not selection.empty and not opts.allow_empty:
+        n = len(selection.delete) + len(selection.confirm)
+        raise RefusedError(
+            f"the rendered set of app {app.name} is empty, so prune would delete all {n} of its objects; "
+            "nothing was deleted",
+            hint="check --path/--ref (a wrong path or a failed render looks like this); if the app really "
+                 "is to be emptied, pass --allow-empty")
+
+
+@dataclass
+class PruneOutcome:
+    deleted: list[ResourceKey] = field(default_factory=list)
+    gone_already: list[ResourceKey] = field(default_factory=list)
+    replaced: list[ResourceKey] = field(default_factory=list)  # re-created since listed: left alone
+    failed: list[tuple[ResourceKey, str]] = field(default_factory=list)
+    remaining: list[ResourceKey] = field(default_factory=list)  # deleted but still there at the timeout
+    not_attempted: list[ResourceKey] = field(default_factory=list)  # after a batch that did not go away
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.remaining and not self.not_attempted
+
+    @property
+    def still_present(self) -> list[ResourceKey]:
+        """Members that may still exist with our label: the record must keep covering them."""
+        return [k for k, _ in self.failed] + self.remaining + self.not_attempted
+
+
+# --- cluster -----------------------------------------------------------------------------------------------
+
+METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
+
+
+@dataclass
+class Listing:
+    """The members of an app found by ``list_members``."""
+
+    members: list[tuple[ResourceKey, Obj]] = field(default_factory=list)
+    types: dict[ResourceKey, ResourceType] = field(default_factory=dict)
+    unserved: list[str] = field(default_factory=list)  # recorded group-kinds the cluster no longer serves
+    lists: int = 0  # LIST calls made (pages of one LIST count once)
+
+
+def list_objects(cluster: Cluster, rt: ResourceType, namespace: str | None, *, selector: str | None,
+                 metadata_only: bool, page_size: int = 500) -> list[Obj]:
+    """One LIST (all pages), items with apiVersion/kind of ``rt``. ``metadata_only`` asks the server for
+    PartialObjectMetadata: labels, annotations, uid and owners are all prune needs, at a fraction of the bytes."""
+    if not metadata_only:
+        return list(cluster.list(rt, namespace, label_selector=selector, page_size=page_size))
+    out: list[Obj] = []
+    cont: str | None = None
+    while True:
+        doc = cluster.request("GET", rt.path(namespace), accept=METADATA_LIST,
+                              query={"labelSelector": selector, "limit": page_size, "continue": cont}) or {}
+        for item in doc.get("items") or []:
+            item["apiVersion"], item["kind"] = rt.api_version, rt.kind
+            out.append(item)
+        cont = (doc.get("metadata") or {}).get("continue")
+        if not cont:
+            return out
+
+
+def list_members(cluster: Cluster, app: AppRef, scope: Scope, *, metadata_only: bool = True,
+                 workers: int = 8) -> Listing:
+    """Every live member of the app: exactly one LIST per recorded group-kind and namespace (one per
+    cluster-scoped group-kind), filtered by the part-of label on the server."""
+    from .concurrency import map_bounded
+
+    listing = Listing()
+    calls: list[tuple[ResourceType, str | None]] = []
+    for gk in sorted(scope.group_kinds):
+        group, kind = parse_group_kind(gk)
+        rt = cluster.discovery.for_group_kind(group, kind)
+        if rt is None:
+            listing.unserved.append(gk)
+            continue
+        if rt.namespaced:
+            calls += [(rt, ns) for ns in scope.search_namespaces(app.namespace)]
+        else:
+            calls.append((rt, None))
+
+    def run(call: tuple[ResourceType, str | None]) -> tuple[ResourceType, list[Obj]]:
+        rt, ns = call
+        return rt, list_objects(cluster, rt, ns, selector=app.selector, metadata_only=metadata_only)
+
+    for rt, items in map_bounded(run, calls, workers):
+        listing.lists += 1
+        for obj in items:
+            meta = obj.get("metadata") or {}
+            key = ResourceKey(rt.group, rt.kind, str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+            listing.members.append((key, obj))
+            listing.types[key] = rt
+    return listing
+
+
+def list_namespace_contents(cluster: Cluster, namespaces: list[str], *, workers: int = 8) -> dict[str, list[Obj]]:
+    """Everything in each namespace (metadata only): one LIST per listable namespaced kind and namespace.
+    Only run for Namespaces about to be pruned, so its cost does not touch a no-op prune."""
+    from .cluster import ApiError
+    from .concurrency import map_bounded
+
+    if not namespaces:
+        return {}
+    seen: set[tuple[str, str]] = set()
+    types: list[ResourceType] = []
+    disc = cluster.discovery
+    for (group, _version, kind), _rt in sorted(disc.types.items()):
+        if (group, kind) in seen:
+            continue
+        rt = disc.for_group_kind(group, kind)
+        if rt is None or not rt.namespaced or "list" not in rt.verbs or (group, kind) in _IGNORED_KINDS:
+            continue
+        seen.add((group, kind))
+        types.append(rt)
+
+    def run(call: tuple[str, ResourceType]) -> tuple[str, list[Obj]]:
+        ns, rt = call
+        try:
+            return ns, list_objects(cluster, rt, ns, selector=None, metadata_only=True)
+        except ApiError as e:
+            if e.status in (403, 404, 405, 503):
+                # A kind we may not list: we cannot prove the namespace is empty of it. Treat it as
+                # holding something so the Namespace is kept rather than deleted blind.
+                return ns, [{"apiVersion": rt.api_version, "kind": rt.kind,
+                             "metadata": {"namespace": ns, "name": f"<cannot list {rt.plural}: {e.status}>"}}]
+            raise
+
+    out: dict[str, list[Obj]] = {ns: [] for ns in namespaces}
+    for ns, items in map_bounded(run, [(ns, rt) for ns in namespaces for rt in types], workers):
+        out[ns].extend(items)
+    return out
+
+
+def _delete(cluster: Cluster, rt: ResourceType, c: Candidate, propagation: str) -> str:
+    """DELETE with the listed uid as a precondition (a same-named object made since is left alone).
+    Returns deleted | gone | replaced."""
+    from .cluster import ApiError
+
+    body: Obj = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": PROPAGATION[propagation]}
+    if c.uid:
+        body["preconditions"] = {"uid": c.uid}
+    try:
+        cluster.request("DELETE", rt.path(c.key.namespace or None, c.key.name), body=body)
+        return "deleted"
+    except ApiError as e:
+        if e.not_found:
+            return "gone"
+        if e.conflict and c.uid:
+            return "replaced"
+        raise
+
+
+def _still_there(cluster: Cluster, app: AppRef, items: list[tuple[ResourceType, Candidate]],
+                 workers: int) -> list[tuple[ResourceType, Candidate]]:
+    """The deleted objects that still exist (same uid): a GET each for a few, one LIST per type and
+    namespace for more."""
+    from .concurrency import map_bounded
+
+    groups: dict[tuple[ResourceType, str], list[tuple[ResourceType, Candidate]]] = defaultdict(list)
+    for rt, c in items:
+        groups[(rt, c.key.namespace)].append((rt, c))
+
+    def check(group: list[tuple[ResourceType, Candidate]]) -> list[tuple[ResourceType, Candidate]]:
+        rt, ns = group[0][0], group[0][1].key.namespace or None
+        if len(group) < 3:
+            left = []
+            for item in group:
+                obj = cluster.get(rt, ns, item[1].key.name)
+                if obj is not None and (obj.get("metadata") or {}).get("uid") == item[1].uid:
+                    left.append(item)
+            return left
+        uids = {(o.get("metadata") or {}).get("uid")
+                for o in list_objects(cluster, rt, ns, selector=app.selector, metadata_only=True)}
+        return [item for item in group if item[1].uid in uids]
+
+    return [item for left in map_bounded(check, list(groups.values()), workers) for item in left]
+
+
+def execute(cluster: Cluster, app: AppRef, candidates: list[Candidate], types: Mapping[ResourceKey, ResourceType],
+            opts: PruneOptions, *, on_event: EventSink = discard) -> PruneOutcome:
+    """Delete ``candidates`` (already in deletion order) batch by batch, waiting for each batch to be gone.
+
+    Waiting is bounded by ``opts.timeout`` for the whole prune; what is still there then is reported in
+    ``remaining`` (a finalizer that never finishes, a stuck foreground deletion)."""
+    from .cluster import ApiError
+    from .concurrency import map_bounded
+
+    start = time.monotonic()
+    deadline = start + opts.timeout
+    out = PruneOutcome()
+    on_event(Event("prune.start", f"{len(candidates)} object(s) to delete", {"objects": len(candidates)}))
+    todo = batches(candidates)
+    for i, batch in enumerate(todo):
+        def one(c: Candidate) -> tuple[Candidate, str, str]:
+            try:
+                return c, _delete(cluster, types[c.key], c, opts.propagation), ""
+            except ApiError as e:
+                return c, "failed", e.message
+
+        results = map_bounded(one, batch, opts.concurrency)
+        waiting: list[tuple[ResourceType, Candidate]] = []
+        for c, status, message in results:
+            on_event(Event("prune.delete", f"{c.key} {status}", {"key": str(c.key), "status": status,
+                                                                "message": message}))
+            if status == "deleted":
+                waiting.append((types[c.key], c))
+            elif status == "gone":
+                out.gone_already.append(c.key)
+            elif status == "replaced":
+                out.replaced.append(c.key)
+            else:
+                out.failed.append((c.key, message))
+        while waiting:
+            waiting = _still_there(cluster, app, waiting, opts.concurrency)
+            if not waiting:
+                break
+            if time.monotonic() > deadline:
+                out.remaining += [c.key for _, c in waiting]
+                break
+            time.sleep(opts.poll_interval)
+        gone = [c.key for c, status, _ in results if status == "deleted" and c.key not in out.remaining]
+        out.deleted += gone
+        for key in gone:
+            on_event(Event("prune.gone", f"{key} deleted", {"key": str(key)}))
+        if out.remaining:
+            # Later batches come after this one for a reason (reverse order): stop here.
+            out.not_attempted = [c.key for later in todo[i + 1:] for c in later]
+            break
+    out.seconds = time.monotonic() - start
+    on_event(Event("prune.done", f"{len(out.deleted)} deleted", {
+        "deleted": len(out.deleted), "failed": len(out.failed), "remaining": len(out.remaining),
+        "seconds": round(out.seconds, 3)}))
+    return out
