@@ -11,25 +11,8 @@ import click
 
 from ..errors import ExitCode, InvalidInputError
 from .base import handle_errors, printer
+from .ignore import ignore_option, load_rules
 from .options import cluster_options, common_options, get_settings, output_option, source_options
-
-
-def _load_rules(path: str | None) -> tuple:  # type: ignore[type-arg]
-    if not path:
-        return ()
-    import yaml
-
-    from ..diff import load_ignore_rules
-
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f)
-    except (OSError, yaml.YAMLError) as e:
-        raise InvalidInputError(f"cannot read ignore rules {path}: {e}",
-                                hint="pass a YAML file with a list of Argo CD ignoreDifferences entries") from None
-    if isinstance(data, dict):
-        data = data.get("ignoreDifferences", [])
-    return tuple(load_ignore_rules(data, path))
 
 
 def _external(cmd: str, changes: list) -> int:  # type: ignore[type-arg]
@@ -54,9 +37,7 @@ def _external(cmd: str, changes: list) -> int:  # type: ignore[type-arg]
 @click.option("--summary", is_flag=True, help="A table of changed objects instead of the full diff.")
 @click.option("--concurrency", type=click.IntRange(1, 64), default=8, show_default=True,
               help="Parallel server-side dry runs.")
-@click.option("--ignore-differences", "ignore_file", metavar="FILE", envvar="KUBECTL_GITOPS_IGNORE_DIFFERENCES",
-              help="YAML list of Argo CD ignoreDifferences rules (group/kind/name/namespace with jsonPointers or "
-                   "managedFieldsManagers). Also applied by sync.")
+@ignore_option
 @click.option("--no-fast-path", is_flag=True, hidden=True,
               help="Dry-run every object, even those known to be unchanged (for debugging).")
 @click.option("--show-unchanged", is_flag=True, help="List unchanged objects too (summary and table).")
@@ -90,7 +71,7 @@ def command(summary: bool, concurrency: int, ignore_file: str | None, no_fast_pa
     settings = get_settings()
     p = printer()
     fmt = settings.output.format
-    rules = _load_rules(ignore_file)
+    rules = load_rules(ignore_file)
     result = run_diff(settings, CompareOptions(concurrency=concurrency, ignore_rules=rules,
                                                fast_path=not no_fast_path),
                       on_event=lambda ev: p.debug(f"{ev.type}: {ev.message} {ev.data}"))

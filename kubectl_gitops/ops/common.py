@@ -7,6 +7,7 @@ from one LIST per type and namespace. Dry runs run on a bounded pool.
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ class CompareOptions:
     ignore_rules: tuple[diffmod.IgnoreRule, ...] = ()
     fast_path: bool = True  # skip dry runs for objects known to be unchanged
     force_conflicts: bool = False
+    respect_ignored: bool = True  # ignored fields keep their live values when written (sync --apply-ignored: off)
 
 
 @dataclass
@@ -103,6 +105,41 @@ def applied_object(m: Manifest, commit: str | None, labels: dict[str, str] | Non
     return obj
 
 
+def respect_ignored(obj: Obj, live: Obj | None, rules: tuple[diffmod.IgnoreRule, ...]) -> Obj:
+    """Argo CD's RespectIgnoreDifferences, on by default: fields a rule ignores keep their live value
+    (or stay unset) when sync writes an object, so an ignored difference is never overwritten."""
+    if live is None or not rules:
+        return obj
+    from jsonpointer import JsonPointer, JsonPointerException
+
+    key = ResourceKey.of(obj)
+    out = copy.deepcopy(obj)
+    for rule in rules:
+        if not rule.matches(key):
+            continue
+        for text in rule.json_pointers:
+            ptr = JsonPointer(text)
+            try:
+                value = ptr.resolve(live)
+            except JsonPointerException:
+                value = _MISSING
+            try:
+                parent, last = ptr.to_last(out)
+            except JsonPointerException:
+                continue  # the path's parent is not in the desired object: nothing of ours to overwrite
+            if parent is None or not isinstance(parent, (dict, list)):
+                continue
+            if value is _MISSING:
+                if isinstance(parent, dict):
+                    parent.pop(last, None)
+            elif isinstance(parent, dict):
+                parent[last] = copy.deepcopy(value)
+    return out
+
+
+_MISSING = object()
+
+
 @dataclass
 class Computed:
     changes: list[diffmod.Change]
@@ -135,6 +172,8 @@ def compute_changes(loaded: Loaded, opts: CompareOptions, *, labels: dict[str, s
     def one(m: Manifest) -> tuple[diffmod.Change, Obj | None, str | None, str | None]:
         rt, live = loaded.types.get(m.key), loaded.live.get(m.key)
         obj = applied_object(m, commit, labels)
+        if opts.respect_ignored:
+            obj = respect_ignored(obj, live, opts.ignore_rules)
         if live is not None and opts.fast_path and not diffmod.may_differ(applied_object(m, None, labels), live):
             return diffmod.classify(m, live, live, rules), None, None, None
         if rt is None:
