@@ -107,6 +107,7 @@ class Syncer:
         self.on_event = on_event
         self.deadline = time.monotonic() + config.timeout if config.timeout else None
         self.hook_names: dict[int, str] = {}  # step.order -> actual name of a generateName hook
+        self.last_health: dict[ResourceKey, Health] = {}  # the last health seen of each waited-for object
 
     # -- public -------------------------------------------------------------------------------------
     def run(self) -> SyncOutcome:
@@ -120,6 +121,9 @@ class Syncer:
             out.ok, out.message, out.failed = False, e.message, e.failed
             self._delete_hooks_by_policy(self._all_hooks_run(out), "HookFailed")
             self._run_sync_fail(out)
+        for r in out.steps:
+            if not r.health and r.key in self.last_health:
+                r.health = self.last_health[r.key].status.value
         self.on_event(Event("sync.done", "succeeded" if out.ok else f"failed: {out.message}",
                             {"ok": out.ok, "writes": self.cluster.writes}))
         return out
@@ -210,6 +214,7 @@ class Syncer:
         wave_deadline = start + self.config.wave_timeout
         while True:
             healths = self._healths(watched)
+            self.last_health.update((s.key, h) for s, h in healths)
             for s, h in healths:
                 if last.get(s.key) != h.status:
                     last[s.key] = h.status
