@@ -497,7 +497,7 @@ def _register(value: Any) -> None:
         for v in value:
             _register(v)
         redact.register(_stringify(value))
-    elif value is not None:
+    elif value is not None and not isinstance(value, bool):  # masking every "true" would hide too much
         redact.register(_stringify(value))
 
 

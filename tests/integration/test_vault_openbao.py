@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 
+from kubectl_gitops import redact
 from kubectl_gitops.errors import ExitCode, SecretsError
 from kubectl_gitops.model import Manifest, Origin
 from kubectl_gitops.secrets.placeholders import resolve_placeholders
@@ -33,6 +34,16 @@ from kubectl_gitops.secrets.vault import VaultError, VaultKV
 
 ROOT = Path(__file__).resolve().parents[2]
 DB_PASSWORD = "canary-db-Pw-5e0b7d19"  # a value no output may ever show
+
+
+@pytest.fixture(autouse=True)
+def _isolated_redaction() -> Iterator[None]:
+    """Values these tests register must not mask other tests' output (the registry is process-wide)."""
+    saved = set(redact._secrets)
+    yield
+    with redact._lock:
+        redact._secrets.clear()
+        redact._secrets.update(saved)
 
 
 def bao_binary() -> str:

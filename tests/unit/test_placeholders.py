@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import copy
 import hashlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +31,18 @@ SECRETS: dict[str, dict[str, Any]] = {
                        "b64": base64.b64encode(b"decoded-value").decode(),
                        "yaml": "user: yaml-user\nlevel: 3\n", "cert": "line1\n   line2\n\nline3"},
     "secret/data/db#1": {"password": "old-pw-1"},
-    "secret/data/cfg": {"replicas": 3, "enabled": True, "object": {"a": 1}, "text": "plain"},
+    "secret/data/cfg": {"replicas": 3, "enabled": True, "object": {"a": 1}, "text": "plain-text-value"},
 }
+
+
+@pytest.fixture(autouse=True)
+def _isolated_redaction() -> Iterator[None]:
+    """Values these tests register must not mask other tests' output (the registry is process-wide)."""
+    saved = set(redact._secrets)
+    yield
+    with redact._lock:
+        redact._secrets.clear()
+        redact._secrets.update(saved)
 
 
 def resolve_one(obj: dict[str, Any], secrets: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -183,8 +194,16 @@ def test_kv_version_annotation_reaches_the_source() -> None:
 def test_resolved_values_are_registered_for_redaction() -> None:
     resolve_one(secret(string_data={"v": "<creds | jsonPath {.user}>", "u": "<username>",
                                     "url": "<username>@<path:secret/data/cfg#text>"}, annotations=PATH))
-    for value in ("app-user", "json-user", "json-pass", "app-user@plain", b64("app-user@plain")):
+    for value in ("app-user", "json-user", "app-user@plain-text-value", b64("app-user@plain-text-value")):
         assert redact.redact(f"x {value} y") == "x *** y", value
+
+
+def test_booleans_and_checksums_are_not_masked() -> None:
+    resolve_one(deployment({"flag": "<path:secret/data/cfg#enabled>",
+                            "sum": "<path:secret/data/db#password | sha256sum>"}))
+    digest = hashlib.sha256(b"pw-7c1f9e").hexdigest()
+    assert redact.redact(f"ready: true, sum: {digest}") == f"ready: true, sum: {digest}"
+    assert redact.redact("pw-7c1f9e") == "***"  # the value behind the checksum still is
 
 
 def test_every_problem_of_every_object_is_listed_in_one_error_without_values() -> None:

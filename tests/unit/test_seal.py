@@ -8,6 +8,7 @@ import base64
 import copy
 import datetime as dt
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.x509.oid import NameOID
 
+from kubectl_gitops import redact
 from kubectl_gitops.errors import SecretsError
 from kubectl_gitops.secrets.seal import (
     ANN_CLUSTER_WIDE,
@@ -30,6 +32,16 @@ from kubectl_gitops.secrets.seal import (
 
 PASSWORD = "canary-Pw-81f3a0c2"
 BINARY = b"\x00\x01bin\xff"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_redaction() -> Iterator[None]:
+    """Values these tests register must not mask other tests' output (the registry is process-wide)."""
+    saved = set(redact._secrets)
+    yield
+    with redact._lock:
+        redact._secrets.clear()
+        redact._secrets.update(saved)
 
 
 def make_cert(key: rsa.RSAPrivateKey, *, days: int = 365) -> bytes:
