@@ -10,7 +10,8 @@ Paths are API paths, exactly as argocd-vault-plugin uses them: for a KV v2 mount
 
 Configuration, like the ``vault``/``bao`` CLIs and AVP: ``VAULT_ADDR`` (or ``BAO_ADDR``), the token from
 ``VAULT_TOKEN`` (or ``BAO_TOKEN``) or the file ``~/.vault-token`` that ``vault login``/``bao login``
-write, ``VAULT_NAMESPACE``, ``VAULT_CACERT``, ``VAULT_SKIP_VERIFY``, ``AVP_KV_VERSION`` (default 2;
+write, ``VAULT_NAMESPACE``, ``VAULT_CACERT``, ``VAULT_SKIP_VERIFY``, ``VAULT_CLIENT_TIMEOUT`` (default 10s),
+``AVP_KV_VERSION`` (default 2;
 the ``avp.kubernetes.io/kv-version`` annotation wins). The token is registered with ``redact`` and never
 appears in a message or ``repr``.
 """
@@ -32,7 +33,8 @@ from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
 from .. import redact
-from ..errors import ExitCode, SecretsError
+from ..errors import ExitCode, SecretsError, UsageError
+from ..settings import parse_duration
 from .placeholders import SecretNotFound
 
 DEFAULT_TIMEOUT = 10.0
@@ -80,10 +82,8 @@ class VaultKV:
             raise VaultError("VAULT_ADDR is not set: placeholders need a Vault or OpenBao server",
                              hint="export VAULT_ADDR=https://vault.example.com:8200 (BAO_ADDR works too)")
         token = env.get("VAULT_TOKEN") or env.get("BAO_TOKEN")
-        token_source = "VAULT_TOKEN"
         if not token:
             token_file = Path(home if home is not None else Path.home()) / ".vault-token"
-            token_source = str(token_file)
             try:
                 token = token_file.read_text().strip()
             except FileNotFoundError:
@@ -97,13 +97,15 @@ class VaultKV:
         if kv not in ("1", "2"):
             raise VaultError(f"AVP_KV_VERSION={kv!r}: use 1 or 2")
         skip = (env.get("VAULT_SKIP_VERIFY") or "").strip().lower() in ("1", "t", "true", "yes")
-        try:
-            return cls(addr=addr, token=token, namespace=env.get("VAULT_NAMESPACE") or env.get("BAO_NAMESPACE"),
-                       kv_version=int(kv), timeout=timeout, ca_file=env.get("VAULT_CACERT") or env.get("BAO_CACERT"),
-                       verify=not skip)
-        except VaultError as e:
-            e.message += f" (token from {token_source})"
-            raise
+        raw_timeout = env.get("VAULT_CLIENT_TIMEOUT") or env.get("BAO_CLIENT_TIMEOUT")
+        if raw_timeout:
+            try:
+                timeout = parse_duration(raw_timeout, flag="VAULT_CLIENT_TIMEOUT") or timeout
+            except UsageError as e:
+                raise VaultError(e.message) from None
+        return cls(addr=addr, token=token, namespace=env.get("VAULT_NAMESPACE") or env.get("BAO_NAMESPACE"),
+                   kv_version=int(kv), timeout=timeout, ca_file=env.get("VAULT_CACERT") or env.get("BAO_CACERT"),
+                   verify=not skip)
 
     # -- SecretSource -----------------------------------------------------------------------------------
     def read(self, path: str, key: str, version: str | None, *, kv_version: int | None = None) -> Any | None:

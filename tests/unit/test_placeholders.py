@@ -306,7 +306,9 @@ def test_json_path_errors_are_explicit(template: str, message: str) -> None:
 def test_vault_from_env_reads_address_token_and_kv_version() -> None:
     kv = VaultKV.from_env({"VAULT_ADDR": "http://127.0.0.1:8200/", "VAULT_TOKEN": "s.tok-123456",
                            "AVP_KV_VERSION": "1", "VAULT_NAMESPACE": "team-a"})
-    assert (kv.addr, kv.kv_version, kv.namespace) == ("http://127.0.0.1:8200", 1, "team-a")
+    assert (kv.addr, kv.kv_version, kv.namespace, kv.timeout) == ("http://127.0.0.1:8200", 1, "team-a", 10.0)
+    assert VaultKV.from_env({"VAULT_ADDR": "http://x", "VAULT_TOKEN": "t-12345",
+                             "VAULT_CLIENT_TIMEOUT": "1m"}).timeout == 60.0
     assert "s.tok-123456" not in repr(kv)
     assert redact.redact("token s.tok-123456") == "token ***"
 
@@ -327,6 +329,7 @@ def test_vault_token_falls_back_to_the_vault_token_file(tmp_path: Path) -> None:
     ({"VAULT_ADDR": "http://127.0.0.1:8200"}, "no Vault token"),
     ({"VAULT_ADDR": "127.0.0.1:8200", "VAULT_TOKEN": "t-12345"}, "is not an http(s) URL"),
     ({"VAULT_ADDR": "http://x", "VAULT_TOKEN": "t-12345", "AVP_KV_VERSION": "3"}, "use 1 or 2"),
+    ({"VAULT_ADDR": "http://x", "VAULT_TOKEN": "t-12345", "VAULT_CLIENT_TIMEOUT": "soon"}, "VAULT_CLIENT_TIMEOUT"),
 ])
 def test_vault_configuration_errors_say_what_to_set(env: dict[str, str], message: str, tmp_path: Path) -> None:
     with pytest.raises(VaultError) as info:
