@@ -444,6 +444,7 @@ def execute(cluster: Cluster, app: AppRef, candidates: list[Candidate], types: M
                 out.replaced.append(c.key)
             else:
                 out.failed.append((c.key, message))
+        pause = min(0.1, opts.poll_interval)  # most deletions finish in well under a second
         while waiting:
             waiting = _still_there(cluster, app, waiting, opts.concurrency)
             if not waiting:
@@ -451,7 +452,8 @@ def execute(cluster: Cluster, app: AppRef, candidates: list[Candidate], types: M
             if time.monotonic() > deadline:
                 out.remaining += [c.key for _, c in waiting]
                 break
-            time.sleep(opts.poll_interval)
+            time.sleep(pause)
+            pause = min(pause * 2, opts.poll_interval)
         gone = [c.key for c, status, _ in results if status == "deleted" and c.key not in out.remaining]
         out.deleted += gone
         for key in gone:

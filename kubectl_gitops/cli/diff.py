@@ -12,7 +12,7 @@ import click
 from ..errors import ExitCode, InvalidInputError
 from .base import handle_errors, printer
 from .ignore import ignore_option, load_rules
-from .options import cluster_options, common_options, get_settings, output_option, source_options
+from .options import app_options, cluster_options, common_options, get_settings, output_option, source_options
 
 
 def _external(cmd: str, changes: list) -> int:  # type: ignore[type-arg]
@@ -33,6 +33,7 @@ def _external(cmd: str, changes: list) -> int:  # type: ignore[type-arg]
 @common_options
 @cluster_options
 @source_options
+@app_options
 @output_option("diff", "json", "markdown", "table", "yaml", default="diff")
 @click.option("--summary", is_flag=True, help="A table of changed objects instead of the full diff.")
 @click.option("--concurrency", type=click.IntRange(1, 64), default=8, show_default=True,

@@ -209,7 +209,8 @@ def command(yes: bool, confirm_prune: bool, allow_crd_deletion: bool, allow_empt
     if fmt in ("json", "yaml"):
         doc: dict[str, Any] = {"app": result.app.name, "recordNamespace": result.app.namespace,
                                "context": result.context, "commit": result.checkout.commit, "dryRun": dry_run,
-                               "ok": result.ok, "seconds": round(result.seconds, 3), "writes": result.writes,
+                               "ok": result.ok, "seconds": round(result.seconds, 3), "requests": result.requests,
+                               "writes": result.writes,
                                "warnings": result.warnings}
         if report is not None:
             doc["prune"] = report_json(report)

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 
 from ..cluster import Cluster
+from ..diff import Change
 from ..errors import RefusedError
 from ..events import Event, EventSink, discard
 from ..inventory import (
@@ -274,5 +275,35 @@ def record_prune(cluster: Cluster, record: Record, report: PruneReport, listing:
     return update_record(cluster, record.app, change, current=record)
 
 
-__all__ = ["Approval", "Confirm", "Inventory", "PruneReport", "app_name", "approve", "current_user",
-           "fault_point", "final_scope", "preview_prune", "record_prune", "resolve_app", "write_record"]
+def pending_deletions(cluster: Cluster, app: AppRef, desired: set[ResourceKey], *,
+                      on_event: EventSink = discard) -> list[Change]:
+    """What ``diff`` shows as deletions: members a prune would delete (or would with a flag: Prune=confirm,
+    CRDs, Namespaces whose contents are not checked here, each with a note). Objects kept on purpose
+    (Prune=false, Flux prune disabled, hooks) are not differences. One GET and the member LISTs."""
+    from ..diff import deletion
+
+    try:
+        record = read_record(cluster, app)
+    except RefusedError as e:
+        on_event(Event("warning", f"{e.message}: deletions are not shown"))
+        return []
+    if not record.exists:
+        return []
+    listing = list_members(cluster, app, record.scope, metadata_only=False)
+    sel = select(listing.members, desired, app.id, PruneOptions(), namespace_contents=None)
+    live = dict(listing.members)
+    out = []
+    for c in sel.delete + sel.confirm + [k for k in sel.kept if k.key.kind == "CustomResourceDefinition"]:
+        ch = deletion(c.key, live[c.key])
+        if c in sel.confirm:
+            ch.note = "Prune=confirm: prune deletes it only with --confirm-prune"
+        elif c.reason:
+            ch.note = "a CustomResourceDefinition: pruned only with --allow-crd-deletion"
+        elif c.note:
+            ch.note = f"a Namespace: {c.note}"
+        out.append(ch)
+    return out
+
+
+__all__ = ["Approval", "Confirm", "Inventory", "PruneReport", "app_name", "approve", "current_user", "fault_point",
+           "final_scope", "pending_deletions", "preview_prune", "record_prune", "resolve_app", "write_record"]

@@ -11,6 +11,7 @@ from ..model import Manifest
 from ..plan import build_plan, is_hook, plan_annotation_checks
 from ..settings import Settings
 from ..source import Checkout
+from .app import pending_deletions, resolve_app
 from .common import CompareOptions, compute_changes, load
 
 
@@ -41,7 +42,10 @@ def run_diff(settings: Settings, opts: CompareOptions, *, on_event: EventSink = 
     loaded = load(settings, committed_only=False, on_event=on_event, extra_checks=plan_annotation_checks,
                   workers=opts.concurrency)
     t0 = time.monotonic()
-    computed = compute_changes(loaded, opts, on_event=on_event)
+    app = resolve_app(settings, loaded.desired.checkout, loaded.cluster)
+    computed = compute_changes(loaded, opts, labels=app.member_labels, on_event=on_event)
+    keys = {m.key for m in loaded.desired.manifests}
+    computed.changes.extend(pending_deletions(loaded.cluster, app, keys, on_event=on_event))
     loaded.timings["compare"] = time.monotonic() - t0
     loaded.cluster.close()
     # Hooks are created on every sync (and often deleted after), so comparing them with live says nothing.
