@@ -783,10 +783,15 @@ def mask_secrets(before: Obj | None, after: Obj | None, *, style: str = "kubectl
     entries were added, removed or changed. Masked: Secret ``data`` and ``stringData``, the
     last-applied-configuration annotation on any kind, and any extra ``pointers`` (RFC 6901) a user marks.
     ``style="argo"`` gives Argo CD's ``++++++++`` masks instead."""
-    masker = _Masker(style)
     b = _copy(before) if before is not None else None
     a = _copy(after) if after is not None else None
-    if _is_secret(before) or _is_secret(after):
+    return _mask_in_place(b, a, style=style, pointers=pointers)
+
+
+def _mask_in_place(b: Obj | None, a: Obj | None, *, style: str = "kubectl",
+                   pointers: Sequence[str] = ()) -> tuple[Obj | None, Obj | None]:
+    masker = _Masker(style)
+    if _is_secret(b) or _is_secret(a):
         for fld in ("data", "stringData"):
             _mask_map(b, a, (fld,), masker)
     _mask_value(b, a, ("metadata", "annotations", ANN_LAST_APPLIED), masker)
@@ -1033,7 +1038,7 @@ def classify(desired: Manifest, live: Obj | None, merged: Obj | None, rules: Seq
     matched = _matching(rules, desired.obj)
     if live is None:
         after = normalize(merged if merged is not None else desired.obj, matched)
-        _, masked = mask_secrets(None, after)
+        _, masked = _mask_in_place(None, after)
         return Change(key, Op.CREATE, desired, None, masked, [])
     note = ""
     if merged is None:
@@ -1045,17 +1050,17 @@ def classify(desired: Manifest, live: Obj | None, merged: Obj | None, rules: Seq
     if managers and after is not before:
         before, after = strip_managed_by(before, after, _managed_fields(live), managers)
     if after is before or _same(before, after):
-        masked, _ = mask_secrets(before, None)
+        masked, _ = _mask_in_place(before, None)
         return Change(key, Op.UNCHANGED, desired, masked, masked, [], note=note)
     drifts = _drift(before, after, _managed_fields(live), field_manager)
-    mb, ma = mask_secrets(before, after)
+    mb, ma = _mask_in_place(before, after)
     return Change(key, Op.UPDATE, desired, mb, ma, drifts, note=note)
 
 
 def deletion(key: ResourceKey, live: Obj) -> Change:
     """A live object a prune would delete; with ``compare-options: IgnoreExtraneous`` it is listed but not
     counted (Argo CD's behaviour for extraneous objects)."""
-    before, _ = mask_secrets(normalize(live), None)
+    before, _ = _mask_in_place(normalize(live), None)
     return Change(key, Op.DELETE, None, before, None, [],
                   ignored_extraneous="IgnoreExtraneous" in compare_options(live))
 

@@ -585,3 +585,18 @@ def test_respect_ignore_rules_leaves_fields_of_trusted_managers_out_of_the_apply
 def test_change_is_a_plain_value() -> None:
     ch = Change(ResourceKey("", "ConfigMap", "d", "c"), Op.CREATE, None, None, {"apiVersion": "v1"}, [])
     assert ch.version == "v1" and ch.changed and ch.source is None
+
+
+@pytest.mark.parametrize("with_live, with_merged", [(False, False), (False, True), (True, False), (True, True)])
+def test_classify_never_changes_its_inputs(with_live: bool, with_merged: bool) -> None:
+    """sync applies ``desired.obj`` after diff: masking it would write *** into the cluster."""
+    desired = load("secret-desired")
+    live = load("secret-live") if with_live else None
+    merged = edited(load("secret-live"), set_("data.password", b64(CANARY))) if with_merged else None
+    snapshot = copy.deepcopy((desired, live, merged))
+    m = Manifest(desired)
+    classify(m, live, merged, [IgnoreRule(kind="Secret", json_pointers=("/type",),
+                                          managed_fields_managers=("kubectl-client-side-apply",))])
+    if live is not None:
+        deletion(ResourceKey.of(live), live)
+    assert (m.obj, live, merged) == snapshot
