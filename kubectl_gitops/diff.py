@@ -67,8 +67,9 @@ from .model import (
 )
 
 __all__ = [
-    "FIELD_MANAGER", "Change", "Drift", "IgnoreRule", "Op", "classify", "deletion", "drift", "load_ignore_rules",
-    "mask_secrets", "may_differ", "normalize", "path_string", "respect_ignore_rules", "strip_managed_by",
+    "FIELD_MANAGER", "MASK", "MASK_AFTER", "MASK_BEFORE", "Change", "Drift", "IgnoreRule", "Op", "classify",
+    "compare_options", "deletion", "drift", "load_ignore_rules", "mask_secrets", "may_differ", "normalize",
+    "path_string", "respect_ignore_rules", "strip_managed_by",
 ]
 
 MASK = "***"
