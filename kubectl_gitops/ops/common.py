@@ -7,7 +7,6 @@ from one LIST per type and namespace. Dry runs run on a bounded pool.
 
 from __future__ import annotations
 
-import copy
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -106,38 +105,11 @@ def applied_object(m: Manifest, commit: str | None, labels: dict[str, str] | Non
 
 
 def respect_ignored(obj: Obj, live: Obj | None, rules: tuple[diffmod.IgnoreRule, ...]) -> Obj:
-    """Argo CD's RespectIgnoreDifferences, on by default: fields a rule ignores keep their live value
-    (or stay unset) when sync writes an object, so an ignored difference is never overwritten."""
+    """Argo CD's RespectIgnoreDifferences, on by default: when an object already exists, fields a rule
+    ignores keep their live value (or stay unset) when sync writes it. A new object is created as written."""
     if live is None or not rules:
         return obj
-    from jsonpointer import JsonPointer, JsonPointerException
-
-    key = ResourceKey.of(obj)
-    out = copy.deepcopy(obj)
-    for rule in rules:
-        if not rule.matches(key):
-            continue
-        for text in rule.json_pointers:
-            ptr = JsonPointer(text)
-            try:
-                value = ptr.resolve(live)
-            except JsonPointerException:
-                value = _MISSING
-            try:
-                parent, last = ptr.to_last(out)
-            except JsonPointerException:
-                continue  # the path's parent is not in the desired object: nothing of ours to overwrite
-            if parent is None or not isinstance(parent, (dict, list)):
-                continue
-            if value is _MISSING:
-                if isinstance(parent, dict):
-                    parent.pop(last, None)
-            elif isinstance(parent, dict):
-                parent[last] = copy.deepcopy(value)
-    return out
-
-
-_MISSING = object()
+    return diffmod.respect_ignore_rules(obj, live, rules)
 
 
 @dataclass
