@@ -220,8 +220,14 @@ class Cluster:
         delay = min(5.0, 0.2 * 2 ** (attempt - 1))
         time.sleep(random.uniform(0, delay) + (0.05 if isinstance(err, ApiError) and err.status == 429 else 0))
 
+    def get_raw(self, path: str, *, accept: str = "*/*") -> bytes:
+        """One GET of a non-JSON body (e.g. a PEM through a service proxy), with the usual errors."""
+        data: bytes = self._send("GET", path, [], {"Accept": accept, "Content-Type": "application/json"}, None,
+                                 decode=False)
+        return data
+
     def _send(self, method: str, path: str, params: list[tuple[str, Any]], headers: dict[str, str],
-              body: Any) -> Any:
+              body: Any, *, decode: bool = True) -> Any:
         from kubernetes.client.exceptions import ApiException
         from urllib3.exceptions import HTTPError as Urllib3Error
 
@@ -241,6 +247,8 @@ class Cluster:
                 hint="is the cluster running? check --context/--kubeconfig, or raise --request-timeout",
             ) from None
         raw = resp.data
+        if not decode:
+            return bytes(raw or b"")
         return json.loads(raw) if raw else None
 
     def _api_error(self, e: Any, method: str, path: str) -> ApiError:

@@ -41,3 +41,15 @@ def redact(text: str) -> str:
 def clear() -> None:
     with _lock:
         _secrets.clear()
+
+
+def snapshot() -> frozenset[str]:
+    """The registered values, for tests that must leave the registry as they found it."""
+    with _lock:
+        return frozenset(_secrets)
+
+
+def restore(values: frozenset[str]) -> None:
+    with _lock:
+        _secrets.clear()
+        _secrets.update(values)

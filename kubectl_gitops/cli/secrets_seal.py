@@ -157,22 +157,16 @@ def fetch_controller_cert(opts: ClusterOptions, namespace: str, name: str, port:
 
 
 def _get_raw(cluster: Any, path: str) -> bytes:
-    """One GET of a non-JSON body through the cluster's configured client (auth, TLS, timeout).
-
-    ``Cluster.request`` decodes JSON, so this goes one level down to the client it wraps."""
-    from kubernetes.client.exceptions import ApiException
-    from urllib3.exceptions import HTTPError as Urllib3Error
+    """The PEM through the API server's service proxy, with the usual auth, TLS and timeout."""
+    from ..cluster import ApiError
 
     try:
-        resp = cluster._api.call_api(
-            path, "GET", header_params={"Accept": "application/x-pem-file, */*"}, auth_settings=["BearerToken"],
-            _preload_content=False, _return_http_data_only=True, _request_timeout=cluster.timeout)
-    except ApiException as e:
-        err = cluster._api_error(e, "GET", path)
+        data: bytes = cluster.get_raw(path, accept="application/x-pem-file, */*")
+    except ApiError as err:
         err.message = f"cannot fetch the sealed-secrets certificate: {err.message}"
         err.hint = err.hint or "is the controller running? or pass --cert FILE"
-        raise err from None
-    except (Urllib3Error, OSError) as e:
-        raise ClusterError(f"cannot reach the API server at {cluster.host} ({type(e).__name__})",
-                           hint="is the cluster running? check --context/--kubeconfig, or pass --cert FILE") from None
-    return bytes(resp.data)
+        raise
+    except ClusterError as err:
+        err.hint = "is the cluster running? check --context/--kubeconfig, or pass --cert FILE"
+        raise
+    return data

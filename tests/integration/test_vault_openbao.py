@@ -39,11 +39,9 @@ DB_PASSWORD = "canary-db-Pw-5e0b7d19"  # a value no output may ever show
 @pytest.fixture(autouse=True)
 def _isolated_redaction() -> Iterator[None]:
     """Values these tests register must not mask other tests' output (the registry is process-wide)."""
-    saved = set(redact._secrets)
+    saved = redact.snapshot()
     yield
-    with redact._lock:
-        redact._secrets.clear()
-        redact._secrets.update(saved)
+    redact.restore(saved)
 
 
 def bao_binary() -> str:

@@ -38,11 +38,9 @@ SECRETS: dict[str, dict[str, Any]] = {
 @pytest.fixture(autouse=True)
 def _isolated_redaction() -> Iterator[None]:
     """Values these tests register must not mask other tests' output (the registry is process-wide)."""
-    saved = set(redact._secrets)
+    saved = redact.snapshot()
     yield
-    with redact._lock:
-        redact._secrets.clear()
-        redact._secrets.update(saved)
+    redact.restore(saved)
 
 
 def resolve_one(obj: dict[str, Any], secrets: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
