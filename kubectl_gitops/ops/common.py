@@ -72,6 +72,7 @@ def load(settings: Settings, *, committed_only: bool, on_event: EventSink = disc
     t1 = time.monotonic()
     desired = load_desired(settings.source, committed_only=committed_only, default_namespace=cluster.namespace,
                            resolve=discovery.scope, transform=secrets_transform(), extra_checks=extra_checks)
+    resolve_secret_placeholders(desired, on_event)
     t2 = time.monotonic()
     on_event(Event("source", desired.checkout.describe(), {
         "commit": desired.checkout.commit, "dirty": desired.checkout.dirty, "objects": len(desired.manifests)}))
@@ -90,6 +91,24 @@ def load(settings: Settings, *, committed_only: bool, on_event: EventSink = disc
     t3 = time.monotonic()
     return Loaded(cluster, desired, types, live,
                   {"connect": t1 - t0, "render": t2 - t1, "live": t3 - t2})
+
+
+def resolve_secret_placeholders(desired: Desired, on_event: EventSink = discard) -> None:
+    """argocd-vault-plugin placeholders are resolved when the repository uses them (an object with
+    ``avp.kubernetes.io/path`` or a ``<path:...>`` placeholder), from Vault/OpenBao configured the usual way
+    (VAULT_ADDR, VAULT_TOKEN or ~/.vault-token). ``KUBECTL_GITOPS_PLACEHOLDERS=off`` leaves them as text."""
+    import os
+
+    if os.environ.get("KUBECTL_GITOPS_PLACEHOLDERS", "").lower() in ("off", "false", "0", "no"):
+        return
+    from ..secrets.placeholders import find_placeholders, resolve_placeholders
+
+    if not any(find_placeholders(m.obj) for m in desired.manifests):
+        return
+    from ..secrets.vault import VaultKV
+
+    on_event(Event("placeholders", "resolving secret placeholders from Vault"))
+    desired.manifests = resolve_placeholders(desired.manifests, VaultKV.from_env())
 
 
 def applied_object(m: Manifest, commit: str | None, labels: dict[str, str] | None = None) -> Obj:
