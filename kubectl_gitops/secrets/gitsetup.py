@@ -1,0 +1,221 @@
+"""``secrets git-setup``: git reviews and merges sops files as text.
+
+Two git drivers, configured in the repository's ``.git/config`` and switched on per file in
+``.gitattributes`` (an entry for each file a ``.sops.yaml`` creation rule matches, in a block this
+command owns and rewrites; re-run it after adding secret files)::
+
+    [diff "sops"]
+        textconv = kubectl-gitops secrets textconv
+        cachetextconv = false        # never store decrypted text in git's notes cache
+    [merge "sops"]
+        name = kubectl-gitops sops merge
+        driver = kubectl-gitops secrets merge-driver %O %A %B %P
+
+* textconv: ``git diff``/``git log -p`` show decrypted text, like sops' documented textconv does.
+  This is for local review by someone who holds a key; without a key the file is shown as it is
+  (ciphertext) with a warning. Decrypted text goes to git's pager only, never into git's storage.
+* merge driver: decrypts base, ours and theirs in memory, runs ``git merge-file`` on the plaintext
+  (in a private temporary folder removed afterwards), and re-encrypts the result with our data key,
+  re-using the IVs of both sides: values nobody changed keep their ciphertext and the MAC is
+  recomputed, so merging two branches that edited different values just works (sops#52). On a
+  real conflict, our version is kept unchanged, git reports the conflict, and nothing decrypted
+  is written to the work tree; resolve it with ``kubectl gitops secrets edit``.
+
+This is the one module of the secrets layer that runs ``git``: configuring git is its job.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import SecretsError
+from . import sops
+from .keys import Keyring
+from .sopsconfig import config_for
+
+DRIVER = "sops"
+BLOCK_BEGIN = "# BEGIN kubectl-gitops secrets (managed by `kubectl gitops secrets git-setup`)"
+BLOCK_END = "# END kubectl-gitops secrets"
+GIT_TIMEOUT = 60.0
+
+
+def _git(args: list[str], cwd: Path, *, check: bool = True) -> subprocess.CompletedProcess[str]:
+    try:
+        done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=GIT_TIMEOUT,
+                              check=False, stdin=subprocess.DEVNULL)
+    except FileNotFoundError:
+        raise SecretsError("git is not installed or not on PATH") from None
+    except subprocess.TimeoutExpired:
+        raise SecretsError(f"git {args[0]} timed out after {GIT_TIMEOUT:.0f}s") from None
+    if check and done.returncode != 0:
+        raise SecretsError(f"git {' '.join(args[:2])} failed: {done.stderr.strip()}")
+    return done
+
+
+def default_command() -> str:
+    """How git should call us: ``kubectl-gitops`` when on PATH, else this Python with ``-m``."""
+    if shutil.which("kubectl-gitops"):
+        return "kubectl-gitops"
+    return f"{shlex.quote(sys.executable)} -m kubectl_gitops"
+
+
+@dataclass
+class SetupResult:
+    repo: Path
+    files: list[str]
+    config: dict[str, str] = field(default_factory=dict)
+    attributes_path: Path | None = None
+
+
+def matching_files(repo: Path) -> list[str]:
+    """Repository files (tracked or new, not ignored) that a .sops.yaml creation rule matches."""
+    listed = _git(["ls-files", "-z", "--cached", "--others", "--exclude-standard"], repo).stdout
+    out = []
+    for rel in sorted(set(filter(None, listed.split("\0")))):
+        if not rel.lower().endswith((".yaml", ".yml", ".json")) or Path(rel).name in (".sops.yaml", ".sops.yml"):
+            continue
+        path = repo / rel
+        config = config_for(path)
+        if config is not None and config.rule_for(path) is not None:
+            out.append(rel)
+    return out
+
+
+def _attributes_text(existing: str, files: list[str]) -> str:
+    lines = existing.splitlines()
+    if BLOCK_BEGIN in lines and BLOCK_END in lines:
+        start, end = lines.index(BLOCK_BEGIN), lines.index(BLOCK_END)
+        lines = lines[:start] + lines[end + 1:]
+    while lines and not lines[-1].strip():
+        lines.pop()
+    block = [BLOCK_BEGIN] + [f"{_escape_attr_path(f)} diff={DRIVER} merge={DRIVER}" for f in files] + [BLOCK_END]
+    return "\n".join([*lines, *([""] if lines else []), *block]) + "\n"
+
+
+def _escape_attr_path(rel: str) -> str:
+    """gitattributes patterns are globs anchored with a leading ``/``: escape glob characters."""
+    escaped = "/" + "".join("\\" + c if c in "*?[]\\" else c for c in rel)
+    return f'"{escaped}"' if " " in escaped else escaped
+
+
+def setup(cwd: Path, command: str | None = None) -> SetupResult:
+    repo = Path(_git(["rev-parse", "--show-toplevel"], cwd).stdout.strip())
+    command = command or default_command()
+    settings = {
+        f"diff.{DRIVER}.textconv": f"{command} secrets textconv",
+        f"diff.{DRIVER}.cachetextconv": "false",
+        f"merge.{DRIVER}.name": "kubectl-gitops sops merge (decrypt, merge, re-encrypt)",
+        f"merge.{DRIVER}.driver": f"{command} secrets merge-driver %O %A %B %P",
+    }
+    for key, value in settings.items():
+        _git(["config", "--local", key, value], repo)
+    files = matching_files(repo)
+    attributes = repo / ".gitattributes"
+    existing = attributes.read_text() if attributes.exists() else ""
+    attributes.write_text(_attributes_text(existing, files))
+    return SetupResult(repo=repo, files=files, config=settings, attributes_path=attributes)
+
+
+# --- drivers ----------------------------------------------------------------------------------
+
+def textconv(path: Path, keyring: Keyring | None = None) -> tuple[str, str | None]:
+    """(text to show, warning): decrypted text for sops files, the file itself otherwise."""
+    text = path.read_text()
+    if not sops.looks_encrypted(text):
+        return text, None
+    keyring = keyring or Keyring()
+    try:
+        f = sops.parse(text, sops.format_for(str(path)), str(path))
+        if not f.encrypted:
+            return text, None
+        sops.decrypt_file(f, keyring.identities_for, keyring.describe)
+    except SecretsError as e:
+        return text, f"showing {path} encrypted: {e}"
+    return sops.plaintext(f), None
+
+
+@dataclass
+class MergeOutcome:
+    clean: bool
+    message: str
+
+
+def _three_way(base: list[str], ours: list[str], theirs: list[str]) -> list[str]:
+    """Recipients after a merge: keep ours, add what theirs added, drop what either removed."""
+    b, o, t = set(base), set(ours), set(theirs)
+    keep = [r for r in ours if not (r in b and r not in t)]
+    return keep + [r for r in theirs if r not in o and r not in b]
+
+
+def merge_files(base_path: Path, ours_path: Path, theirs_path: Path, pathname: str,
+                keyring: Keyring | None = None) -> MergeOutcome:
+    """The merge driver: on success ``ours_path`` holds the merged, re-encrypted file."""
+    fmt = sops.format_for(pathname)
+    texts = [p.read_text() if p.exists() else "" for p in (base_path, ours_path, theirs_path)]
+    parsed = [sops.parse(t, fmt, f"{pathname} ({side})") if t.strip() else None
+              for t, side in zip(texts, ("base", "ours", "theirs"), strict=True)]
+    ours = parsed[1]
+    if ours is None or not ours.encrypted:
+        return _plain_merge(base_path, ours_path, theirs_path, pathname)
+    keyring = keyring or Keyring()
+    decrypted: list[sops.Decrypted | None] = []
+    for f in parsed:
+        if f is None or not f.encrypted:
+            decrypted.append(None)
+            continue
+        decrypted.append(sops.decrypt_file(f, keyring.identities_for, keyring.describe))
+    d_ours = decrypted[1]
+    assert d_ours is not None
+    plain = [sops.plaintext(d.file) if d else (t if f is None or not f.encrypted else "")
+             for d, f, t in zip(decrypted, parsed, texts, strict=True)]
+    tmp = Path(tempfile.mkdtemp(prefix="kubectl-gitops-merge-"))
+    try:
+        names = []
+        for side, text in zip(("base", "ours", "theirs"), plain, strict=True):
+            p = tmp / side
+            fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(text)
+            names.append(str(p))
+        done = _git(["merge-file", "-p", "-L", "ours", "-L", "base", "-L", "theirs", names[1], names[0], names[2]],
+                    tmp, check=False)
+        merged = done.stdout
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    if done.returncode != 0:
+        return MergeOutcome(False, f"{pathname}: conflicting changes to the same values; kept our version. "
+                                   "Resolve with `kubectl gitops secrets edit` (compare with "
+                                   f"`git show MERGE_HEAD:{pathname}` decrypted)")
+    stash: sops.Stash = {}
+    for d in decrypted:
+        if d is not None and d.data_key == d_ours.data_key:
+            stash.update(d.stash)
+    stash.update(d_ours.stash)
+    meta = d_ours.metadata
+    recipients = meta.recipients
+    keep = list(meta.age)
+    d_base, d_theirs = decrypted[0], decrypted[2]
+    if d_theirs is not None:
+        recipients = _three_way(d_base.metadata.recipients if d_base else [], meta.recipients,
+                                d_theirs.metadata.recipients)
+        if d_theirs.data_key == d_ours.data_key:
+            keep += d_theirs.metadata.age
+    f = sops.parse(merged, fmt, pathname)
+    sops.seal(f, meta.rules, recipients, d_ours.data_key, stash, keep=keep)
+    ours_path.write_text(sops.render(f))
+    return MergeOutcome(True, f"{pathname}: merged decrypted values and re-encrypted")
+
+
+def _plain_merge(base_path: Path, ours_path: Path, theirs_path: Path, pathname: str) -> MergeOutcome:
+    done = _git(["merge-file", "-L", "ours", "-L", "base", "-L", "theirs",
+                 str(ours_path), str(base_path), str(theirs_path)], ours_path.parent, check=False)
+    if done.returncode != 0:
+        return MergeOutcome(False, f"{pathname}: merge conflict (not encrypted on our side)")
+    return MergeOutcome(True, f"{pathname}: merged as text")

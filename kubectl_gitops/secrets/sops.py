@@ -1,0 +1,649 @@
+"""The sops file format (YAML and JSON), written and read like sops 3.13 does, in memory.
+
+A sops file is the original document with every selected value replaced by
+``ENC[AES256_GCM,data:…,iv:…,tag:…,type:…]`` and a ``sops:`` block appended to each document:
+
+* one random 32-byte **data key** encrypts the values: AES-256-GCM, a 32-byte random IV, the
+  additional data is the key path joined by ``:`` plus a trailing ``:`` (``stringData:password:``);
+  list indices are not part of the path. Comments are encrypted the same way (type ``comment``)
+  with the path of the collection that holds them.
+* the data key is wrapped for each age recipient (``sops.age[].enc``, an armored age file).
+* the **MAC** is SHA-512 over the plaintext bytes of every value in document order (only the
+  encrypted ones, seeded with sha256("sops"), when ``mac_only_encrypted``), upper-case hex,
+  stored encrypted with the data key and ``lastmodified`` as additional data. Changing, adding,
+  removing or reordering a value without the key breaks it.
+
+Which values are encrypted: one rule per file (``unencrypted_suffix`` by default ``_unencrypted``,
+or ``encrypted_suffix``, ``encrypted_regex``, ``unencrypted_regex``), tested against every key on
+the value's path. Kubernetes repositories use ``encrypted_regex: ^(data|stringData)$``.
+
+Re-encrypting a file we decrypted (``edit``) re-uses the data key and, for each unchanged
+(value, path) pair, the IV it had: unchanged values keep identical ciphertext, so a one-value edit
+changes one value line (plus ``lastmodified`` and ``mac``) in the git diff.
+
+Nothing here prints, reads files or looks at the environment; ``keys`` finds identities and the
+callers do the I/O. Every plaintext value decrypted here is registered with ``redact``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import copy
+import hashlib
+import json
+import os
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from ..errors import SecretsError
+from ..redact import register
+from . import age
+from . import yaml12 as y12
+from .gotypes import UnsupportedValue, Value, python_scalar_value, rfc3339_seconds
+
+SOPS_KEY = "sops"
+SOPS_VERSION = "3.13.2"  # the sops release whose file format this module writes
+DEFAULT_UNENCRYPTED_SUFFIX = "_unencrypted"
+MAC_ONLY_ENCRYPTED_SEED = hashlib.sha256(b"sops").digest()
+IV_SIZE = 32
+ENC_RE = re.compile(r"^ENC\[AES256_GCM,data:(.+),iv:(.+),tag:(.+),type:(.+)\]")
+
+Stash = dict[tuple[str, bytes, str], bytes]
+
+
+class MacMismatchError(SecretsError):
+    """The values do not match the file's MAC: changed without the key (sops exits 51 here)."""
+
+
+class NoKeyError(SecretsError):
+    """No available age identity can decrypt the data key (sops exits 128 here)."""
+
+
+class NotEncryptedError(SecretsError):
+    """The file has no sops metadata."""
+
+
+# --- rules ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Rules:
+    """Which values get encrypted. At most one of the four selectors may be set."""
+
+    unencrypted_suffix: str | None = None
+    encrypted_suffix: str | None = None
+    unencrypted_regex: str | None = None
+    encrypted_regex: str | None = None
+    mac_only_encrypted: bool = False
+
+    def __post_init__(self) -> None:
+        chosen = [n for n in ("unencrypted_suffix", "encrypted_suffix", "unencrypted_regex", "encrypted_regex")
+                  if getattr(self, n)]
+        if len(chosen) > 1:
+            raise SecretsError(f"cannot use more than one of {', '.join(chosen)} in the same file or rule")
+        for name in ("unencrypted_regex", "encrypted_regex"):
+            pattern = getattr(self, name)
+            if pattern:
+                try:
+                    re.compile(pattern)
+                except re.error as e:
+                    raise SecretsError(f"invalid {name} {pattern!r}: {e}") from None
+
+    def effective(self) -> Rules:
+        """sops' default when no selector is set: ``unencrypted_suffix: _unencrypted``."""
+        if any((self.unencrypted_suffix, self.encrypted_suffix, self.unencrypted_regex, self.encrypted_regex)):
+            return self
+        return replace(self, unencrypted_suffix=DEFAULT_UNENCRYPTED_SUFFIX)
+
+    def should_encrypt(self, path: Iterable[str]) -> bool:
+        """sops' ``shouldBeEncrypted``: every key on the path is tested."""
+        path = list(path)
+        encrypted = True
+        if self.unencrypted_suffix and any(p.endswith(self.unencrypted_suffix) for p in path):
+            encrypted = False
+        if self.encrypted_suffix:
+            encrypted = any(p.endswith(self.encrypted_suffix) for p in path)
+        if self.unencrypted_regex and any(re.search(self.unencrypted_regex, p) for p in path):
+            encrypted = False
+        if self.encrypted_regex:
+            encrypted = any(re.search(self.encrypted_regex, p) for p in path)
+        return encrypted
+
+    def as_metadata(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name in ("unencrypted_suffix", "encrypted_suffix", "unencrypted_regex", "encrypted_regex"):
+            if getattr(self, name):
+                out[name] = getattr(self, name)
+        if self.mac_only_encrypted:
+            out["mac_only_encrypted"] = True
+        return out
+
+
+# --- metadata ---------------------------------------------------------------------------------
+
+@dataclass
+class AgeKey:
+    recipient: str
+    enc: str = ""
+
+
+@dataclass
+class Metadata:
+    rules: Rules
+    age: list[AgeKey]
+    lastmodified: str
+    mac: str
+    version: str = SOPS_VERSION
+    other_key_types: list[str] = field(default_factory=list)  # kms, pgp, ... we keep but cannot use
+
+    @property
+    def recipients(self) -> list[str]:
+        return [k.recipient for k in self.age]
+
+    def to_plain(self) -> dict[str, Any]:
+        """The ``sops:`` block as plain data, keys sorted like sops writes them."""
+        out: dict[str, Any] = {
+            "age": [{"enc": k.enc, "recipient": k.recipient} for k in self.age],
+            "lastmodified": self.lastmodified,
+            "mac": self.mac,
+            "version": self.version,
+        }
+        out.update(self.rules.as_metadata())
+        return dict(sorted(out.items()))
+
+
+def plain_data(obj: Any) -> Any:
+    """ruamel/JSON data → plain Python with sops types (for reading the ``sops:`` block)."""
+    if isinstance(obj, dict):
+        return {str(k): plain_data(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [plain_data(v) for v in obj]
+    v = y12.leaf_value(obj) if obj is not None else None
+    return None if v is None else v.data
+
+
+_UNSUPPORTED_META = ("unencrypted_comment_regex", "encrypted_comment_regex")
+_OTHER_KEYS = ("kms", "gcp_kms", "azure_kv", "hc_vault", "pgp", "hckms")
+
+
+def parse_metadata(block: Any, where: str) -> Metadata:
+    if not isinstance(block, dict):
+        raise SecretsError(f"{where}: the sops entry is not a mapping")
+    m = plain_data(block)
+    for name in _UNSUPPORTED_META:
+        if m.get(name):
+            raise SecretsError(f"{where}: sops option {name} is not supported by kubectl-gitops",
+                               hint="decrypt and re-encrypt it with the sops binary without that option")
+    groups = m.get("key_groups") or []
+    if groups and not any(m.get(k) for k in ("age", *_OTHER_KEYS)):
+        if len(groups) > 1:
+            raise SecretsError(f"{where}: key groups with a Shamir threshold are not supported by kubectl-gitops",
+                               hint="use one key group (or a plain age list) in .sops.yaml and run sops updatekeys")
+        m.update(groups[0] or {})
+    ages = []
+    for entry in m.get("age") or []:
+        if not isinstance(entry, dict) or not entry.get("recipient"):
+            raise SecretsError(f"{where}: malformed sops.age entry")
+        ages.append(AgeKey(str(entry["recipient"]), str(entry.get("enc") or "")))
+    others = [k for k in _OTHER_KEYS if m.get(k)]
+    if not ages and not others:
+        raise SecretsError(f"{where}: no keys found in the sops metadata")
+    lastmodified = str(m.get("lastmodified") or "")
+    if rfc3339_seconds(lastmodified) is None:
+        raise SecretsError(f"{where}: sops.lastmodified {lastmodified!r} is not an RFC 3339 time")
+    try:
+        rules = Rules(unencrypted_suffix=m.get("unencrypted_suffix") or None,
+                      encrypted_suffix=m.get("encrypted_suffix") or None,
+                      unencrypted_regex=m.get("unencrypted_regex") or None,
+                      encrypted_regex=m.get("encrypted_regex") or None,
+                      mac_only_encrypted=bool(m.get("mac_only_encrypted"))).effective()
+    except SecretsError as e:
+        raise SecretsError(f"{where}: {e}") from None
+    return Metadata(rules=rules, age=ages, lastmodified=lastmodified, mac=str(m.get("mac") or ""),
+                    version=str(m.get("version") or ""), other_key_types=others)
+
+
+# --- values -----------------------------------------------------------------------------------
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def encrypt_value(value: Value, key: bytes, aad: str, stash: Stash | None = None) -> str:
+    """sops' AES cipher ``Encrypt``: empty strings stay empty; IVs come from the stash when known."""
+    plaintext = value.plaintext()
+    if value.kind in ("str", "comment") and plaintext == b"":
+        return ""
+    iv = (stash or {}).get((value.kind, plaintext, aad)) or os.urandom(IV_SIZE)
+    out = AESGCM(key).encrypt(iv, plaintext, aad.encode())
+    return f"ENC[AES256_GCM,data:{_b64(out[:-16])},iv:{_b64(iv)},tag:{_b64(out[-16:])},type:{value.kind}]"
+
+
+class _DecryptFailed(Exception):
+    pass
+
+
+def decrypt_value(text: str, key: bytes, aad: str, stash: Stash | None = None) -> Value:
+    """sops' AES cipher ``Decrypt``; remembers the IV in ``stash`` for re-encryption."""
+    if text == "":
+        return Value("str", "")
+    m = ENC_RE.match(text)
+    if not m:
+        raise _DecryptFailed("value is not in sops' ENC[AES256_GCM,...] format")
+    try:
+        data, iv, tag = (base64.b64decode(m.group(i), validate=True) for i in (1, 2, 3))
+    except (binascii.Error, ValueError):
+        raise _DecryptFailed("malformed base64 in an ENC[...] value") from None
+    if len(iv) < 8:
+        raise _DecryptFailed("IV too short")
+    try:
+        raw = AESGCM(key).decrypt(iv, data + tag, aad.encode())
+    except (InvalidTag, ValueError):
+        raise _DecryptFailed("authentication failed") from None
+    try:
+        value = Value.from_plaintext(m.group(4), raw)
+    except UnsupportedValue as e:
+        raise _DecryptFailed(str(e)) from None
+    if stash is not None:
+        stash[(value.kind, value.plaintext(), aad)] = iv
+    return value
+
+
+def _path_aad(path: tuple[str, ...]) -> str:
+    return ":".join(path) + ":"
+
+
+# --- documents --------------------------------------------------------------------------------
+
+@dataclass
+class SopsFile:
+    """A parsed YAML/JSON file: its documents (without ``sops`` entries) and metadata if encrypted."""
+
+    fmt: str  # "yaml" or "json"
+    docs: list[Any]
+    layout: y12.Layout | None = None
+    json_indent: str | int | None = None
+    metadata: Metadata | None = None
+    name: str = "<input>"
+
+    @property
+    def encrypted(self) -> bool:
+        return self.metadata is not None
+
+
+def format_for(path: str) -> str:
+    """sops picks the store by extension: ``.json`` is JSON, everything else we read as YAML."""
+    return "json" if path.lower().endswith(".json") else "yaml"
+
+
+def looks_encrypted(text: str) -> bool:
+    """A cheap test before parsing: sops metadata needs these words."""
+    return "sops" in text and "mac" in text and "lastmodified" in text
+
+
+def _json_indent(text: str) -> str | int:
+    m = re.search(r"\n([ \t]+)\S", text)
+    if not m:
+        return "\t"
+    indent = m.group(1)
+    return len(indent) if set(indent) == {" "} else indent
+
+
+def parse(text: str, fmt: str, name: str = "<input>") -> SopsFile:
+    """Parse ``text``; if it carries sops metadata, read it (from the first document, like sops)."""
+    if fmt == "json":
+        try:
+            doc = json.loads(text, parse_int=int, object_pairs_hook=dict)
+        except json.JSONDecodeError as e:
+            raise SecretsError(f"{name}:{e.lineno}: invalid JSON: {e.msg}") from None
+        if not isinstance(doc, dict):
+            raise SecretsError(f"{name}: only JSON files with a top-level object are supported (like sops)")
+        docs, layout, indent = [doc], None, _json_indent(text)
+    else:
+        try:
+            docs, layout = y12.load_all(text)
+        except y12.YamlError as e:
+            raise SecretsError(f"{name}{':' + str(e.line) if e.line else ''}: {e}") from None
+        indent = None
+    meta = None
+    if docs and isinstance(docs[0], dict) and SOPS_KEY in docs[0]:
+        meta = parse_metadata(docs[0][SOPS_KEY], name)
+        for doc in docs:
+            if isinstance(doc, dict):
+                doc.pop(SOPS_KEY, None)
+    for doc in docs:
+        if doc is not None and not isinstance(doc, dict):
+            raise SecretsError(f"{name}: YAML documents that are not mappings are not supported (like sops)")
+    if layout is not None:
+        docs = [y12.unshare(d) for d in docs]
+    return SopsFile(fmt=fmt, docs=docs, layout=layout, json_indent=indent, metadata=meta, name=name)
+
+
+def render(f: SopsFile) -> str:
+    """The text of ``f``: with a ``sops`` entry in every document when encrypted."""
+    docs = f.docs
+    if f.metadata is not None:
+        block = f.metadata.to_plain()
+        out: list[Any] = []
+        for d in docs:
+            if d is None:
+                out.append(d)
+                continue
+            d = copy.copy(d) if f.fmt == "json" else d
+            d[SOPS_KEY] = block if f.fmt == "json" else _yaml_block(block)
+            out.append(d)
+        docs = out
+    if f.fmt == "json":
+        return json.dumps(docs[0], indent=f.json_indent if f.json_indent is not None else "\t",
+                          ensure_ascii=False) + "\n"
+    text = y12.dump_all(docs, f.layout or y12.Layout())
+    if f.metadata is not None:  # the block must not stay attached to the documents in memory
+        for d in f.docs:
+            if isinstance(d, dict):
+                d.pop(SOPS_KEY, None)
+    return text
+
+
+def _yaml_block(block: dict[str, Any]) -> Any:
+    items: list[tuple[str, Any]] = []
+    for k, v in block.items():
+        if k == "age":
+            v = y12.new_seq([y12.new_map([("enc", y12.literal(e["enc"])), ("recipient", e["recipient"])])
+                             for e in v])
+        elif k == "lastmodified":
+            v = y12.quoted(v)
+        elif isinstance(v, bool):
+            v = "true" if v else "false"
+        items.append((k, v))
+    return y12.new_map(items)
+
+
+# --- walking ----------------------------------------------------------------------------------
+
+def leaf_value(fmt: str, leaf: Any) -> Value | None:
+    return python_scalar_value(leaf) if fmt == "json" else y12.leaf_value(leaf)
+
+
+def _to_leaf(fmt: str, value: Value) -> Any:
+    if value.kind == "comment":
+        return _CommentItem(str(value.data))
+    if fmt == "json":
+        return value.data
+    return y12.yaml_leaf(value)
+
+
+def _walk(node: Any, path: tuple[str, ...], on_leaf: Callable[[Any, tuple[str, ...]], Any], where: str) -> None:
+    if isinstance(node, dict):
+        for k in list(node.keys()):
+            if not isinstance(k, str):
+                raise SecretsError(f"{where}: only string keys are supported (found {type(k).__name__} key)")
+            child = node[k]
+            if isinstance(child, (dict, list)):
+                _walk(child, (*path, k), on_leaf, where)
+            else:
+                new = on_leaf(child, (*path, k))
+                if new is not child:
+                    node[k] = new
+                    y12.after_replace(node, k)
+    elif isinstance(node, list):
+        comments: list[tuple[int, str]] = []
+        for i, child in enumerate(node):
+            if isinstance(child, (dict, list)):
+                _walk(child, path, on_leaf, where)
+            else:
+                new = on_leaf(child, path)
+                if isinstance(new, _CommentItem):
+                    comments.append((i, new.text))
+                elif new is not child:
+                    node[i] = new
+                    y12.after_replace(node, i)
+        for i, text in reversed(comments):  # sops turns comments in lists into items: make them comments again
+            del node[i]
+            y12.add_comment_before(node, i, text)
+
+
+@dataclass
+class _CommentItem:
+    text: str
+
+
+def _lastmodified_now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def encrypt_docs(f: SopsFile, rules: Rules, data_key: bytes, stash: Stash | None = None) -> str:
+    """Encrypt the documents of ``f`` in place and return the MAC (upper-case hex)."""
+    rules = rules.effective()
+    h = hashlib.sha512()
+    if rules.mac_only_encrypted:
+        h.update(MAC_ONLY_ENCRYPTED_SEED)
+
+    def on_leaf(leaf: Any, path: tuple[str, ...]) -> Any:
+        try:
+            value = leaf_value(f.fmt, leaf)
+        except UnsupportedValue as e:
+            raise SecretsError(f"{f.name}: {'.'.join(path)}: {e}") from None
+        if value is None:
+            return leaf
+        encrypted = rules.should_encrypt(path)
+        if not rules.mac_only_encrypted or encrypted:
+            h.update(value.plaintext())
+        if not encrypted:
+            return leaf
+        enc = encrypt_value(value, data_key, _path_aad(path), stash)
+        if enc == "":
+            return leaf  # empty strings stay as they were written
+        return enc if f.fmt == "json" else y12.plain(enc)
+
+    for doc in f.docs:
+        if doc is None:
+            continue
+        if f.fmt == "yaml":
+            for c in y12.comment_lines(doc):
+                if c.text.startswith("ENC[AES256_GCM,") or not rules.should_encrypt(c.path):
+                    continue
+                enc = encrypt_value(Value("comment", c.text), data_key, _path_aad(c.path), stash)
+                if enc:
+                    y12.set_comment_text(c, enc)
+        _walk(doc, (), on_leaf, f.name)
+    return h.hexdigest().upper()
+
+
+@dataclass
+class Decrypted:
+    """The result of ``decrypt``: ``file`` now holds plaintext documents; keep ``data_key`` and
+    ``stash`` to re-encrypt with minimal changes."""
+
+    file: SopsFile
+    metadata: Metadata
+    data_key: bytes
+    stash: Stash
+    mac_ok: bool
+    warnings: list[str]
+
+
+def decrypt_docs(f: SopsFile, data_key: bytes, stash: Stash | None = None) -> tuple[str, list[str]]:
+    """Decrypt the documents of ``f`` in place. Returns (computed MAC, warnings)."""
+    assert f.metadata is not None
+    rules = f.metadata.rules
+    h = hashlib.sha512()
+    if rules.mac_only_encrypted:
+        h.update(MAC_ONLY_ENCRYPTED_SEED)
+    warnings: list[str] = []
+
+    def on_leaf(leaf: Any, path: tuple[str, ...]) -> Any:
+        encrypted = rules.should_encrypt(path)
+        dotted = ".".join(path) or "(top level)"
+        try:
+            current = leaf_value(f.fmt, leaf)
+        except UnsupportedValue as e:
+            raise SecretsError(f"{f.name}: {dotted}: {e}") from None
+        if current is None:
+            return leaf  # nulls are neither encrypted nor part of the MAC
+        if encrypted:
+            if current.kind != "str":
+                raise SecretsError(f"{f.name}: {dotted}: expected an encrypted value, found a {current.kind}",
+                                   hint="the file was edited by hand; restore it from git")
+            try:
+                value = decrypt_value(str(current.data), data_key, _path_aad(path), stash)
+            except _DecryptFailed as e:
+                raise SecretsError(f"{f.name}: {dotted}: cannot decrypt value ({e})",
+                                   hint="the value was changed or moved without the key; restore it from git") from None
+            h.update(value.plaintext())
+            if value.kind != "comment":
+                register(str(value.data))
+            return _to_leaf(f.fmt, value)
+        if not rules.mac_only_encrypted:
+            h.update(current.plaintext())
+        return leaf
+
+    for doc in f.docs:
+        if doc is None:
+            continue
+        if f.fmt == "yaml":
+            for c in y12.comment_lines(doc):
+                if not c.text.startswith("ENC[AES256_GCM,"):
+                    continue
+                value = None
+                for n in range(len(c.path), -1, -1):  # the holder's path, then its ancestors
+                    try:
+                        value = decrypt_value(c.text, data_key, _path_aad(c.path[:n]), stash)
+                        break
+                    except _DecryptFailed:
+                        continue
+                if value is None:
+                    warnings.append(f"{f.name}:{c.line + 1}: an encrypted comment could not be decrypted; kept as is")
+                    continue
+                register(str(value.data))
+                y12.set_comment_text(c, str(value.data))
+        _walk(doc, (), on_leaf, f.name)
+    return h.hexdigest().upper(), warnings
+
+
+def data_key_from(meta: Metadata, identities_for: Callable[[str], list[age.Identity]]) -> bytes | None:
+    """Unwrap the data key with the first identity that fits one of the file's age recipients."""
+    for key in meta.age:
+        ids = identities_for(key.recipient)
+        if not ids or not key.enc:
+            continue
+        try:
+            data_key = age.decrypt(key.enc.encode(), ids)
+        except age.NoIdentityMatch:
+            continue
+        except age.AgeError as e:
+            raise SecretsError(f"the age-encrypted data key for {key.recipient} is malformed: {e}") from None
+        if len(data_key) != 32:
+            raise SecretsError(f"the data key for {key.recipient} has the wrong length")
+        return data_key
+    return None
+
+
+def verify_mac(meta: Metadata, data_key: bytes, computed: str) -> bool:
+    aad = rfc3339_seconds(meta.lastmodified) or meta.lastmodified
+    try:
+        stored = decrypt_value(meta.mac, data_key, aad)
+    except _DecryptFailed:
+        return False
+    return stored.kind == "str" and stored.data == computed
+
+
+def seal(f: SopsFile, rules: Rules, recipients: list[str], data_key: bytes, stash: Stash | None = None,
+         keep: list[AgeKey] | None = None) -> None:
+    """Encrypt the plaintext documents of ``f`` and attach fresh metadata (MAC, lastmodified, keys).
+
+    ``keep`` re-uses existing wrapped keys for these recipients instead of wrapping the data key anew.
+    """
+    rules = rules.effective()
+    mac = encrypt_docs(f, rules, data_key, stash)
+    lastmodified = _lastmodified_now()
+    f.metadata = Metadata(
+        rules=rules,
+        age=wrap_data_key(data_key, recipients, keep),
+        lastmodified=lastmodified,
+        mac=encrypt_value(Value("str", mac), data_key, lastmodified),
+    )
+
+
+def wrap_data_key(data_key: bytes, recipients: list[str], keep: list[AgeKey] | None = None) -> list[AgeKey]:
+    if not recipients:
+        raise SecretsError("no age recipients: add `age: <public key>` to the creation rule in .sops.yaml",
+                           hint="run `kubectl gitops secrets init` to create a key and a .sops.yaml")
+    existing = {k.recipient: k for k in keep or []}
+    out = []
+    for r in dict.fromkeys(recipients):  # de-duplicated, order kept
+        if r in existing and existing[r].enc:
+            out.append(existing[r])
+            continue
+        try:
+            parsed = age.Recipient.parse(r)
+        except age.AgeError as e:
+            raise SecretsError(str(e)) from None
+        out.append(AgeKey(r, age.encrypt(data_key, [parsed], armored=True).decode()))
+    return out
+
+
+def new_data_key() -> bytes:
+    return os.urandom(32)
+
+
+# --- whole files ------------------------------------------------------------------------------
+
+def encrypt_text(text: str, fmt: str, rules: Rules, recipients: list[str], name: str = "<input>",
+                 data_key: bytes | None = None, stash: Stash | None = None,
+                 keep: list[AgeKey] | None = None) -> str:
+    """Encrypt a plaintext YAML/JSON text (refuses one that is already encrypted)."""
+    f = parse(text, fmt, name)
+    if f.encrypted:
+        raise SecretsError(f"{name} is already encrypted", hint="use `secrets edit` to change it")
+    seal(f, rules, recipients, data_key or new_data_key(), stash, keep)
+    return render(f)
+
+
+def decrypt_file(f: SopsFile, identities_for: Callable[[str], list[age.Identity]], sources: Callable[[], str],
+                 *, verify: bool = True) -> Decrypted:
+    """Decrypt a parsed sops file in place. Raises NoKeyError or MacMismatchError like sops."""
+    if f.metadata is None:
+        raise NotEncryptedError(f"{f.name} is not encrypted with sops (no sops metadata found)")
+    meta = f.metadata
+    data_key = data_key_from(meta, identities_for)
+    if data_key is None:
+        recipients = ", ".join(meta.recipients) or "none"
+        extra = f"; it also has {', '.join(meta.other_key_types)} keys, which kubectl-gitops cannot use" \
+            if meta.other_key_types else ""
+        raise NoKeyError(
+            f"cannot decrypt {f.name}: no age key could decrypt the data key",
+            details=[f"file recipients: {recipients}{extra}", f"key sources tried: {sources()}"],
+            hint="point SOPS_AGE_KEY_FILE at the keys.txt of one of the recipients, or ask someone who can "
+                 "decrypt it to add your public key (.sops.yaml, then `kubectl gitops secrets updatekeys`)")
+    stash: Stash = {}
+    computed, warnings = decrypt_docs(f, data_key, stash)
+    ok = verify_mac(meta, data_key, computed)
+    if verify and not ok:
+        raise MacMismatchError(
+            f"MAC mismatch in {f.name}: the file's values do not match its MAC",
+            details=["a value, its order or the sops block was changed without the key "
+                     "(hand edit, bad merge or tampering)"],
+            hint="restore the file from git, or re-apply the change with `kubectl gitops secrets edit`")
+    return Decrypted(file=f, metadata=meta, data_key=data_key, stash=stash, mac_ok=ok, warnings=warnings)
+
+
+def plaintext(f: SopsFile) -> str:
+    """The text of a decrypted file, without the sops block."""
+    return render(SopsFile(fmt=f.fmt, docs=f.docs, layout=f.layout, json_indent=f.json_indent, name=f.name))
+
+
+def reencrypt(d: Decrypted, edited_text: str) -> str:
+    """Encrypt an edited plaintext with the same data key, rules and recipients; unchanged values keep
+    their ciphertext (IV re-use, like sops' edit)."""
+    f = parse(edited_text, d.file.fmt, d.file.name)
+    if f.encrypted:
+        raise SecretsError(f"{d.file.name}: the edited text contains a sops block; remove it")
+    meta = d.metadata
+    seal(f, meta.rules, meta.recipients, d.data_key, d.stash, keep=meta.age)
+    return render(f)
