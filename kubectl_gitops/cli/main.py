@@ -8,6 +8,8 @@ the Kubernetes client.
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 from typing import Any
 
 import click
@@ -116,10 +118,20 @@ def _run(command: click.Command, prog_name: str, args: list[str] | None = None) 
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         return int(ExitCode.INTERRUPTED)
+    except BrokenPipeError:
+        # `kubectl gitops diff | head`: the reader left; stop quietly like other CLIs do
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     return int(rv) if isinstance(rv, int) else 0
 
 
 def main(args: list[str] | None = None) -> int:
+    instruction = os.environ.get("_KUBECTL_GITOPS_COMPLETE")
+    if instruction:  # a script from `kubectl gitops completion SHELL` asks for candidates
+        from .completion import shell_complete_from_env
+
+        return shell_complete_from_env(instruction)
     return _run(cli, "kubectl gitops", args)
 
 
