@@ -390,7 +390,7 @@ def _walk(node: Any, path: tuple[str, ...], on_leaf: Callable[[Any, tuple[str, .
                 new = on_leaf(child, (*path, k))
                 if new is not child:
                     node[k] = new
-                    y12.after_replace(node, k)
+                    y12.after_replace(node, k, child)
     elif isinstance(node, list):
         comments: list[tuple[int, str]] = []
         for i, child in enumerate(node):
@@ -402,7 +402,7 @@ def _walk(node: Any, path: tuple[str, ...], on_leaf: Callable[[Any, tuple[str, .
                     comments.append((i, new.text))
                 elif new is not child:
                     node[i] = new
-                    y12.after_replace(node, i)
+                    y12.after_replace(node, i, child)
         for i, text in reversed(comments):  # sops turns comments in lists into items: make them comments again
             del node[i]
             y12.add_comment_before(node, i, text)
@@ -490,6 +490,9 @@ def decrypt_docs(f: SopsFile, data_key: bytes, stash: Stash | None = None) -> tu
             if current.kind != "str":
                 raise SecretsError(f"{f.name}: {dotted}: expected an encrypted value, found a {current.kind}",
                                    hint="the file was edited by hand; restore it from git")
+            if current.data == "":
+                h.update(b"")
+                return leaf  # empty strings are not encrypted; keep them as written
             try:
                 value = decrypt_value(str(current.data), data_key, _path_aad(path), stash)
             except _DecryptFailed as e:

@@ -391,9 +391,10 @@ def _written_width(value: Any) -> int:
     return len(str(value))
 
 
-def realign_eol_comment(coll: Any, key: Any) -> None:
-    """After replacing ``coll[key]``, put its end-of-line comment one space after the new value
-    (ruamel would keep the old column: far right after decrypting, or overlapping after encrypting)."""
+def realign_eol_comment(coll: Any, key: Any, old: Any) -> None:
+    """After ``coll[key]`` replaced ``old``, move its end-of-line comment so the gap between value and
+    comment stays what it was (ruamel would keep the old column: far right after decrypting, or
+    overlapping after encrypting)."""
     import copy
 
     ca = getattr(coll, "ca", None)
@@ -409,8 +410,9 @@ def realign_eol_comment(coll: Any, key: Any) -> None:
         _, col = lc.value(key) if isinstance(coll, dict) else lc.item(key)
     except (KeyError, TypeError, IndexError):
         return
+    gap = max(1, mark.column - (col + _written_width(old)))
     new = copy.copy(mark)
-    new.column = col + _written_width(coll[key]) + 1
+    new.column = col + _written_width(coll[key]) + gap
     token.start_mark = new
 
 
@@ -425,10 +427,10 @@ def add_comment_before(seq: Any, index: int, text: str) -> None:
         seq.yaml_set_comment_before_after_key(len(seq) - 1, after=text.lstrip(), indent=col)
 
 
-def after_replace(coll: Any, key: Any) -> None:
+def after_replace(coll: Any, key: Any, old: Any) -> None:
     """Layout fixes after a value was replaced: encrypted values go in block style (one per line,
     like sops writes them), and the end-of-line comment follows the new value."""
     fa = getattr(coll, "fa", None)
     if fa is not None and fa.flow_style() and str(coll[key]).startswith("ENC["):
         fa.set_block_style()
-    realign_eol_comment(coll, key)
+    realign_eol_comment(coll, key, old)
