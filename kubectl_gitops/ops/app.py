@@ -221,6 +221,9 @@ class Inventory:
         approval (``ask`` False for a dry run). Reads only: a no refuses before anything was written."""
         self.prune_opts = prune
         self.report, self.listing = preview_prune(self.cluster, self.app, self.record, self.desired, prune)
+        for gk in self.report.unserved:
+            self.on_event(Event("warning", f"the record lists {gk}, which the cluster does not serve now: its "
+                                           "objects cannot be listed (kept in the record)"))
         if ask:
             approve(self.report, confirm)
 
