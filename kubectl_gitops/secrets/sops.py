@@ -441,6 +441,9 @@ def encrypt_docs(f: SopsFile, rules: Rules, data_key: bytes, stash: Stash | None
             return leaf  # empty strings stay as they were written
         return enc if f.fmt == "json" else y12.plain(enc)
 
+    if f.layout is not None and f.layout.header and rules.should_encrypt(()):
+        f.layout.header = _map_header(f.layout.header, lambda text: encrypt_value(
+            Value("comment", text), data_key, _path_aad(()), stash) or text)
     for doc in f.docs:
         if doc is None:
             continue
@@ -506,6 +509,17 @@ def decrypt_docs(f: SopsFile, data_key: bytes, stash: Stash | None = None) -> tu
             h.update(current.plaintext())
         return leaf
 
+    if f.layout is not None and f.layout.header:
+        def decrypt_header_line(text: str) -> str:
+            try:
+                value = decrypt_value(text, data_key, _path_aad(()), stash)
+            except _DecryptFailed:
+                warnings.append(f"{f.name}: an encrypted comment could not be decrypted; kept as is")
+                return text
+            register(str(value.data))
+            return str(value.data)
+
+        f.layout.header = _map_header(f.layout.header, decrypt_header_line, only_encrypted=True)
     for doc in f.docs:
         if doc is None:
             continue
@@ -527,6 +541,22 @@ def decrypt_docs(f: SopsFile, data_key: bytes, stash: Stash | None = None) -> tu
                 y12.set_comment_text(c, str(value.data))
         _walk(doc, (), on_leaf, f.name)
     return h.hexdigest().upper(), warnings
+
+
+def _map_header(header: str, fn: Callable[[str], str], *, only_encrypted: bool = False) -> str:
+    """Apply ``fn`` to the text after ``#`` of each comment line before the first ``---``."""
+    out = []
+    for line in header.splitlines(keepends=True):
+        body = line.rstrip("\r\n")
+        ending = line[len(body):]
+        stripped = body.lstrip()
+        if stripped.startswith("#"):
+            text = stripped[1:]
+            is_encrypted = text.startswith("ENC[AES256_GCM,")
+            if is_encrypted == only_encrypted:
+                body = body[: len(body) - len(stripped)] + "#" + fn(text)
+        out.append(body + ending)
+    return "".join(out)
 
 
 def data_key_from(meta: Metadata, identities_for: Callable[[str], list[age.Identity]]) -> bytes | None:
@@ -563,6 +593,8 @@ def seal(f: SopsFile, rules: Rules, recipients: list[str], data_key: bytes, stas
     ``keep`` re-uses existing wrapped keys for these recipients instead of wrapping the data key anew.
     """
     rules = rules.effective()
+    if f.fmt == "yaml" and (not f.docs or f.docs[0] is None):
+        f.docs[:1] = [y12.new_map([])]  # the sops block must go into the first document
     mac = encrypt_docs(f, rules, data_key, stash)
     lastmodified = _lastmodified_now()
     f.metadata = Metadata(

@@ -41,6 +41,7 @@ class Layout:
     sequence: int = 2
     offset: int = 0
     explicit_start: bool = False
+    header: str = ""  # comment lines before the first "---" (ruamel would drop them)
 
 
 def _ruamel() -> Any:
@@ -69,7 +70,17 @@ def _ruamel() -> Any:
 
 def guess_layout(text: str) -> Layout:
     """Mapping indent, sequence dash offset and sequence indent of the first nested blocks found."""
-    layout = Layout(explicit_start=text.lstrip().startswith("---"))
+    layout = Layout()
+    header: list[str] = []
+    for raw in text.splitlines(keepends=True):
+        stripped = raw.strip()
+        if not stripped or stripped.startswith("#"):
+            header.append(raw)
+            continue
+        if stripped == "---" or stripped.startswith("--- "):
+            layout.explicit_start = True
+            layout.header = "".join(header) if any(h.strip() for h in header) else ""
+        break
     mapping = offset = None
     prev: tuple[int, str] | None = None
     for raw in text.splitlines():
@@ -92,29 +103,41 @@ def guess_layout(text: str) -> Layout:
     return layout
 
 
+def _is_empty_document(doc: Any) -> bool:
+    return doc is None or (type(doc) is str and doc == "")
+
+
 def load_all(text: str) -> tuple[list[Any], Layout]:
-    """Every document of ``text`` (CommentedMap, CommentedSeq, scalar or None) and its layout."""
+    """Every document of ``text`` (CommentedMap, CommentedSeq, scalar, or None for an empty one)
+    and its layout."""
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
     y = _ruamel()
+    layout = guess_layout(text)
     try:
-        docs = list(y.load_all(text))
+        docs = list(y.load_all(text[len(layout.header):]))
     except MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
-        line = mark.line + 1 if mark is not None else None
+        line = mark.line + 1 + layout.header.count("\n") if mark is not None else None
         raise YamlError(f"invalid YAML: {e.problem or e.context}", line) from None
     except YAMLError as e:
         raise YamlError(f"invalid YAML: {e}") from None
-    return docs, guess_layout(text)
+    return [None if _is_empty_document(d) else d for d in docs], layout
 
 
 def dump_all(docs: list[Any], layout: Layout) -> str:
+    """The documents, separated by ``---``; an empty document is just its separator."""
     y = _ruamel()
     y.indent(mapping=layout.mapping, sequence=layout.sequence, offset=layout.offset)
-    y.explicit_start = layout.explicit_start or None
-    out = io.StringIO()
-    y.dump_all(docs, out)
-    return out.getvalue()
+    parts = [layout.header]
+    for i, doc in enumerate(docs):
+        if i > 0 or layout.explicit_start:
+            parts.append("---\n")
+        if doc is not None:
+            out = io.StringIO()
+            y.dump(doc, out)
+            parts.append(out.getvalue())
+    return "".join(parts)
 
 
 # --- values -----------------------------------------------------------------------------------

@@ -155,6 +155,9 @@ JSON_DOC = json.dumps({"name": "app", "password": "p4ss-word", "port": 8080, "ra
                        "tags": ["x", 1, True], "nested": {"key_unencrypted": "clear", "key": "v"}}, indent=4)
 
 
+COMMENTS = ("a comment at the top", "inside nested", "at the end of a line", "the database login", "license header")
+
+
 @dataclass(frozen=True)
 class Case:
     name: str
@@ -167,6 +170,7 @@ CASES = [
     Case("yaml-all-types-default-rule", "all.yaml", ALL_TYPES),
     Case("yaml-encrypted-regex", "db-secret.yaml", K8S_SECRET, "    encrypted_regex: ^(data|stringData)$\n"),
     Case("yaml-multi-document", "multi.yaml", MULTI_DOC, "    encrypted_regex: ^(data|stringData)$\n"),
+    Case("yaml-multi-document-header-comment", "hdr.yaml", "# license header\n---\n" + MULTI_DOC),
     Case("json", "app.json", JSON_DOC),
     Case("yaml-unencrypted-suffix", "suffix.yaml", ALL_TYPES.replace("_unencrypted", "_clear"),
          "    unencrypted_suffix: _clear\n"),
@@ -196,7 +200,7 @@ def test_files_we_write_decrypt_with_sops(env: Env, case: Case) -> None:
     assert proc.stderr == ""  # no warning either (encrypted comments decrypt with the path sops expects)
     assert typed(proc.stdout, fmt) == typed(case.text, fmt)
     if fmt == "yaml":
-        for comment in ("a comment at the top", "inside nested", "at the end of a line", "the database login"):
+        for comment in COMMENTS:
             assert (comment in proc.stdout) == (comment in case.text)
 
 
@@ -213,7 +217,7 @@ def test_files_sops_writes_decrypt_with_ours(env: Env, case: Case) -> None:
     plain = sops.plaintext(d.file)
     assert typed(plain, fmt) == typed(case.text, fmt)
     if fmt == "yaml":
-        for comment in ("a comment at the top", "inside nested", "at the end of a line", "the database login"):
+        for comment in COMMENTS:
             assert (comment in plain) == (comment in case.text)
 
 

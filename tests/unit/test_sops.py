@@ -140,6 +140,13 @@ def test_sops_block_is_appended_to_every_document_with_sorted_keys(ident: age.Id
     assert sops.plaintext(d.file) == plain
 
 
+def test_header_comments_and_empty_documents_survive_encryption(ident: age.Identity) -> None:
+    plain = "# owner: team-a\n---\n" + secret_yaml(canary()) + "---\n"
+    enc = encrypt(plain, ident, sops.Rules())
+    assert enc.startswith("#ENC[AES256_GCM,") and "team-a" not in enc and enc.endswith("---\n")
+    assert sops.plaintext(decrypt(enc).file) == plain
+
+
 def test_json_round_trip_keeps_types_and_order(ident: age.Identity) -> None:
     secret = canary()
     doc = {"name": "app", "password": secret, "port": 8080, "ratio": 0.25, "on": True, "nothing": None,

@@ -215,6 +215,18 @@ def test_aliases_are_expanded_into_independent_copies() -> None:
     assert str(doc["base"]["x"]) == "1"
 
 
+@pytest.mark.parametrize("text", [
+    "---\na: 1\n",
+    "# license\n\n# header\n---\na: 1\n",     # comments before the first "---" (ruamel drops them)
+    "a: 1\n---\nb: 2\n---\n",                 # a trailing separator: an empty last document
+    "a: 1\n---\n---\nb: 2\n",
+    "a: 1 # x\n# end of a\n---\n# start of b\nb: 2\n",
+])
+def test_document_separators_and_header_comments_round_trip(text: str) -> None:
+    docs, layout = yaml12.load_all(text)
+    assert yaml12.dump_all(docs, layout) == text
+
+
 def test_invalid_yaml_reports_its_line() -> None:
     with pytest.raises(yaml12.YamlError) as err:
         yaml12.load_all("a: 1\nb: [unclosed\nc: 3\n")
