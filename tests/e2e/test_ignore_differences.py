@@ -63,6 +63,9 @@ def test_ignored_replicas_are_not_diffed_and_not_overwritten_by_sync(tmp_path: P
     assert live["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.27"
     assert live["spec"]["replicas"] == 3
 
+    # --apply-ignored: an object that is out of sync for another reason is written whole, ignored fields too
+    repo.write("app/web.yaml", deployment(namespace, "nginx:1.28"))
+    repo.commit("newer image")
     forced = gitops("sync", "app", "--ignore-differences", str(rules), "--apply-ignored", "--force-conflicts",
                     cwd=repo.path)
     assert forced.returncode == 0, forced.stderr
