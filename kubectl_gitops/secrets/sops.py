@@ -502,8 +502,8 @@ def decrypt_docs(f: SopsFile, data_key: bytes, stash: Stash | None = None) -> tu
                 raise SecretsError(f"{f.name}: {dotted}: cannot decrypt value ({e})",
                                    hint="the value was changed or moved without the key; restore it from git") from None
             h.update(value.plaintext())
-            if value.kind != "comment":
-                register(str(value.data))
+            if value.kind != "bool":  # "True" would mask every boolean in every output
+                register(value.plaintext())
             return _to_leaf(f.fmt, value)
         if not rules.mac_only_encrypted:
             h.update(current.plaintext())
