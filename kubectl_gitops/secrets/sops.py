@@ -378,14 +378,32 @@ def _to_leaf(fmt: str, value: Value) -> Any:
     return y12.yaml_leaf(value)
 
 
-def _walk(node: Any, path: tuple[str, ...], on_leaf: Callable[[Any, tuple[str, ...]], Any], where: str) -> None:
+def _check_key(k: Any, fmt: str, where: str, path: tuple[str, ...]) -> None:
+    """sops refuses non-string mapping keys (yaml.v3 decodes ``1:`` as an int key); so do we."""
+    kind = type(k).__name__
+    if isinstance(k, str):
+        if fmt == "json":
+            return
+        try:
+            value = y12.leaf_value(k)
+        except UnsupportedValue:
+            value = None
+        if value is not None and value.kind == "str":
+            return
+        kind = value.kind if value is not None else "null"
+    at = ".".join(path) or "the top level"
+    raise SecretsError(f"{where}: key {str(k)!r} under {at} is a {kind}; sops supports only string keys",
+                       hint="quote the key")
+
+
+def _walk(node: Any, path: tuple[str, ...], on_leaf: Callable[[Any, tuple[str, ...]], Any], where: str,
+          fmt: str = "yaml") -> None:
     if isinstance(node, dict):
         for k in list(node.keys()):
-            if not isinstance(k, str):
-                raise SecretsError(f"{where}: only string keys are supported (found {type(k).__name__} key)")
+            _check_key(k, fmt, where, path)
             child = node[k]
             if isinstance(child, (dict, list)):
-                _walk(child, (*path, k), on_leaf, where)
+                _walk(child, (*path, k), on_leaf, where, fmt)
             else:
                 new = on_leaf(child, (*path, k))
                 if new is not child:
@@ -395,7 +413,7 @@ def _walk(node: Any, path: tuple[str, ...], on_leaf: Callable[[Any, tuple[str, .
         comments: list[tuple[int, str]] = []
         for i, child in enumerate(node):
             if isinstance(child, (dict, list)):
-                _walk(child, path, on_leaf, where)
+                _walk(child, path, on_leaf, where, fmt)
             else:
                 new = on_leaf(child, path)
                 if isinstance(new, _CommentItem):
@@ -454,7 +472,7 @@ def encrypt_docs(f: SopsFile, rules: Rules, data_key: bytes, stash: Stash | None
                 enc = encrypt_value(Value("comment", c.text), data_key, _path_aad(c.path), stash)
                 if enc:
                     y12.set_comment_text(c, enc)
-        _walk(doc, (), on_leaf, f.name)
+        _walk(doc, (), on_leaf, f.name, f.fmt)
     return h.hexdigest().upper()
 
 
@@ -471,13 +489,34 @@ class Decrypted:
     warnings: list[str]
 
 
-def decrypt_docs(f: SopsFile, data_key: bytes, stash: Stash | None = None) -> tuple[str, list[str]]:
-    """Decrypt the documents of ``f`` in place. Returns (computed MAC, warnings)."""
+class _Macs:
+    """The MAC exactly as sops computes it when decrypting, and the one sops computed when it
+    encrypted: they differ for sops' own files with comments inside lists (sops writes those comments
+    as list items, which it then hashes on decryption and reports as a MAC mismatch). Both cover
+    every value."""
+
+    def __init__(self, seed: bool):
+        self.exact = hashlib.sha512()
+        self.written = hashlib.sha512()
+        if seed:
+            self.exact.update(MAC_ONLY_ENCRYPTED_SEED)
+            self.written.update(MAC_ONLY_ENCRYPTED_SEED)
+
+    def update(self, value: Value | bytes) -> None:
+        data = value if isinstance(value, bytes) else value.plaintext()
+        self.exact.update(data)
+        if not (isinstance(value, Value) and value.kind == "comment"):
+            self.written.update(data)
+
+    def hexdigests(self) -> list[str]:
+        return [self.exact.hexdigest().upper(), self.written.hexdigest().upper()]
+
+
+def decrypt_docs(f: SopsFile, data_key: bytes, stash: Stash | None = None) -> tuple[list[str], list[str]]:
+    """Decrypt the documents of ``f`` in place. Returns (acceptable MACs, warnings); see ``_Macs``."""
     assert f.metadata is not None
     rules = f.metadata.rules
-    h = hashlib.sha512()
-    if rules.mac_only_encrypted:
-        h.update(MAC_ONLY_ENCRYPTED_SEED)
+    h = _Macs(rules.mac_only_encrypted)
     warnings: list[str] = []
 
     def on_leaf(leaf: Any, path: tuple[str, ...]) -> Any:
@@ -501,12 +540,12 @@ def decrypt_docs(f: SopsFile, data_key: bytes, stash: Stash | None = None) -> tu
             except _DecryptFailed as e:
                 raise SecretsError(f"{f.name}: {dotted}: cannot decrypt value ({e})",
                                    hint="the value was changed or moved without the key; restore it from git") from None
-            h.update(value.plaintext())
+            h.update(value)
             if value.kind != "bool":  # "True" would mask every boolean in every output
                 register(value.plaintext())
             return _to_leaf(f.fmt, value)
         if not rules.mac_only_encrypted:
-            h.update(current.plaintext())
+            h.update(current)
         return leaf
 
     if f.layout is not None and f.layout.header:
@@ -539,8 +578,8 @@ def decrypt_docs(f: SopsFile, data_key: bytes, stash: Stash | None = None) -> tu
                     continue
                 register(str(value.data))
                 y12.set_comment_text(c, str(value.data))
-        _walk(doc, (), on_leaf, f.name)
-    return h.hexdigest().upper(), warnings
+        _walk(doc, (), on_leaf, f.name, f.fmt)
+    return h.hexdigests(), warnings
 
 
 def _map_header(header: str, fn: Callable[[str], str], *, only_encrypted: bool = False) -> str:
@@ -577,13 +616,14 @@ def data_key_from(meta: Metadata, identities_for: Callable[[str], list[age.Ident
     return None
 
 
-def verify_mac(meta: Metadata, data_key: bytes, computed: str) -> bool:
+def verify_mac(meta: Metadata, data_key: bytes, computed: str | list[str]) -> bool:
     aad = rfc3339_seconds(meta.lastmodified) or meta.lastmodified
     try:
         stored = decrypt_value(meta.mac, data_key, aad)
     except _DecryptFailed:
         return False
-    return stored.kind == "str" and stored.data == computed
+    accepted = [computed] if isinstance(computed, str) else computed
+    return stored.kind == "str" and stored.data in accepted
 
 
 def seal(f: SopsFile, rules: Rules, recipients: list[str], data_key: bytes, stash: Stash | None = None,

@@ -310,3 +310,19 @@ def test_an_age_data_key_we_wrap_is_read_by_filippo_age_inside_sops(env: Env) ->
     (env.dir / "k.yaml").write_text(enc)
     proc = env.run("decrypt", "--extract", '["k"]', "k.yaml")
     assert (proc.returncode, proc.stdout) == (0, "v-value")
+
+
+def test_sops_files_with_comments_inside_lists_decrypt_with_ours(env: Env) -> None:
+    # sops 3.13 writes such comments as list items and then counts them in the MAC when decrypting, so it
+    # rejects its own file (MAC mismatch); we accept the MAC it computed when encrypting, which covers
+    # every value as well.
+    env.config("")
+    text = "list:\n  - a  # after a\n  - b\nother: c\n"
+    (env.dir / "list.yaml").write_text(text)
+    written = env.run("encrypt", "list.yaml").stdout
+    d = env.ours_decrypt(written, "list.yaml")
+    assert d.mac_ok
+    assert typed(sops.plaintext(d.file), "yaml") == typed(text, "yaml")
+    tampered = written.replace("other: ENC[AES256_GCM,data:", "other: ENC[AES256_GCM,data:A", 1)
+    with pytest.raises(SecretsError):
+        env.ours_decrypt(tampered, "list.yaml")

@@ -167,6 +167,17 @@ def test_unsupported_documents_are_refused_like_sops(ident: age.Identity) -> Non
         encrypt("- a\n- b\n", ident)
 
 
+@pytest.mark.parametrize("text, message", [
+    ("data:\n  1: one\n", "key '1' under data is a int"),
+    ("true: x\n", "key 'true' under the top level is a bool"),
+])
+def test_non_string_keys_are_refused_like_sops(ident: age.Identity, text: str, message: str) -> None:
+    with pytest.raises(SecretsError, match=message):
+        encrypt(text, ident, sops.Rules())
+    assert "on" in json.loads(encrypt('{"on": 1}', ident, sops.Rules(), fmt="json"))  # JSON keys are strings
+    encrypt("on: x\n'1': y\n", ident, sops.Rules())  # `on` is a string in YAML 1.2; quoted keys are strings
+
+
 def test_encrypting_an_encrypted_file_is_refused(ident: age.Identity) -> None:
     enc = encrypt(secret_yaml(canary()), ident)
     with pytest.raises(SecretsError, match="already encrypted"):
