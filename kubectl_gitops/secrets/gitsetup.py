@@ -38,7 +38,7 @@ from pathlib import Path
 from ..errors import SecretsError
 from . import sops
 from .keys import Keyring
-from .sopsconfig import config_for
+from .sopsconfig import SopsConfig, config_for
 
 DRIVER = "sops"
 BLOCK_BEGIN = "# BEGIN kubectl-gitops secrets (managed by `kubectl gitops secrets git-setup`)"
@@ -78,11 +78,14 @@ def matching_files(repo: Path) -> list[str]:
     """Repository files (tracked or new, not ignored) that a .sops.yaml creation rule matches."""
     listed = _git(["ls-files", "-z", "--cached", "--others", "--exclude-standard"], repo).stdout
     out = []
+    configs: dict[Path, SopsConfig | None] = {}
     for rel in sorted(set(filter(None, listed.split("\0")))):
         if not rel.lower().endswith((".yaml", ".yml", ".json")) or Path(rel).name in (".sops.yaml", ".sops.yml"):
             continue
         path = repo / rel
-        config = config_for(path)
+        if path.parent not in configs:
+            configs[path.parent] = config_for(path)
+        config = configs[path.parent]
         if config is not None and config.rule_for(path) is not None:
             out.append(rel)
     return out
