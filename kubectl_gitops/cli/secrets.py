@@ -113,7 +113,7 @@ creation_rules:
 DEFAULT_PATH_REGEX = r"(^|/)[^/]*secrets?[^/]*\.(ya?ml|json)$"
 
 
-@command.command("init", context_settings=CTX)
+@command.command("init", context_settings=CTX, short_help='Create an age key and a .sops.yaml.')
 @common_options
 @click.option("--key-file", metavar="PATH", type=click.Path(dir_okay=False),
               help="Where to add the new age key (default: $SOPS_AGE_KEY_FILE, else the sops default "
@@ -177,7 +177,7 @@ def _yaml_single_quoted(text: str) -> str:
 
 # --- encrypt / decrypt ------------------------------------------------------------------------
 
-@command.command("encrypt", context_settings=CTX)
+@command.command("encrypt", context_settings=CTX, short_help='Encrypt a YAML/JSON file (sops format).')
 @common_options
 @click.argument("file", type=click.Path(dir_okay=False))
 @in_place_option
@@ -224,7 +224,7 @@ def encrypt_cmd(file: str, in_place: bool, config_path: str | None, age_recipien
     return 0
 
 
-@command.command("decrypt", context_settings=CTX)
+@command.command("decrypt", context_settings=CTX, short_help='Decrypt a sops file to stdout (or -i).')
 @common_options
 @click.argument("file", type=click.Path(dir_okay=False))
 @in_place_option
@@ -283,7 +283,7 @@ def _run_editor(argv: list[str], path: Path) -> None:
         raise OperationFailed(f"the editor exited with code {done.returncode}; nothing was changed")
 
 
-@command.command("edit", context_settings=CTX)
+@command.command("edit", context_settings=CTX, short_help='Edit a sops file in $EDITOR, minimal diff.')
 @common_options
 @click.argument("file", type=click.Path(dir_okay=False))
 @handle_errors
@@ -338,7 +338,7 @@ def edit_cmd(file: str) -> int:
 
 # --- updatekeys / rotate ----------------------------------------------------------------------
 
-@command.command("updatekeys", context_settings=CTX)
+@command.command("updatekeys", context_settings=CTX, short_help='Re-wrap data keys for .sops.yaml recipients.')
 @common_options
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @config_option
@@ -380,7 +380,7 @@ def updatekeys_cmd(files: tuple[str, ...], config_path: str | None) -> int:
     return 0
 
 
-@command.command("rotate", context_settings=CTX)
+@command.command("rotate", context_settings=CTX, short_help='Re-encrypt a file with a new data key.')
 @common_options
 @click.argument("file", type=click.Path(dir_okay=False))
 @in_place_option
@@ -412,7 +412,7 @@ def rotate_cmd(file: str, in_place: bool) -> int:
 
 # --- check ------------------------------------------------------------------------------------
 
-@command.command("check", context_settings=CTX)
+@command.command("check", context_settings=CTX, short_help='CI check: no plaintext secrets, MACs, keys.')
 @common_options
 @click.argument("paths", nargs=-1, type=click.Path(exists=True))
 @click.option("--require-mac", is_flag=True, help="Fail when a MAC cannot be verified (no key available).")
@@ -461,7 +461,7 @@ def check_cmd(paths: tuple[str, ...], require_mac: bool, config_path: str | None
 
 # --- git --------------------------------------------------------------------------------------
 
-@command.command("git-setup", context_settings=CTX)
+@command.command("git-setup", context_settings=CTX, short_help='Git textconv and merge driver for sops files.')
 @common_options
 @click.option("--command", "git_command", metavar="CMD",
               help="How git runs kubectl-gitops (default: kubectl-gitops when on PATH).")
