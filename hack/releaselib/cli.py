@@ -4,6 +4,7 @@
                                                           archives and dist/krew-manifest.yaml, refresh
                                                           ./krew-manifest.yaml, check everything
     hack/release --platform linux/amd64 --worktree        one platform, from the working tree (tests)
+    hack/release --ref v0.1.0 --out /tmp/again           rebuild a past release (same sha256 expected)
     hack/release --check [--manifest M] [--out dist/]    validate a manifest (and the archives in --out)
     hack/release --lock                                   re-resolve hack/release.lock.json from PyPI
 
@@ -38,8 +39,8 @@ def git(*args: str) -> str:
 SOURCE_PATHS = ("kubectl_gitops", "LICENSE", "README.md", "setup.cfg")
 
 
-def source_tree(worktree: bool) -> Tree:
-    """The files a release is made of, from HEAD (default) or the working tree."""
+def source_tree(worktree: bool, ref: str = "HEAD") -> Tree:
+    """The files a release is made of, from a commit (default HEAD) or the working tree."""
     tree: Tree = {}
     if worktree:
         listed = git("ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", *SOURCE_PATHS)
@@ -48,7 +49,7 @@ def source_tree(worktree: bool) -> Tree:
             if path.is_file():
                 tree[name] = (path.read_bytes(), 0o644)
     else:
-        raw = subprocess.run(["git", "-C", str(config.ROOT), "archive", "--format=tar", "HEAD", "--", *SOURCE_PATHS],
+        raw = subprocess.run(["git", "-C", str(config.ROOT), "archive", "--format=tar", ref, "--", *SOURCE_PATHS],
                              capture_output=True, check=True).stdout
         with tarfile.open(fileobj=io.BytesIO(raw)) as tf:
             for m in tf.getmembers():
@@ -66,21 +67,22 @@ def package_version(tree: Tree) -> str:
     return "v" + m.group(1)
 
 
-def commit(worktree: bool) -> str:
-    sha = git("rev-parse", "--short=12", "HEAD").strip()
+def commit(worktree: bool, ref: str = "HEAD") -> str:
+    sha = git("rev-parse", "--short=12", f"{ref}^{{commit}}").strip()
     if worktree and git("status", "--porcelain", "--", *SOURCE_PATHS).strip():
         sha += "-dirty"
     return sha
 
 
-def epoch() -> int:
+def epoch(ref: str = "HEAD") -> int:
     if os.environ.get("SOURCE_DATE_EPOCH"):
         return int(os.environ["SOURCE_DATE_EPOCH"])
-    return int(git("log", "-1", "--format=%ct", "HEAD").strip())
+    return int(git("log", "-1", "--format=%ct", ref).strip())
 
 
-def build(version: str | None, out: Path, platforms: list[str], worktree: bool, manifest: Path | None) -> int:
-    source = source_tree(worktree)
+def build(version: str | None, out: Path, platforms: list[str], worktree: bool, manifest: Path | None,
+          ref: str = "HEAD") -> int:
+    source = source_tree(worktree, ref)
     pkg_version = package_version(source)
     if version is not None and version != pkg_version:
         log(f"--version {version} differs from kubectl_gitops.__version__ ({pkg_version}): bump it first")
@@ -95,7 +97,7 @@ def build(version: str | None, out: Path, platforms: list[str], worktree: bool, 
             log(f"  {p}")
         return 2
     paths = wheels.fetch(locked, platforms, log=log)
-    sha, when = commit(worktree), epoch()
+    sha, when = commit(worktree, ref), epoch(ref)
     package = {k: v for k, v in source.items() if k.startswith("kubectl_gitops/")}
     out.mkdir(parents=True, exist_ok=True)
     built = []
@@ -118,7 +120,7 @@ def build(version: str | None, out: Path, platforms: list[str], worktree: bool, 
     targets = [out / "krew-manifest.yaml"]
     if manifest is not None:
         targets.append(manifest)
-    elif not worktree and set(platforms) == set(config.PLATFORMS):
+    elif not worktree and ref == "HEAD" and set(platforms) == set(config.PLATFORMS):
         targets.append(config.MANIFEST_FILE)
     for t in targets:
         t.write_text(text)
@@ -138,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="build only this platform (repeatable; default: all)")
     ap.add_argument("--worktree", action="store_true",
                     help="build from the working tree instead of HEAD (the commit gets a -dirty suffix if it differs)")
+    ap.add_argument("--ref", default="HEAD", help="build this commit or tag (default HEAD): rebuilding a past "
+                    "release's tag must give its archives' sha256 again")
     ap.add_argument("--manifest", type=Path, help="also write the manifest here (with --check: the one to check)")
     ap.add_argument("--check", action="store_true", help="validate the manifest (and archives in --out) and exit")
     ap.add_argument("--lock", action="store_true", help="re-resolve hack/release.lock.json from setup.cfg")
@@ -156,8 +160,10 @@ def main(argv: list[str] | None = None) -> int:
             if not problems:
                 log(f"{manifest}: valid")
             return 1 if problems else 0
+        if args.worktree and args.ref != "HEAD":
+            ap.error("--worktree builds the working tree; it cannot be combined with --ref")
         return build(args.version, args.out.resolve(), args.platform or list(config.PLATFORMS), args.worktree,
-                     args.manifest)
+                     args.manifest, args.ref)
     except (lock.LockError, subprocess.CalledProcessError, OSError) as e:
         log(f"error: {e}")
         return 2

@@ -78,6 +78,8 @@ def complete(args: Sequence[str], incomplete: str) -> list[CompletionItem]:
         obj, incomplete = _resolve_incomplete(ctx, args, incomplete)
     except (click.ClickException, click.exceptions.Exit, click.Abort):
         return []
+    if isinstance(ctx.command, CompletionGroup) and any(not a.startswith("-") for a in args):
+        return []  # `kubectl gitops frobnicate <TAB>`: not a command, nothing to offer
     if isinstance(obj, click.Option) and obj.name == "context":
         return [CompletionItem(c) for c in kubeconfig_contexts(args) if c.startswith(incomplete)]
     items = obj.shell_complete(ctx, incomplete)
