@@ -128,22 +128,30 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         _scan(report.longreprtext, f"{report.nodeid} failure report")
 
 
+def _walk_files(root: Path) -> list[Path]:
+    """Files under root; folders that vanish or cannot be read while we look (another process) are skipped."""
+    out: list[Path] = []
+    for folder, _dirs, names in os.walk(root, onerror=lambda e: None):
+        out += [Path(folder) / n for n in names]
+    return out
+
+
 def _files_to_scan(session: pytest.Session) -> list[Path]:
-    roots = [Path(os.environ.get("KUBECTL_GITOPS_CLUSTER_DIR", Path.home() / ".cache/kubectl-gitops/local-cluster")),
-             Path(os.environ.get("KUBECTL_GITOPS_CACHE", Path.home() / ".cache/kubectl-gitops")) / "repos"]
+    cache = Path(os.environ.get("KUBECTL_GITOPS_CACHE", Path.home() / ".cache/kubectl-gitops"))
+    cluster_dir = Path(os.environ.get("KUBECTL_GITOPS_CLUSTER_DIR", cache / "local-cluster"))
+    # The cluster's logs and audit log, not etcd's data: the cluster stores the Secrets we apply, by design.
+    roots = [cluster_dir / "logs", cache / "repos"]
+    files = [cluster_dir / name for name in ("audit.log",) if (cluster_dir / name).is_file()]
     factory = getattr(session.config, "_tmp_path_factory", None)
     base = getattr(factory, "_basetemp", None)
     if base is not None:
         roots.append(Path(base))
-    tmp = Path(os.environ.get("TMPDIR", "/tmp"))
-    files: list[Path] = []
     for root in roots:
-        if root.is_dir():
-            files += [p for p in root.rglob("*") if p.is_file() and not p.is_symlink()]
+        files += _walk_files(root)
     # anything else this session left in the temp folder (a decrypted file an editor run forgot, say)
-    for p in tmp.rglob("*") if tmp.is_dir() else []:
+    for p in _walk_files(Path(os.environ.get("TMPDIR", "/tmp"))):
         try:
-            if p.is_file() and not p.is_symlink() and p.stat().st_mtime >= _session_start:
+            if not p.is_symlink() and p.stat().st_mtime >= _session_start:
                 files.append(p)
         except OSError:
             continue
@@ -156,7 +164,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return  # xdist workers: the controller scans once at the end
     for path in _files_to_scan(session):
         try:
-            if path.stat().st_size > 20_000_000:
+            if path.is_symlink() or path.stat().st_size > 20_000_000:
                 continue
             _scan(path.read_bytes(), f"file {path}")
         except OSError:
