@@ -152,6 +152,7 @@ def main() -> int:
         t_kapply, _ = timed(cmd_b, kenv, repo)
         print(f"  first sync {t_sync:.1f}s, first kubectl apply {t_kapply:.1f}s", file=sys.stderr)
 
+        load = os.getloadavg()
         times: dict[str, list[float]] = {"A": [], "B": [], "C": []}
         last: dict[str, subprocess.CompletedProcess[str]] = {}
         for r in range(args.rounds):
@@ -180,7 +181,7 @@ def main() -> int:
 
         server = json.loads(run([kubectl, "version", "-o", "json"], env=env).stdout)
         report = render(args, times, doc_a, requests_b, writes_a, writes_b, writes_c, result_c, server,
-                        t_sync, t_kapply, cmd_a, cmd_b, cmd_c)
+                        t_sync, t_kapply, cmd_a, cmd_b, cmd_c, load)
         args.out.write_text(report)
         print(report)
     finally:
@@ -203,7 +204,8 @@ def cpu_model() -> str:
 
 def render(args: argparse.Namespace, times: dict[str, list[float]], doc_a: dict[str, Any], requests_b: int,
            writes_a: int, writes_b: int, writes_c: int, result_c: dict[str, Any], server: dict[str, Any],
-           t_sync: float, t_kapply: float, cmd_a: list[str], cmd_b: list[str], cmd_c: list[str]) -> str:
+           t_sync: float, t_kapply: float, cmd_a: list[str], cmd_b: list[str], cmd_c: list[str],
+           load: tuple[float, float, float]) -> str:
     def row(label: str, name: str, requests: str, writes: int) -> str:
         v = times[name]
         return (f"| {label} | {statistics.median(v):.2f} s | {min(v):.2f} s | {max(v):.2f} s | {requests} "
@@ -225,7 +227,8 @@ Written by `python bench/prune.py --objects {args.objects} --rounds {args.rounds
 The app: {args.objects} objects ({args.objects * 3 // 5} ConfigMaps, {args.objects - args.objects * 3 // 5} Secrets),
 one per file in a git repository, synced once before timing (first sync {t_sync:.1f} s; first kubectl apply
 {t_kapply:.1f} s). Each tool has its own namespace holding the same objects: kubectl's ApplySet refuses objects
-outside `-n`, and an object can belong to one ApplySet only. Rounds interleave A, B and C.
+outside `-n`, and an object can belong to one ApplySet only. Rounds interleave A, B and C. The machine
+was shared with other work: load average {load[0]:.1f} when the rounds began, {os.getloadavg()[0]:.1f} at the end.
 
 | command (no-op) | median | min | max | API requests | writes |
 |---|---|---|---|---|---|
@@ -245,8 +248,8 @@ How to read it:
 
 * A is what the issue asks for: a prune with nothing to delete. It renders and validates the repository,
   reads the record (one GET) and lists the members: one LIST per group-kind and namespace recorded in the
-  parent ({lists} here: ConfigMap and Secret in one namespace), plus two discovery requests. It writes
-  nothing.
+  parent ({lists} here: ConfigMap and Secret in one namespace; a LIST of more than 500 objects is fetched
+  in pages of 500, each page a request), plus two discovery requests. It writes nothing.
 * kubectl has no prune-only mode, so B also re-applies every object (one server-side apply PATCH each,
   which the server turns into no-ops) before its own ApplySet prune. C is our equivalent of B: a full
   no-op sync (objects are compared from one LIST per kind and namespace and are not written at all,

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import pty
+import select
 import subprocess
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -31,6 +34,35 @@ def gitops(*args: str, cwd: Path, env: dict[str, str] | None = None,
     full_env.update({"PATH": f"{ROOT / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}", **(env or {})})
     return subprocess.run(["kubectl", "gitops", *args], cwd=cwd, env=full_env, text=True, capture_output=True,
                           stdin=subprocess.DEVNULL, timeout=timeout)
+
+
+def on_terminal(args: list[str], *, cwd: Path, answer: str, prompt: bytes = b"[y/N]",
+                timeout: float = 120) -> tuple[int, str]:
+    """Run `kubectl gitops <args>` on a pseudo-terminal, type ``answer`` at the prompt; (exit code, output)."""
+    env = {k: v for k, v in os.environ.items() if k != "KUBECTL_GITOPS_FAULT"}
+    env["PATH"] = f"{ROOT / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: a user at a terminal
+        os.chdir(cwd)
+        os.execvpe("kubectl", ["kubectl", "gitops", *args], env)
+    out, answered, deadline = b"", False, time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.2)
+        if not ready:
+            continue
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        out += chunk
+        if prompt in out and not answered:
+            os.write(fd, answer.encode() + b"\n")
+            answered = True
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    return os.waitstatus_to_exitcode(status), out.decode(errors="replace")
 
 
 def ok(proc: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
@@ -134,6 +166,53 @@ def test_removing_a_file_prunes_its_object_and_nothing_else(tmp_path: Path, name
         assert exists("configmap", survivor, namespace), survivor
     writes = [(w.verb, w.resource, w.name) for w in writes_since(mark) if not w.dry_run]
     assert sorted(writes) == [("delete", "configmaps", "b"), ("patch", "secrets", "kubectl-gitops.web")]
+
+
+def test_on_a_terminal_prune_shows_the_list_and_asks(tmp_path: Path, namespace: str) -> None:
+    app = App(tmp_path, "tty", namespace).write("keep.yaml", cm("keep", namespace))
+    app.write("old.yaml", cm("old", namespace))
+    app.write("precious.yaml", cm("precious", namespace,
+                                  annotations={"argocd.argoproj.io/sync-options": "Prune=confirm"}))
+    app.commit()
+    ok(app.sync())
+    app.remove("old.yaml").remove("precious.yaml").commit()
+    args = ["prune", "--app", "tty", "--record-namespace", namespace]
+
+    code, out = on_terminal(args, cwd=app.repo.path, answer="n")
+    assert code == 6, out
+    assert f"ConfigMap {namespace}/old" in out and f"ConfigMap {namespace}/precious  (Prune=confirm)" in out
+    assert exists("configmap", "old", namespace) and exists("configmap", "precious", namespace)
+
+    code, out = on_terminal(args, cwd=app.repo.path, answer="y")
+    assert code == 0, out
+    assert gone("configmap", "old", namespace) and gone("configmap", "precious", namespace)  # a yes confirms both
+    assert exists("configmap", "keep", namespace)
+
+
+def test_a_deletion_that_does_not_finish_in_time_fails_and_stays_in_the_record(tmp_path: Path,
+                                                                               namespace: str) -> None:
+    held = (f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: held\n  namespace: {namespace}\n"
+            "  finalizers: [example.com/hold]\ndata:\n  value: \"1\"\n")
+    app = App(tmp_path, "held", namespace).write("keep.yaml", cm("keep", namespace))
+    app.write("held.yaml", held).write("s.yaml", secret("s", namespace))
+    app.commit()
+    ok(app.sync())
+    app.remove("held.yaml").remove("s.yaml").commit()
+    try:
+        stuck = app.prune("--yes", "--timeout", "2s")
+        assert stuck.returncode == 4, stuck.stderr
+        assert "still there at the timeout" in stuck.stdout
+        # Reverse kind order deletes ConfigMaps before Secrets: a batch that does not go away stops the prune.
+        assert exists("secret", "s", namespace) and "not attempted" in stuck.stdout
+        entries = app.history()
+        assert entries[-1]["operation"] == "prune" and entries[-1]["result"] == "failed"
+        assert record("held", namespace)["metadata"]["annotations"][
+            "applyset.kubernetes.io/contains-group-kinds"] == "ConfigMap,Secret"
+    finally:
+        kubectl("patch", "configmap", "held", "-n", namespace, "--type=merge", "-p", '{"metadata":{"finalizers":null}}')
+    wait_for("the held ConfigMap to go", lambda: gone("configmap", "held", namespace))
+    ok(app.prune("--yes"))  # the record still covered the Secret
+    assert gone("secret", "s", namespace)
 
 
 def test_sync_prune_deletes_after_the_last_wave_in_reverse_order(tmp_path: Path, namespace: str) -> None:
