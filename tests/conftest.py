@@ -148,8 +148,11 @@ def _files_to_scan(session: pytest.Session) -> list[Path]:
         roots.append(Path(base))
     for root in roots:
         files += _walk_files(root)
-    # anything else this session left in the temp folder (a decrypted file an editor run forgot, say)
-    for p in _walk_files(Path(os.environ.get("TMPDIR", "/tmp"))):
+    # what our tool left in the temp folder (its private folders are named kubectl-gitops-*: an editor
+    # run's plaintext, an external diff's trees), written during this session
+    tmp = Path(os.environ.get("TMPDIR", "/tmp"))
+    ours = [p for p in (tmp.glob("kubectl-gitops*") if tmp.is_dir() else [])]
+    for p in [f for root in ours for f in ([root] if root.is_file() else _walk_files(root))]:
         try:
             if not p.is_symlink() and p.stat().st_mtime >= _session_start:
                 files.append(p)
