@@ -42,12 +42,22 @@ def python_problem(version_info, min_version, executable):
 
 
 def python_tag():
-    """``cp311`` for CPython 3.11; "" where no compiled wheel can apply (PyPy, free-threaded builds)."""
-    if getattr(sys, "implementation", None) is None or sys.implementation.name != "cpython":
-        return ""
-    if "t" in getattr(sys, "abiflags", ""):
+    """``cp311`` for CPython 3.11; "" where no bundled compiled wheel can apply (see no_wheels_reason)."""
+    if no_wheels_reason():
         return ""
     return "cp%d%d" % sys.version_info[:2]
+
+
+def no_wheels_reason():
+    """Why this interpreter cannot load the bundled compiled wheels at all, or ""."""
+    implementation = getattr(sys, "implementation", None)
+    if implementation is None or implementation.name != "cpython":
+        return "not CPython"
+    if "t" in getattr(sys, "abiflags", ""):
+        return "a free-threaded build"
+    if "musl" in getattr(implementation, "_multiarch", ""):
+        return "musl libc (the bundled wheels are for glibc)"
+    return ""
 
 
 def cache_root(environ):
@@ -198,7 +208,7 @@ def _unavailable_reason(bundle, tag):
             "those Pythons: run python3.X \"$(command -v kubectl-gitops)\" ..., or install kubectl-gitops "
             "with pip." % (bundle["platform"], ", ".join("%s.%s" % (k[2], k[3:]) for k in pythons),
                            getattr(getattr(sys, "implementation", None), "name", "python"),
-                           sys.version_info[0], sys.version_info[1], tag or "no compiled wheels apply"))
+                           sys.version_info[0], sys.version_info[1], no_wheels_reason() or tag))
 
 
 def setup(archive, bundle, environ, stderr):

@@ -368,3 +368,15 @@ def test_a_compiled_dependency_missing_for_this_python_fails_with_a_reason() -> 
     assert finder.find_spec("yaml") is None
     with pytest.raises(ImportError, match=r"cryptography is not available: use CPython 3\.12"):
         finder.find_spec("cryptography.hazmat.primitives")
+
+
+def test_missing_compiled_dependency_message_names_the_pythons_that_have_it(tmp_path: Path) -> None:
+    _, info = fake_bundle(tmp_path)
+    message = bootstrap._unavailable_reason(info, "cp315") % {"module": "cryptography"}
+    assert message.startswith("cryptography is not available: this kubectl-gitops build for linux/amd64")
+    assert "CPython 3.11" in message and "install kubectl-gitops with pip" in message
+
+
+def test_this_cpython_gets_its_compiled_wheels() -> None:
+    assert bootstrap.no_wheels_reason() == ""
+    assert bootstrap.python_tag() == f"cp{sys.version_info[0]}{sys.version_info[1]}"
