@@ -9,7 +9,7 @@ from importlib import metadata
 
 from . import __version__
 
-DEPENDENCIES = ("click", "kubernetes", "GitPython", "tabulate", "jsonpatch", "PyYAML")
+DEPENDENCIES = ("click", "kubernetes", "GitPython", "tabulate", "jsonpatch", "PyYAML", "ruamel.yaml", "cryptography")
 
 
 def git_commit() -> str | None:

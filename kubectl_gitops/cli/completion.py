@@ -143,6 +143,8 @@ def kubectl_complete_main(argv: Sequence[str] | None = None, prog: str | None = 
     if words and words[0] == "__complete":
         words = words[1:]
     name = os.path.basename(sys.argv[0] if prog is None else prog)
+    for suffix in (".exe", ".py"):  # pip's launchers on Windows
+        name = name.removesuffix(suffix)
     stem = "kubectl_complete-gitops-"
     if name.startswith(stem) and name[len(stem):] in COMMANDS:
         words.insert(0, name[len(stem):])
