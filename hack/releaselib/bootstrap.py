@@ -1,5 +1,5 @@
 # -*- coding: utf-8 -*-
-# ruff: noqa: UP004, UP009, UP031, RUF005  (old-Python syntax on purpose: see the docstring)
+# ruff: noqa: UP004, UP009, UP031  (old-Python syntax on purpose: see the docstring)
 """kubectl-gitops, bundled: this zip holds the plugin and every dependency (docs/install.md).
 
 This file is the zipapp's __main__.py. Before anything else it
@@ -10,8 +10,7 @@ This file is the zipapp's __main__.py. Before anything else it
    because compiled modules (cryptography, cffi, libyaml) cannot load from inside a zip and imports
    from plain files are faster (byte code gets cached). The folder is written under a temporary name
    and renamed into place, so a run never sees half of it and two first runs do not collide.
-   Unwritable cache: a temporary folder, removed at exit. Nothing writable at all: the pure-Python
-   part runs straight from the zip (slower; cryptography unavailable);
+   Unwritable cache: a temporary folder, removed at exit. Nothing writable at all: a message saying so;
 3. runs the entry point its name asks for: kubectl-gitops, kubectl-gitops-<cmd> / kubectl-gitops_<cmd>
    (one command) or kubectl_complete-gitops[-<cmd>] (kubectl's completion protocol), so symlinks to
    this one file can stand in for each.
@@ -77,9 +76,14 @@ def runtime_spec(bundle, tag):
 
 
 def _extract(archive, dest, prefixes):
+    import io
     import zipfile
 
-    zf = zipfile.ZipFile(archive)
+    outer = zipfile.ZipFile(archive)
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(outer.read("payload.zip")))
+    finally:
+        outer.close()
     try:
         for info in zf.infolist():
             name = info.filename
@@ -211,19 +215,56 @@ def _unavailable_reason(bundle, tag):
                            sys.version_info[0], sys.version_info[1], no_wheels_reason() or tag))
 
 
+def cache_bytecode(folder):
+    """Keep compiled byte code of the bundle's modules even under PYTHONDONTWRITEBYTECODE (containers set
+    it often): the folder is ours, and compiling click and friends again on every run would cost more
+    than the rest of the start. Other folders keep the interpreter's rule."""
+    if not sys.dont_write_bytecode:
+        return
+    import importlib.machinery as machinery
+
+    class Loader(machinery.SourceFileLoader):
+        def get_code(self, fullname):
+            code = machinery.SourceFileLoader.get_code(self, fullname)
+            path = self.get_filename(fullname)
+            try:
+                import importlib.util
+
+                cached = importlib.util.cache_from_source(path)
+                if not os.path.exists(cached):
+                    import py_compile
+
+                    py_compile.compile(path, cfile=cached, doraise=True,
+                                       invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+            except Exception:  # a cache is an optimisation: never fail an import over it
+                pass
+            return code
+
+    loaders = [(machinery.ExtensionFileLoader, machinery.EXTENSION_SUFFIXES),
+               (Loader, machinery.SOURCE_SUFFIXES), (machinery.SourcelessFileLoader, machinery.BYTECODE_SUFFIXES)]
+    prefix = folder + os.sep
+
+    def hook(path):
+        if path.startswith(prefix):
+            return machinery.FileFinder(path, *loaders)
+        raise ImportError("not a folder of the bundle")
+
+    sys.path_hooks.insert(0, hook)
+
+
 def setup(archive, bundle, environ, stderr):
-    """Put the bundle first on sys.path (unpacked if possible). Returns the folder used, or None."""
+    """Unpack if needed and put the bundle first on sys.path. Returns the folder used, or None (and says
+    why on ``stderr``) when it cannot be unpacked anywhere."""
     try:
         folder, persistent = ensure_runtime(archive, bundle, python_tag(), cache_root(environ))
     except OSError as e:
-        stderr.write("kubectl-gitops: cannot unpack into %s or a temporary folder (%s); running from the "
-                     "archive: slower, and cryptography is unavailable\n" % (cache_root(environ), e))
-        sys.path[:] = [os.path.join(archive, "lib")] + _without(sys.path, archive)
-        sys.meta_path.append(Unavailable(bundle["runtimes"][""]["missing"],
-                                         "%(module)s is not available: kubectl-gitops could not unpack its "
-                                         "compiled parts (see the message above)."))
+        stderr.write("kubectl-gitops: cannot unpack itself into %s nor into a temporary folder: %s\n"
+                     "Make one of them writable, or point KUBECTL_GITOPS_CACHE at a writable folder.\n"
+                     % (os.path.join(cache_root(environ), "runtime"), e))
         return None
-    if not persistent:
+    if persistent:
+        cache_bytecode(folder)
+    else:
         import atexit
 
         atexit.register(_rmtree, folder)
@@ -245,7 +286,8 @@ def main():
         sys.stderr.write(problem)
         return EXIT_FAILED
     archive = os.path.dirname(os.path.abspath(__file__))
-    setup(archive, BUNDLE, os.environ, sys.stderr)
+    if setup(archive, BUNDLE, os.environ, sys.stderr) is None:
+        return EXIT_FAILED
     import importlib
 
     module, function = entry_point(sys.argv[0])

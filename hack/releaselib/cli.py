@@ -105,8 +105,7 @@ def build(version: str | None, out: Path, platforms: list[str], worktree: bool, 
         tree, runtimes = bundle.assemble(package, locked, platform, paths)
         tree["lib/kubectl_gitops/_build_info.py"] = (bundle.build_info(sha, platform, version), 0o644)
         info = {"version": version, "platform": platform, "min_python": list(config.MIN_PYTHON), "runtimes": runtimes}
-        tree["__main__.py"] = (bundle.main_py(info), 0o644)
-        app = bundle.zipapp(tree, when)
+        app = bundle.zipapp(bundle.main_py(info), tree, when)
         archive = config.archive_name(version, platform)
         data = bundle.tarball({config.EXECUTABLE: (app, 0o755), "LICENSE": source["LICENSE"],
                                "README.md": source["README.md"]}, when)

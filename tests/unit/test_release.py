@@ -181,14 +181,17 @@ def test_setup_cfg_requirements_drop_comments() -> None:
 
 def test_archives_are_reproducible_byte_for_byte() -> None:
     tree = {"lib/b.py": (b"b", 0o644), "lib/a.py": (b"a", 0o644), "native/x.so": (b"\0", 0o755)}
-    first = bundle.zipapp(tree, 1_700_000_000)
-    again = bundle.zipapp(dict(reversed(list(tree.items()))), 1_700_000_000)
+    first = bundle.zipapp(b"main", tree, 1_700_000_000)
+    again = bundle.zipapp(b"main", dict(reversed(list(tree.items()))), 1_700_000_000)
     assert first == again
     assert first.startswith(b"#!/usr/bin/env python3\n")
-    assert bundle.zipapp(tree, 1_700_000_100) != first  # the timestamp is an input, nothing else hidden
-    with zipfile.ZipFile(io.BytesIO(first)) as zf:
-        assert zf.namelist() == ["lib/a.py", "lib/b.py", "native/x.so"]
-        assert (zf.getinfo("native/x.so").external_attr >> 16) & 0o777 == 0o755
+    assert bundle.zipapp(b"main", tree, 1_700_000_100) != first  # the timestamp is an input, nothing else hidden
+    with zipfile.ZipFile(io.BytesIO(first)) as outer:
+        assert outer.namelist() == ["__main__.py", "payload.zip"]
+        assert outer.getinfo("payload.zip").compress_type == zipfile.ZIP_STORED
+        payload = zipfile.ZipFile(io.BytesIO(outer.read("payload.zip")))
+        assert payload.namelist() == ["lib/a.py", "lib/b.py", "native/x.so"]
+        assert (payload.getinfo("native/x.so").external_attr >> 16) & 0o777 == 0o755
     t1 = tar_gz({"kubectl-gitops": (first, 0o755), "LICENSE": (b"l", 0o644)})
     assert t1 == tar_gz({"LICENSE": (b"l", 0o644), "kubectl-gitops": (first, 0o755)})
     with tarfile.open(fileobj=io.BytesIO(t1)) as tf:
@@ -285,9 +288,9 @@ def test_bootstrap_runs_the_entry_point_its_name_asks_for(argv0: str, function: 
 
 def fake_bundle(tmp_path: Path) -> tuple[str, dict[str, Any]]:
     archive = tmp_path / "kubectl-gitops"
-    archive.write_bytes(bundle.zipapp({"__main__.py": (b"", 0o644), "lib/pkg/__init__.py": (b"X = 1\n", 0o644),
-                                       "native/abi3/fast.so": (b"so", 0o755),
-                                       "native/cp311/other.so": (b"so", 0o755)}, 1_700_000_000))
+    archive.write_bytes(bundle.zipapp(b"", {"lib/pkg/__init__.py": (b"X = 1\n", 0o644),
+                                            "native/abi3/fast.so": (b"so", 0o755),
+                                            "native/cp311/other.so": (b"so", 0o755)}, 1_700_000_000))
     info = {"version": "v1.0.0", "platform": "linux/amd64", "min_python": [3, 10], "runtimes": {
         "": {"native": [], "hash": "000000000000", "missing": ["fast", "other"]},
         "cp311": {"native": ["abi3", "cp311"], "hash": "111111111111", "missing": []}}}
@@ -344,6 +347,22 @@ def test_runtime_falls_back_to_a_temporary_folder_when_the_cache_is_not_writable
         assert (Path(folder) / "lib" / "pkg" / "__init__.py").exists()
     finally:
         bootstrap._rmtree(folder)
+
+
+def test_nothing_writable_stops_with_a_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tempfile
+
+    archive, info = fake_bundle(tmp_path)
+    blocked = tmp_path / "file-not-dir"
+    blocked.write_text("")
+
+    def no_temp(*args: Any, **kwargs: Any) -> str:
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(tempfile, "mkdtemp", no_temp)
+    err = io.StringIO()
+    assert bootstrap.setup(archive, info, {"KUBECTL_GITOPS_CACHE": str(blocked)}, err) is None
+    assert "cannot unpack itself into" in err.getvalue() and "KUBECTL_GITOPS_CACHE" in err.getvalue()
 
 
 def test_runtime_prunes_other_versions_unpacked_more_than_a_day_ago(tmp_path: Path) -> None:
