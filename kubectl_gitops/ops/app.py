@@ -278,6 +278,16 @@ def record_prune(cluster: Cluster, record: Record, report: PruneReport, listing:
     return update_record(cluster, record.app, change, current=record)
 
 
+def note_ownership(changes: list[Change], live: dict[ResourceKey, Obj], app: AppRef) -> None:
+    """Mark the changes of objects that exist but are not the app's: sync refuses them without --adopt."""
+    by_key = {c.key: c for c in changes}
+    for conflict in ownership_conflicts(by_key, live, app.id):
+        ch = by_key[conflict.key]
+        owner = "no app" if conflict.owner is None else str(conflict.owner)
+        text = f"not owned by app {app.name} (belongs to {owner}): sync refuses it without --adopt"
+        ch.note = f"{ch.note}; {text}" if ch.note else text
+
+
 def pending_deletions(cluster: Cluster, app: AppRef, desired: set[ResourceKey], *,
                       on_event: EventSink = discard) -> list[Change]:
     """What ``diff`` shows as deletions: members a prune would delete (or would with a flag: Prune=confirm,
@@ -309,4 +319,5 @@ def pending_deletions(cluster: Cluster, app: AppRef, desired: set[ResourceKey], 
 
 
 __all__ = ["Approval", "Confirm", "Inventory", "PruneReport", "app_name", "approve", "current_user", "fault_point",
-           "final_scope", "pending_deletions", "preview_prune", "record_prune", "resolve_app", "write_record"]
+           "final_scope", "note_ownership", "pending_deletions", "preview_prune", "record_prune", "resolve_app",
+           "write_record"]

@@ -11,7 +11,7 @@ from ..model import Manifest
 from ..plan import build_plan, is_hook, plan_annotation_checks
 from ..settings import Settings
 from ..source import Checkout
-from .app import pending_deletions, resolve_app
+from .app import note_ownership, pending_deletions, resolve_app
 from .common import CompareOptions, compute_changes, load
 
 
@@ -45,6 +45,7 @@ def run_diff(settings: Settings, opts: CompareOptions, *, on_event: EventSink = 
     app = resolve_app(settings, loaded.desired.checkout, loaded.cluster)
     computed = compute_changes(loaded, opts, labels=app.member_labels, on_event=on_event)
     keys = {m.key for m in loaded.desired.manifests}
+    note_ownership(computed.changes, loaded.live, app)
     computed.changes.extend(pending_deletions(loaded.cluster, app, keys, on_event=on_event))
     loaded.timings["compare"] = time.monotonic() - t0
     loaded.cluster.close()

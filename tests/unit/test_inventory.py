@@ -246,3 +246,17 @@ def test_a_conflict_with_another_app_names_its_record() -> None:
     conflicts = ownership_conflicts([k], {k: obj(labels={LABEL_PART_OF: other.id})}, APP.id)
     err = conflicts_error(conflicts, APP, {other.id: "kubectl-gitops app api (Secret team-b/kubectl-gitops.api)"})
     assert "kubectl-gitops app api (Secret team-b/kubectl-gitops.api)" in err.details[0]
+
+
+def test_diff_notes_objects_sync_would_refuse_without_adopt() -> None:
+    from kubectl_gitops.diff import Change, Op
+    from kubectl_gitops.ops.app import note_ownership
+
+    mine, theirs, new = (key("ConfigMap", n, "team-a") for n in ("mine", "theirs", "new"))
+    changes = [Change(mine, Op.UNCHANGED, None, None, None), Change(theirs, Op.UPDATE, None, None, None),
+               Change(new, Op.CREATE, None, None, None)]
+    live = {mine: obj(labels={LABEL_PART_OF: APP.id}), theirs: obj(labels={"kapp.k14s.io/app": "17"})}
+    note_ownership(changes, live, APP)
+    assert [c.note for c in changes] == [
+        "", "not owned by app web (belongs to kapp app 17 (label kapp.k14s.io/app)): sync refuses it without --adopt",
+        ""]
