@@ -84,7 +84,7 @@ def command(summary: bool, concurrency: int, ignore_file: str | None, no_fast_pa
     shown = result.changes if show_unchanged else [c for c in result.changes if c.changed]
 
     if fmt in ("json", "yaml"):
-        doc = diff_view.to_json(result.changes, co.commit, co.dirty)
+        doc = diff_view.to_json(result.changes, co.commit, co.dirty, co.ref)
         p.json(doc) if fmt == "json" else p.yaml(doc)
         return code
     if fmt == "markdown":
@@ -95,9 +95,9 @@ def command(summary: bool, concurrency: int, ignore_file: str | None, no_fast_pa
     if summary or fmt == "table":
         headers = ["op", "kind", "namespace/name", "source", "drift"]
         p.table(headers, diff_view.summary_rows(shown))
-        counts = result.counts()
-        p.info(", ".join(f"{n} to {op}" if op != "unchanged" else f"{n} unchanged" for op, n in counts.items() if n)
-               or "no objects")
+        counts = diff_view.counts(result.changes)  # IgnoreExtraneous deletions apart: they are not differences
+        p.info(", ".join(f"{n} {op}" if op in ("unchanged", "ignored") else f"{n} to {op}"
+                         for op, n in counts.items() if n) or "no objects")
         return code
     external = os.environ.get("KUBECTL_EXTERNAL_DIFF")
     if external:
