@@ -495,6 +495,10 @@ def _glob(pattern: str, value: str) -> bool:
     return pattern in ("", "*") or fnmatch.fnmatchcase(value, pattern)
 
 
+_IGNORE_EXAMPLES = {"jsonPointers": "/spec/replicas", "managedFieldsManagers": "kube-controller-manager",
+                    "jqPathExpressions": "'.spec.template.spec.containers[].image'"}
+
+
 @dataclass(frozen=True)
 class IgnoreRule:
     """One Argo CD ``ignoreDifferences`` entry. ``group``, ``kind``, ``name`` and ``namespace`` are
@@ -528,7 +532,8 @@ class IgnoreRule:
         for key in ("group", "kind", "name", "namespace"):
             if key in d:
                 if not isinstance(d[key], str):
-                    raise InvalidInputError(f"{where}: {key} must be a string, got {d[key]!r}")
+                    raise InvalidInputError(f"{where}: {key} must be a string, got {d[key]!r}",
+                                            hint=f'quote it: {key}: "{d[key]}"')
                 values[key] = d[key]
         if "kind" not in values:
             raise InvalidInputError(f"{where}: kind is required",
@@ -538,13 +543,15 @@ class IgnoreRule:
             if items is None:
                 continue
             if not isinstance(items, list) or not all(isinstance(x, str) and x for x in items):
-                raise InvalidInputError(f"{where}: {key} must be a list of non-empty strings")
+                raise InvalidInputError(f"{where}: {key} must be a list of non-empty strings",
+                                        hint=f"write it as a YAML list, e.g. {key}: [{_IGNORE_EXAMPLES[key]}]")
             values[cls.KEYS[key]] = tuple(items)
         for p in values.get("json_pointers", ()):
             try:
                 _pointer_tokens(p)
             except ValueError as e:
-                raise InvalidInputError(f"{where}: jsonPointers entry {p!r}: {e}") from None
+                raise InvalidInputError(f"{where}: jsonPointers entry {p!r}: {e}",
+                                        hint="a JSON pointer starts with '/', e.g. /spec/replicas") from None
         for expr in values.get("jq_path_expressions", ()):
             try:
                 _jq(expr)
@@ -603,7 +610,8 @@ def load_ignore_rules(data: Any, source: str) -> list[IgnoreRule]:
                                     hint="write '- {group: apps, kind: Deployment, jsonPointers: [/spec/replicas]}' "
                                          "or a mapping with an ignoreDifferences list")
     if not isinstance(data, list):
-        raise InvalidInputError(f"{source}: expected a list of ignoreDifferences entries, got {type(data).__name__}")
+        raise InvalidInputError(f"{source}: expected a list of ignoreDifferences entries, got {type(data).__name__}",
+                                hint="write '- {group: apps, kind: Deployment, jsonPointers: [/spec/replicas]}'")
     return [IgnoreRule.from_dict(entry, f"{source}: ignoreDifferences[{i}]") for i, entry in enumerate(data)]
 
 

@@ -35,6 +35,7 @@ import bisect
 import json
 import os
 import posixpath
+import re
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator
@@ -162,6 +163,11 @@ def _add_document(out: _Out, data: Any, origin: Origin, node: yaml.Node | None) 
     out.manifests.append(Manifest(data, origin))
 
 
+def _char_at(text: str, line: int, column: int) -> str:
+    lines = text.splitlines()
+    return lines[line][column:column + 1] if 0 <= line < len(lines) else ""
+
+
 def _parse_yaml(out: _Out, text: str, origin: Origin, *,
                 origin_for: Callable[[int, Obj], Origin] | None = None) -> None:
     try:
@@ -179,6 +185,8 @@ def _parse_yaml(out: _Out, text: str, origin: Origin, *,
         what = e.problem or str(e)
         if e.context and not isinstance(e, _DuplicateKey):
             what = f"{what} ({e.context})"
+        if mark is not None and _char_at(text, mark.line, mark.column) == "\t":  # libyaml does not name it
+            what = f"a tab character at column {mark.column + 1}; YAML indents with spaces only"
         where = f"{origin.path}:{err_line}" if err_line and origin.renderer == "file" else str(origin)
         out.problems.append(f"{where}: invalid YAML: {what}; fix the syntax (the rest of this file was not read)")
     except yaml.YAMLError as e:  # e.g. an unknown tag without a mark
@@ -267,6 +275,24 @@ def kustomize_command(rel_dir: str = ".") -> list[str]:
                            f"{KUSTOMIZE_ENV}=/path/to/kustomize")
 
 
+# kubectl's log prefix: `E1121 05:19:08.292223    1733 run.go:72] "command failed" err="..."`
+_KLOG = re.compile(r'^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ [\w.-]+:\d+\] (?:"command failed" err=)?(.*)$')
+
+
+def _unklog(line: str) -> str:
+    """The message of a klog line (``kubectl kustomize`` errors), without the timestamp, pid and quoting."""
+    m = _KLOG.match(line.strip())
+    if not m:
+        return line
+    msg = m.group(1)
+    if len(msg) >= 2 and msg[0] == msg[-1] == '"':
+        try:
+            msg = json.loads(msg)
+        except ValueError:
+            msg = msg[1:-1]
+    return str(msg)
+
+
 def _run(cmd: list[str], *, root: Path) -> tuple[bool, str]:
     """(ok, stdout or a one-paragraph error) of a renderer run; temp paths are shown relative to the repo."""
     try:
@@ -280,7 +306,7 @@ def _run(cmd: list[str], *, root: Path) -> tuple[bool, str]:
     if proc.returncode != 0:
         err = (proc.stderr or proc.stdout).strip()
         err = err.replace(str(root) + os.sep, "").replace(str(root), ".")
-        lines = [ln for ln in err.splitlines() if ln.strip()]
+        lines = [_unklog(ln) for ln in err.splitlines() if ln.strip()]
         return False, " | ".join(lines[-6:]) or f"exit code {proc.returncode}"
     return True, proc.stdout
 
