@@ -76,6 +76,7 @@ def runtime_spec(bundle, tag):
 
 
 def _extract(archive, dest, prefixes):
+    """Unpack the payload entries under ``prefixes`` into ``dest`` (``native/<group>/`` -> ``native/``)."""
     import io
     import zipfile
 
@@ -84,29 +85,28 @@ def _extract(archive, dest, prefixes):
         zf = zipfile.ZipFile(io.BytesIO(outer.read("payload.zip")))
     finally:
         outer.close()
-    try:
-        for info in zf.infolist():
-            name = info.filename
-            for prefix in prefixes:
-                if name.startswith(prefix) and not name.endswith("/"):
-                    break
-            else:
-                continue
-            if name.startswith("native/"):
-                rel = "native/" + name[len(prefix):]
-            else:
-                rel = name
-            path = os.path.join(dest, *rel.split("/"))
-            parent = os.path.dirname(path)
-            if not os.path.isdir(parent):
-                os.makedirs(parent)
-            with open(path, "wb") as f:
-                f.write(zf.read(info))
-            mode = (info.external_attr >> 16) & 0o777
-            if mode:
-                os.chmod(path, mode)
-    finally:
-        zf.close()
+    jobs = []
+    folders = set()
+    for info in zf.infolist():
+        name = info.filename
+        for prefix in prefixes:
+            if name.startswith(prefix) and not name.endswith("/"):
+                break
+        else:
+            continue
+        rel = "native/" + name[len(prefix):] if name.startswith("native/") else name
+        path = os.path.join(dest, *rel.split("/"))
+        folders.add(os.path.dirname(path))
+        jobs.append((path, info))
+    for folder in sorted(folders):
+        if not os.path.isdir(folder):
+            os.makedirs(folder)
+    for path, info in jobs:
+        with open(path, "wb") as f:
+            f.write(zf.read(info))
+        mode = (info.external_attr >> 16) & 0o777
+        if mode:
+            os.chmod(path, mode)
 
 
 def _rmtree(path):
