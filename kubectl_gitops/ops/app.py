@@ -230,11 +230,10 @@ class Inventory:
     def before_apply(self) -> None:
         """Write old ∪ new scope (and the record itself on the first sync), unless it already covers it."""
         new = Scope.of(self.desired)
-        if self.record.exists and self.record.scope.covers(new):
-            return
-        source = source_text(self.checkout)
-        self.record = update_record(self.cluster, self.app, lambda r: replace(
-            r, scope=r.scope.union(new), source=source or r.source), current=self.record)
+        if not (self.record.exists and self.record.scope.covers(new)):
+            source = source_text(self.checkout)
+            self.record = update_record(self.cluster, self.app, lambda r: replace(
+                r, scope=r.scope.union(new), source=source or r.source), current=self.record)
         fault_point("before-apply")
 
     def after_apply(self, ok: bool, counts: dict[str, int], *, message: str = "", seconds: float = 0.0,
