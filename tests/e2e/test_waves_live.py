@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from cluster_helpers import audit_mark, kubectl, writes_since
+from cluster_helpers import audit_mark, writes_since
 from source_helpers import GitRepo
 
 pytestmark = pytest.mark.e2e
@@ -31,8 +31,8 @@ def test_live_marks_each_step_with_its_change_and_writes_nothing(tmp_path: Path,
     repo.write("a.yaml", cm(namespace, "a", "1", 0))
     repo.write("b.yaml", cm(namespace, "b", "1", 1))
     repo.commit("two config maps")
-    kubectl("apply", "--server-side", "--field-manager=kubectl-gitops", "-f", str(repo.path / "a.yaml"))
-    kubectl("apply", "--server-side", "--field-manager=kubectl-gitops", "-f", str(repo.path / "b.yaml"))
+    synced = gitops("sync", cwd=repo.path)
+    assert synced.returncode == 0, synced.stderr
     repo.write("b.yaml", cm(namespace, "b", "2", 1))
     repo.write("c.yaml", cm(namespace, "c", "1", 2))
 
