@@ -24,8 +24,12 @@ class Target:
     rt: ResourceType
 
 
-def fetch_live(cluster: Cluster, targets: Iterable[Target], *, workers: int = 8) -> dict[ResourceKey, Obj]:
-    """Live objects for the targets that exist; missing ones are absent from the result."""
+def fetch_live(cluster: Cluster, targets: Iterable[Target], *, workers: int = 8,
+               listed: dict[tuple[str, str, str], list[Obj]] | None = None) -> dict[ResourceKey, Obj]:
+    """Live objects for the targets that exist; missing ones are absent from the result.
+
+    ``listed``, when given, receives every LIST's complete result by (group, kind, namespace), so later
+    readers of the same types (diff's deletions: the app's members) need not list them again."""
     groups: dict[tuple[ResourceType, str], list[Target]] = defaultdict(list)
     for t in targets:
         groups[(t.rt, t.key.namespace)].append(t)
@@ -48,7 +52,10 @@ def fetch_live(cluster: Cluster, targets: Iterable[Target], *, workers: int = 8)
             return []
         wanted = {m.key.name: m.key for m in members}
         found = []
-        for obj in cluster.list(rt, ns or None):
+        everything = list(cluster.list(rt, ns or None))
+        if listed is not None:
+            listed[(rt.group, rt.kind, ns)] = everything
+        for obj in everything:
             name = (obj.get("metadata") or {}).get("name")
             if name in wanted:
                 found.append((wanted[name], obj))

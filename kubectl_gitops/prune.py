@@ -295,9 +295,12 @@ def list_objects(cluster: Cluster, rt: ResourceType, namespace: str | None, *, s
 
 
 def list_members(cluster: Cluster, app: AppRef, scope: Scope, *, metadata_only: bool = True,
-                 workers: int = 8) -> Listing:
+                 workers: int = 8, prefetched: Mapping[tuple[str, str, str], list[Obj]] | None = None) -> Listing:
     """Every live member of the app: exactly one LIST per recorded group-kind and namespace (one per
-    cluster-scoped group-kind), filtered by the part-of label on the server."""
+    cluster-scoped group-kind), filtered by the part-of label on the server.
+
+    ``prefetched`` holds complete, unfiltered LISTs already made (full objects) by (group, kind, namespace):
+    those are filtered here instead of listed again."""
     from .concurrency import map_bounded
 
     listing = Listing()
@@ -313,12 +316,16 @@ def list_members(cluster: Cluster, app: AppRef, scope: Scope, *, metadata_only: 
         else:
             calls.append((rt, None))
 
-    def run(call: tuple[ResourceType, str | None]) -> tuple[ResourceType, list[Obj]]:
+    def run(call: tuple[ResourceType, str | None]) -> tuple[ResourceType, list[Obj], bool]:
         rt, ns = call
-        return rt, list_objects(cluster, rt, ns, selector=app.selector, metadata_only=metadata_only)
+        done = (prefetched or {}).get((rt.group, rt.kind, ns or ""))
+        if done is not None:
+            return rt, [o for o in done if ((o.get("metadata") or {}).get("labels") or {}).get(LABEL_PART_OF)
+                        == app.id], False
+        return rt, list_objects(cluster, rt, ns, selector=app.selector, metadata_only=metadata_only), True
 
-    for rt, items in map_bounded(run, calls, workers):
-        listing.lists += 1
+    for rt, items, listed in map_bounded(run, calls, workers):
+        listing.lists += listed
         for obj in items:
             meta = obj.get("metadata") or {}
             key = ResourceKey(rt.group, rt.kind, str(meta.get("namespace") or ""), str(meta.get("name") or ""))

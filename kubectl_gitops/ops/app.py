@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import getpass
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import Enum
 
@@ -288,7 +288,8 @@ def note_ownership(changes: list[Change], live: dict[ResourceKey, Obj], app: App
 
 
 def pending_deletions(cluster: Cluster, app: AppRef, desired: set[ResourceKey], *,
-                      on_event: EventSink = discard) -> list[Change]:
+                      on_event: EventSink = discard,
+                      prefetched: Mapping[tuple[str, str, str], list[Obj]] | None = None) -> list[Change]:
     """What ``diff`` shows as deletions: members a prune would delete (or would with a flag: Prune=confirm,
     CRDs, Namespaces whose contents are not checked here, each with a note). Objects kept on purpose
     (Prune=false, Flux prune disabled, hooks) are not differences. One GET and the member LISTs."""
@@ -301,7 +302,7 @@ def pending_deletions(cluster: Cluster, app: AppRef, desired: set[ResourceKey], 
         return []
     if not record.exists:
         return []
-    listing = list_members(cluster, app, record.scope, metadata_only=False)
+    listing = list_members(cluster, app, record.scope, metadata_only=False, prefetched=prefetched)
     sel = select(listing.members, desired, app.id, PruneOptions(), namespace_contents=None)
     live = dict(listing.members)
     out = []

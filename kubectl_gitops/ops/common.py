@@ -39,6 +39,7 @@ class Loaded:
     types: dict[ResourceKey, ResourceType | None]  # None: a custom resource whose CRD is in this set
     live: dict[ResourceKey, Obj]
     timings: dict[str, float] = field(default_factory=dict)
+    listed: dict[tuple[str, str, str], list[Obj]] = field(default_factory=dict)  # complete LISTs by (g, k, ns)
 
 
 def crd_kinds(manifests: list[Manifest]) -> set[tuple[str, str]]:
@@ -87,10 +88,11 @@ def load(settings: Settings, *, committed_only: bool, on_event: EventSink = disc
         types[m.key] = rt
         if rt is not None and m.name:
             targets.append(Target(m.key, rt))
-    live = fetch_live(cluster, targets, workers=workers)
+    listed: dict[tuple[str, str, str], list[Obj]] = {}
+    live = fetch_live(cluster, targets, workers=workers, listed=listed)
     t3 = time.monotonic()
     return Loaded(cluster, desired, types, live,
-                  {"connect": t1 - t0, "render": t2 - t1, "live": t3 - t2})
+                  {"connect": t1 - t0, "render": t2 - t1, "live": t3 - t2}, listed)
 
 
 def resolve_secret_placeholders(desired: Desired, on_event: EventSink = discard) -> None:

@@ -46,7 +46,8 @@ def run_diff(settings: Settings, opts: CompareOptions, *, on_event: EventSink = 
     computed = compute_changes(loaded, opts, labels=app.member_labels, on_event=on_event)
     keys = {m.key for m in loaded.desired.manifests}
     note_ownership(computed.changes, loaded.live, app)
-    computed.changes.extend(pending_deletions(loaded.cluster, app, keys, on_event=on_event))
+    computed.changes.extend(pending_deletions(loaded.cluster, app, keys, on_event=on_event,
+                                              prefetched=loaded.listed))  # members: from the same LISTs
     loaded.timings["compare"] = time.monotonic() - t0
     loaded.cluster.close()
     # Hooks are created on every sync (and often deleted after), so comparing them with live says nothing.
