@@ -18,6 +18,7 @@ this).
 from __future__ import annotations
 
 import getpass
+import hashlib
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -84,7 +85,12 @@ def app_name(settings: Settings, checkout: Checkout | None) -> str:
         return validate_app_name(settings.app.name)
     if checkout is None:
         return default_app_name(None, None, settings.source.path)
-    repo_dir = checkout.repo_root.name if checkout.repo_root is not None else None
+    repo_dir = None
+    if checkout.repo_root is not None:
+        # Without a remote, a folder name alone is not an identity: two repositories called "deploy" on one
+        # machine must not share an app (a prune of one would delete the other's objects).
+        where = hashlib.sha256(str(checkout.repo_root.resolve()).encode()).hexdigest()[:6]
+        repo_dir = f"{checkout.repo_root.name}-{where}"
     return default_app_name(checkout.remote_url, repo_dir, checkout.path)
 
 

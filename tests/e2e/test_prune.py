@@ -7,6 +7,7 @@ so apps of different tests never meet.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pty
@@ -389,11 +390,13 @@ def test_history_shows_each_sync_and_a_rollback_is_a_sync_of_an_older_commit(tmp
 
 
 def test_history_finds_the_app_from_the_repository_without_app(tmp_path: Path, namespace: str) -> None:
+    """Also: two remote-less repositories with the same folder name never share an app (see the hash)."""
     repo = GitRepo.create(tmp_path / f"shop-{uuid.uuid4().hex[:6]}")
     repo.write("deploy/a.yaml", cm("a", namespace))
     repo.commit()
     ok(gitops("sync", "--path", "deploy", "--record-namespace", namespace, cwd=repo.path))
-    expected = f"{repo.path.name}-deploy"
+    where = hashlib.sha256(str(repo.path.resolve()).encode()).hexdigest()[:6]
+    expected = f"{repo.path.name}-{where}-deploy"  # no remote: folder name + a hash of its path
     assert exists("secret", f"kubectl-gitops.{expected}", namespace)
     doc = json.loads(ok(gitops("history", "--path", "deploy", "--record-namespace", namespace, "-o", "json",
                                cwd=repo.path)).stdout)
@@ -447,3 +450,17 @@ def test_an_argo_cd_tracked_object_is_refused_and_adopted_with_adopt(tmp_path: P
     assert PART_OF in labels("configmap", "guestbook-ui", namespace)
     assert PART_OF in labels("configmap", "unowned", namespace)
     ok(app.sync())  # adopted once, ours from then on
+
+
+def test_two_repositories_with_the_same_folder_name_do_not_share_an_app(tmp_path: Path, namespace: str) -> None:
+    first, second = GitRepo.create(tmp_path / "a" / "deploy"), GitRepo.create(tmp_path / "b" / "deploy")
+    first.write("x.yaml", cm("from-a", namespace))
+    second.write("y.yaml", cm("from-b", namespace))
+    first.commit()
+    second.commit()
+    ok(gitops("sync", "--record-namespace", namespace, cwd=first.path))
+    ok(gitops("sync", "--record-namespace", namespace, cwd=second.path))
+    pruned = gitops("prune", "--record-namespace", namespace, "--yes", cwd=second.path)
+    assert pruned.returncode == 0, pruned.stderr
+    assert exists("configmap", "from-a", namespace) and exists("configmap", "from-b", namespace)
+    assert labels("configmap", "from-a", namespace)[PART_OF] != labels("configmap", "from-b", namespace)[PART_OF]
