@@ -17,6 +17,7 @@ import contextlib
 import json
 import os
 import random
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -112,9 +113,59 @@ class Discovery:
         return None if rt is None else rt.namespaced
 
 
+def kubernetes_client() -> tuple[Any, Any]:
+    """The official client's ``(client, config)`` modules, without its ~700 generated API and model classes.
+
+    ``import kubernetes`` imports every generated class (about a third of a second), and we use none of
+    them: only the kubeconfig loader, ``Configuration``, ``ApiClient`` and the REST layer. Start-up matters
+    (runbook aliases run the CLI many times), so the package is entered with its ``__init__`` modules
+    skipped. Anything unexpected (another client version) falls back to the ordinary import.
+    """
+    if "kubernetes.config" in sys.modules and "kubernetes.client" in sys.modules:
+        return sys.modules["kubernetes.client"], sys.modules["kubernetes.config"]
+    if not any(name == "kubernetes" or name.startswith("kubernetes.") for name in sys.modules):
+        try:
+            return _import_client_core()
+        except Exception:  # fall back to the full, slow import
+            for name in [n for n in sys.modules if n == "kubernetes" or n.startswith("kubernetes.")]:
+                del sys.modules[name]
+    import kubernetes.client
+    import kubernetes.config
+
+    return kubernetes.client, kubernetes.config
+
+
+def _import_client_core() -> tuple[Any, Any]:
+    import importlib
+    import importlib.util
+    import types
+
+    spec = importlib.util.find_spec("kubernetes")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("kubernetes is not installed")
+    root = next(iter(spec.submodule_search_locations))
+    pkg = types.ModuleType("kubernetes")
+    pkg.__path__ = [root]
+    pkg.__spec__ = spec
+    client = types.ModuleType("kubernetes.client")
+    client.__path__ = [os.path.join(root, "client")]
+    models = types.ModuleType("kubernetes.client.models")  # api_client imports it; we never deserialize
+    sys.modules.update({"kubernetes": pkg, "kubernetes.client": client, "kubernetes.client.models": models})
+    pkg.client, client.models = client, models  # type: ignore[attr-defined]
+    configuration = importlib.import_module("kubernetes.client.configuration")
+    api_client = importlib.import_module("kubernetes.client.api_client")
+    importlib.import_module("kubernetes.client.rest")
+    importlib.import_module("kubernetes.client.exceptions")
+    client.ApiClient = api_client.ApiClient  # type: ignore[attr-defined]
+    client.Configuration = configuration.Configuration  # type: ignore[attr-defined]
+    config = importlib.import_module("kubernetes.config")
+    pkg.config = config  # type: ignore[attr-defined]
+    return client, config
+
+
 def _load_configuration(opts: ClusterOptions) -> tuple[Any, str, str]:
     """Returns (kubernetes Configuration, default namespace, context name)."""
-    from kubernetes import client, config
+    client, config = kubernetes_client()
     from kubernetes.config.config_exception import ConfigException
 
     cfg = client.Configuration()
@@ -174,8 +225,7 @@ class Cluster:
 
     @classmethod
     def connect(cls, opts: ClusterOptions, *, pool_size: int = 16) -> Cluster:
-        from kubernetes import client
-
+        client, _ = kubernetes_client()
         cfg, namespace, context = _load_configuration(opts)
         cfg.connection_pool_maxsize = max(pool_size, 4)
         cfg.retries = False  # we retry ourselves, with jitter, and only what is transient

@@ -96,16 +96,17 @@ def test_audit_log_records_a_kubectl_create_as_one_write(namespace: str) -> None
 
 
 def test_audit_log_default_filter_keeps_our_clients_user_agent(cluster: Cluster, namespace: str) -> None:
-    from kubernetes import client, config
+    from kubectl_gitops.cluster import USER_AGENT
+    from kubectl_gitops.cluster import Cluster as Client
+    from kubectl_gitops.settings import ClusterOptions
 
-    api = config.new_client_from_config(config_file=cluster.kubeconfig)
-    api.user_agent = "kubectl-gitops/0.0-test python"
+    api = Client.connect(ClusterOptions(kubeconfig=cluster.kubeconfig))
     mark = audit_mark()
-    client.CoreV1Api(api).create_namespaced_config_map(namespace, json.loads(configmap("ours")))
-    client.CoreV1Api(api).delete_namespaced_config_map("ours", namespace)
+    api.request("POST", f"/api/v1/namespaces/{namespace}/configmaps", body=json.loads(configmap("ours")))
+    api.request("DELETE", f"/api/v1/namespaces/{namespace}/configmaps/ours")
 
-    assert [(w.verb, w.name, w.user_agent) for w in writes_since(mark)] == [
-        ("create", "ours", "kubectl-gitops/0.0-test python"), ("delete", "ours", "kubectl-gitops/0.0-test python")]
+    assert [(w.verb, w.name, w.user_agent.split()[0]) for w in writes_since(mark)] == [
+        ("create", "ours", USER_AGENT), ("delete", "ours", USER_AGENT)]
 
 
 @pytest.mark.parametrize("apply_args", [
