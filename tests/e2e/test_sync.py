@@ -2,7 +2,7 @@
 the plugin on PATH, and the `-o json` event stream (one event per line, then a ``{"type": "result"}`` line).
 
 What is checked here: Argo CD wave order with health gating, CRDs and their custom resources in one sync,
-timeouts, zero writes on a no-op re-sync, the GitOps guards (dirty tree, unpushed commit), all-or-nothing
+timeouts, no object written by a no-op re-sync, the GitOps guards (dirty tree, unpushed commit), all-or-nothing
 validation, --dry-run, field-manager conflicts and the source-commit annotation. Hooks: test_sync_hooks.py.
 """
 
@@ -179,8 +179,10 @@ def test_no_wait_does_not_gate_waves_on_health(tmp_path: Path, namespace: str) -
 
 # --- writes --------------------------------------------------------------------------------------------
 
-def test_a_resync_of_an_unchanged_repo_makes_no_write_calls(tmp_path: Path, namespace: str) -> None:
-    """Objects that are unchanged are not written at all (no apply, not even a no-op patch)."""
+def test_a_resync_of_an_unchanged_repo_writes_no_object_only_its_history_entry(
+        tmp_path: Path, namespace: str) -> None:
+    """Objects that are unchanged are not written at all (no apply, not even a no-op patch). The one write left
+    is the record of the sync itself (every sync is recorded with its commit, time and user)."""
     ns = namespace
     app = SyncApp(tmp_path, "noop", ns)
     app.write("config.yaml", "---\n".join(configmap(f"c{i}", ns) for i in range(4)))
