@@ -23,6 +23,7 @@ import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import Enum
+from typing import Any
 
 from ..cluster import Cluster
 from ..diff import Change
@@ -260,6 +261,9 @@ class Inventory:
             path=self.checkout.path, dirty=self.checkout.dirty, counts=counts,
             message=message or ("" if prune_ok else "prune did not finish"), seconds=seconds)
         desired = self.desired
+        if self._already_recorded(entry, report, final_scope(desired, report, self.record.scope, self.listing)):
+            self.on_event(Event("record", "nothing changed: the record already shows this commit synced", {}))
+            return self.report
 
         def change(r: Record) -> Record:
             scope = final_scope(desired, report, r.scope, self.listing)
@@ -267,6 +271,19 @@ class Inventory:
 
         self.record = update_record(self.cluster, self.app, change, current=self.record)
         return self.report
+
+
+    def _already_recorded(self, entry: HistoryEntry, report: PruneReport | None, scope: Any) -> bool:
+        """A re-sync that wrote nothing (no object, no hook, no prune) of the commit the record's last sync
+        already shows as succeeded adds nothing to the record, so it writes nothing: a no-op sync makes zero
+        write calls. Any change, failure, other commit, path or dirty work tree is recorded."""
+        if entry.result != "succeeded" or entry.dirty or (report is not None and report.approved):
+            return False
+        if any(entry.counts.get(action) for action in ("created", "configured", "hook", "failed", "pruned")):
+            return False
+        last = next((h for h in reversed(self.record.history) if h.operation == "sync"), None)
+        return (self.record.exists and last is not None and last.result == "succeeded"
+                and last.commit == entry.commit and last.path == entry.path and scope == self.record.scope)
 
 
 def record_prune(cluster: Cluster, record: Record, report: PruneReport, listing: Listing, checkout: Checkout,
