@@ -606,9 +606,9 @@ part of it is a request per object: 81 requests in all, 8 at a time, no dry run.
 B, for its part, pays no network latency at all here: the API server is on the same machine, so each of
 kubectl's 2,000 requests (a GET and a dry-run apply per object, one after the other) costs about
 {b / 2:.1f} ms. On a real cluster every one of those requests pays a network round trip (1-50 ms) and B
-grows by 2-100 s, while A's 81 requests, 8 at a time, add a few round trips (an estimate: no remote cluster was measured).
-On loopback, meeting it would take a compiled YAML constructor or a start-up without Python's imports, which
-is not a tuning of the diff path.
+grows by 2-100 s, while A's 81 requests, 8 at a time, add a few round trips (an estimate: no remote
+cluster was measured). On loopback, meeting it would take a compiled YAML constructor or a start-up
+without Python's imports, which is not a tuning of the diff path.
 """
 
 
