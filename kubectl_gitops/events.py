@@ -20,7 +20,7 @@ class Event:
     time: float = field(default_factory=time.time)
 
     def to_json(self) -> dict[str, Any]:
-        return {"type": self.type, "time": round(self.time, 3), "message": self.message, **self.data}
+        return {**self.data, "type": self.type, "time": round(self.time, 3), "message": self.message}
 
 
 EventSink = Callable[[Event], None]

@@ -83,7 +83,8 @@ class WaveFailed(GitopsError):
     """A wave did not become healthy (or an apply failed); carries the objects at fault."""
 
     def __init__(self, message: str, failed: list[StepResult]):
-        super().__init__(message, details=[f"{r.key}: {r.health} {r.message}".rstrip() for r in failed])
+        super().__init__(message, details=[": ".join(x for x in (str(r.key), r.health, r.message) if x)
+                                           for r in failed])
         self.failed = failed
 
 
@@ -181,7 +182,7 @@ class Syncer:
         res.seconds = time.monotonic() - t0
         self.on_event(Event("apply", f"{step.key} {res.action}", {
             "phase": str(step.phase), "wave": step.wave, "key": str(step.key), "action": res.action,
-            "message": res.message}))
+            "name": self.hook_names.get(step.order, step.name), "detail": res.message}))
         return res
 
     def _replace(self, step: Step, obj: Obj, rt: ResourceType) -> str:
@@ -220,7 +221,7 @@ class Syncer:
                     last[s.key] = h.status
                     self.on_event(Event("health", f"{s.key}: {h}", {
                         "phase": str(phase), "wave": wave, "key": str(s.key), "status": h.status.value,
-                        "message": h.message}))
+                        "detail": h.message}))
             bad = [(s, h) for s, h in healths if h.status is HealthStatus.DEGRADED]
             if bad:
                 raise WaveFailed(f"{phase} wave {wave}: {len(bad)} object(s) degraded",

@@ -54,11 +54,11 @@ class Progress:
         elif t == "apply":
             if ev.data.get("action") not in ("unchanged",):
                 p.info(f"    {ev.data.get('key')}: {ev.data.get('action')}"
-                       + (f" ({ev.data['message']})" if ev.data.get("message") else ""))
+                       + (f" ({ev.data['detail']})" if ev.data.get("detail") else ""))
         elif t == "health":
             color = {"Healthy": "green", "Degraded": "red"}.get(str(ev.data.get("status")), "yellow")
             p.info(f"    {ev.data.get('key')}: " + p.style(str(ev.data.get("status")), color, p.err)
-                   + (f" - {ev.data['message']}" if ev.data.get("message") else ""))
+                   + (f" - {ev.data['detail']}" if ev.data.get("detail") else ""))
         elif t == "wave.done":
             self.waves_done += 1
             line = p.style(f"    done: {ev.message}", "green", p.err)

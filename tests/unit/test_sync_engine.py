@@ -112,7 +112,7 @@ def test_a_failed_wave_names_each_object_its_health_and_message() -> None:
                          "Job has reached the specified deadline")]
     err = WaveFailed("PreSync wave 0: 1 object(s) degraded", failed)
     assert err.exit_code is ExitCode.OPERATION_FAILED
-    assert err.details == ["Job.batch shop/migrate: Degraded Job has reached the specified deadline"]
+    assert err.details == ["Job.batch shop/migrate: Degraded: Job has reached the specified deadline"]
     assert err.failed == failed
 
 
