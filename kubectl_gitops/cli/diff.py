@@ -106,6 +106,9 @@ def command(summary: bool, concurrency: int, ignore_file: str | None, no_fast_pa
     color = p.color_on(p.out)
     for c in shown:
         p.echo(diff_view.unified(c, color=color))
+    for c in result.changes:
+        if not c.changed and c.note:  # e.g. being deleted: no difference, but worth knowing before a sync
+            p.info(f"note: {c.key}: {c.note}")
     if not changed:
         p.info(f"no differences ({len(result.changes)} objects, {co.describe()})")
     return code

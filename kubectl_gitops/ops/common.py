@@ -138,6 +138,7 @@ class Computed:
     changes: list[diffmod.Change]
     merged: dict[ResourceKey, Obj | None]  # raw dry-run results (None: not dry-run)
     conflicts: dict[ResourceKey, str]  # field-manager conflicts a sync would hit without --force-conflicts
+    terminating: list[ResourceKey] = field(default_factory=list)  # desired objects the cluster is deleting
     dry_runs: int = 0
 
 
@@ -167,6 +168,10 @@ def compute_changes(loaded: Loaded, opts: CompareOptions, *, labels: dict[str, s
         obj = applied_object(m, commit, labels)
         if opts.respect_ignored:
             obj = respect_ignored(obj, live, opts.ignore_rules)
+        if live is not None and (live.get("metadata") or {}).get("deletionTimestamp"):
+            ch = diffmod.classify(m, live, None, rules)
+            ch.note = "being deleted (deletionTimestamp is set): a sync has to wait until it is gone"
+            return ch, None, None, None
         if live is not None and opts.fast_path and not diffmod.may_differ(applied_object(m, None, labels), live):
             return diffmod.classify(m, live, live, rules), None, None, None
         if rt is None:
@@ -196,7 +201,10 @@ def compute_changes(loaded: Loaded, opts: CompareOptions, *, labels: dict[str, s
                 ch.note = f"not dry-run: namespace {m.namespace} is created by this sync"
                 return ch, None, None, None
             else:
-                return diffmod.classify(m, live, None, rules), None, None, f"{m.where()}: {e.message}"
+                hint = ""
+                if e.status == 404 and m.namespace and f'namespaces "{m.namespace}" not found' in e.message:
+                    hint = f"; create namespace {m.namespace} or add a Namespace object for it to the repository"
+                return diffmod.classify(m, live, None, rules), None, None, f"{m.where()}: {e.message}{hint}"
         ch = diffmod.classify(m, live, merged, rules)
         if conflict and ch.changed:
             ch.note = conflict
@@ -206,7 +214,8 @@ def compute_changes(loaded: Loaded, opts: CompareOptions, *, labels: dict[str, s
     errors = [err for _, _, _, err in results if err]
     if errors:
         raise ValidationError(errors, hint="the API server rejected these objects in a dry run; nothing was changed")
-    computed = Computed([], {}, {})
+    computed = Computed([], {}, {}, terminating=[m.key for m in manifests if (
+        (loaded.live.get(m.key) or {}).get("metadata") or {}).get("deletionTimestamp")])
     for (ch, merged, conflict, _), m in zip(results, manifests, strict=True):
         computed.changes.append(ch)
         computed.merged[m.key] = merged

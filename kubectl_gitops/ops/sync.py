@@ -83,6 +83,11 @@ def run_sync(settings: Settings, req: SyncRequest, *, on_event: EventSink = disc
     for w in result.warnings:
         on_event(Event("warning", w))
     inventory.check_ownership(loaded.live, adopt=req.adopt)
+    if computed.terminating:
+        raise RefusedError(
+            f"{len(computed.terminating)} object(s) of the repository are being deleted in the cluster; "
+            "nothing was changed", details=[str(k) for k in computed.terminating],
+            hint="wait until they are gone (kubectl get ... shows them Terminating), then sync again")
     if computed.conflicts and not req.compare.force_conflicts:
         raise RefusedError(
             f"{len(computed.conflicts)} object(s) have fields owned by another field manager; nothing was changed",
