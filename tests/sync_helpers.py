@@ -15,27 +15,18 @@ marked Failed (DeadlineExceeded) by the job controller once the deadline passes.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cluster_helpers import ROOT, AuditMark, WriteCall, kubectl, writes_since
+from cli_helpers import gitops
+from cluster_helpers import AuditMark, WriteCall, kubectl, writes_since
 from source_helpers import GitRepo
 
 NEVER_SCHEDULED = {"kubectl-gitops.test/no-such-node": "true"}  # no node has this label
 
 
-def gitops(*args: str, cwd: Path, env: dict[str, str] | None = None,
-           timeout: float = 240) -> subprocess.CompletedProcess[str]:
-    """`kubectl gitops ...` as a user runs it: the plugin on PATH, no terminal, no colour."""
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("KUBECTL_GITOPS_APP")}
-    full_env.pop("KUBECTL_GITOPS_FAULT", None)
-    full_env.update({"PATH": f"{ROOT / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}", "NO_COLOR": "1",
-                     **(env or {})})
-    return subprocess.run(["kubectl", "gitops", *args], cwd=cwd, env=full_env, text=True, capture_output=True,
-                          stdin=subprocess.DEVNULL, timeout=timeout)
 
 
 @dataclass

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 import yaml
+from cli_helpers import gitops
 from cluster_helpers import ROOT, AuditMark, WriteCall, audit_mark, kubectl, kubectl_json, writes_since
 from source_helpers import FIXTURES, HELM_MISSING, GitRepo, configmap, find_helm
 
@@ -31,14 +32,6 @@ APP = "difftest"
 
 # --- running the CLI --------------------------------------------------------------------------------------
 
-def gitops(*args: str, cwd: Path, env: dict[str, str] | None = None,
-           timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    """`kubectl gitops ...` as a user runs it: the plugin on PATH, no terminal, no colour."""
-    full = {k: v for k, v in os.environ.items() if not k.startswith(("KUBECTL_GITOPS_APP", "KUBECTL_GITOPS_FAULT",
-                                                                      "KUBECTL_EXTERNAL_DIFF"))}
-    full.update({"PATH": f"{ROOT / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}", "NO_COLOR": "1", **(env or {})})
-    return subprocess.run(["kubectl", "gitops", *args], cwd=cwd, env=full, text=True, capture_output=True,
-                          stdin=subprocess.DEVNULL, timeout=timeout)
 
 
 def show(proc: subprocess.CompletedProcess[str]) -> str:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
+from cli_helpers import gitops
 from cluster_helpers import kubectl, kubectl_json
 from source_helpers import GitRepo
 
@@ -14,10 +13,6 @@ pytestmark = pytest.mark.e2e
 BIN = Path(__file__).resolve().parents[2] / "bin"
 
 
-def gitops(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "NO_COLOR": "1"}
-    return subprocess.run(["kubectl", "gitops", *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=180, check=False)
 
 
 def deployment(ns: str, image: str) -> str:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_helpers import gitops
 from cluster_helpers import ROOT, audit_mark, kubectl, kubectl_json, wait_for, writes_since
 from source_helpers import GitRepo, configmap
 
@@ -27,14 +28,6 @@ pytestmark = pytest.mark.e2e
 PART_OF = "applyset.kubernetes.io/part-of"
 
 
-def gitops(*args: str, cwd: Path, env: dict[str, str] | None = None,
-           timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    """`kubectl gitops ...` as a user runs it: the plugin on PATH, no terminal on stdin."""
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("KUBECTL_GITOPS_APP")}
-    full_env.pop("KUBECTL_GITOPS_FAULT", None)
-    full_env.update({"PATH": f"{ROOT / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}", **(env or {})})
-    return subprocess.run(["kubectl", "gitops", *args], cwd=cwd, env=full_env, text=True, capture_output=True,
-                          stdin=subprocess.DEVNULL, timeout=timeout)
 
 
 def on_terminal(args: list[str], *, cwd: Path, answer: str, prompt: bytes = b"[y/N]",

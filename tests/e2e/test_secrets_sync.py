@@ -4,12 +4,11 @@ is ever shown (the suite-wide canary check in conftest.py watches every output o
 from __future__ import annotations
 
 import base64
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
 from bao_helpers import bao_server
+from cli_helpers import gitops
 from source_helpers import GitRepo
 
 from kubectl_gitops.cluster import Cluster
@@ -21,10 +20,6 @@ SOPS_VALUE = "CANARY-sops-7f3a9c"
 VAULT_VALUE = "CANARY-vault-1b2d4e"
 
 
-def gitops(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    full = {**os.environ, **env, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "NO_COLOR": "1"}
-    return subprocess.run(["kubectl", "gitops", *args], cwd=cwd, env=full, capture_output=True, text=True,
-                          timeout=180, check=False)
 
 
 def secret_data(ns: str, name: str) -> dict[str, str]:

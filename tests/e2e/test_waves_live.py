@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
+from cli_helpers import gitops
 from cluster_helpers import audit_mark, writes_since
 from source_helpers import GitRepo
 
@@ -15,10 +14,6 @@ pytestmark = pytest.mark.e2e
 BIN = Path(__file__).resolve().parents[2] / "bin"
 
 
-def gitops(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "NO_COLOR": "1"}
-    return subprocess.run(["kubectl", "gitops", *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=120, check=False)
 
 
 def cm(ns: str, name: str, value: str, wave: int) -> str:
