@@ -507,6 +507,7 @@ from kubectl_gitops.cli import diff_view, main
 from kubectl_gitops.ops import common
 from kubectl_gitops.ops.app import pending_deletions, resolve_app
 from kubectl_gitops.plan import build_plan, plan_annotation_checks
+from kubectl_gitops.secrets import decrypt_if_encrypted
 from kubectl_gitops.settings import Settings
 import dataclasses
 from kubectl_gitops.cluster import Cluster
@@ -523,7 +524,7 @@ mark("discovery (2 requests)")
 import git
 mark("import git (GitPython)")
 des = load_desired(s.source, committed_only=False, default_namespace=c.namespace, resolve=d.scope,
-                   transform=common.secrets_transform(), extra_checks=plan_annotation_checks)
+                   transform=decrypt_if_encrypted, extra_checks=plan_annotation_checks)
 mark("read the work tree, parse YAML, validate")
 targets = [Target(m.key, d.lookup(m.api_version, m.kind)) for m in des.manifests]
 listed = {}

@@ -20,6 +20,7 @@ from ..errors import ValidationError
 from ..events import Event, EventSink, discard
 from ..live import Target, fetch_live
 from ..model import ANN_SOURCE_COMMIT, Manifest, Obj, ResourceKey
+from ..secrets import decrypt_if_encrypted
 from ..settings import Settings
 
 
@@ -54,15 +55,6 @@ def crd_kinds(manifests: list[Manifest]) -> set[tuple[str, str]]:
     return out
 
 
-def secrets_transform() -> Callable[[str, str], str] | None:
-    """sops decryption for the renderer, when the secrets layer is installed."""
-    try:
-        from ..secrets import decrypt_if_encrypted
-    except ImportError:
-        return None
-    return decrypt_if_encrypted
-
-
 def load(settings: Settings, *, committed_only: bool, on_event: EventSink = discard,
          extra_checks: Callable[[list[Manifest]], list[str]] | None = None,
          workers: int = 8) -> Loaded:
@@ -72,7 +64,7 @@ def load(settings: Settings, *, committed_only: bool, on_event: EventSink = disc
     discovery = cluster.discovery
     t1 = time.monotonic()
     desired = load_desired(settings.source, committed_only=committed_only, default_namespace=cluster.namespace,
-                           resolve=discovery.scope, transform=secrets_transform(), extra_checks=extra_checks)
+                           resolve=discovery.scope, transform=decrypt_if_encrypted, extra_checks=extra_checks)
     resolve_secret_placeholders(desired, on_event)
     t2 = time.monotonic()
     on_event(Event("source", desired.checkout.describe(), {

@@ -17,10 +17,10 @@ from ..events import Event, EventSink, discard
 from ..inventory import AppRef, Record, read_record
 from ..plan import plan_annotation_checks
 from ..prune import PruneOptions
+from ..secrets import decrypt_if_encrypted
 from ..settings import Settings
 from ..source import Checkout
 from .app import Confirm, PruneReport, approve, preview_prune, prune_approved, record_prune, resolve_app
-from .common import secrets_transform
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ def run_prune(settings: Settings, req: PruneRequest, *, confirm: Confirm | None 
     try:
         discovery = cluster.discovery
         desired = load_desired(settings.source, committed_only=True, default_namespace=cluster.namespace,
-                               resolve=discovery.scope, transform=secrets_transform(),
+                               resolve=discovery.scope, transform=decrypt_if_encrypted,
                                extra_checks=plan_annotation_checks)
         checkout = desired.checkout
         on_event(Event("source", checkout.describe(), {"commit": checkout.commit, "objects": len(desired.manifests)}))
