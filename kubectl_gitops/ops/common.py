@@ -71,15 +71,19 @@ def load(settings: Settings, *, committed_only: bool, on_event: EventSink = disc
         "commit": desired.checkout.commit, "dirty": desired.checkout.dirty, "objects": len(desired.manifests)}))
     pending_crds = crd_kinds(desired.manifests)
     types: dict[ResourceKey, ResourceType | None] = {}
-    targets = []
+    targets, unserved = [], []
     for m in desired.manifests:
         rt = discovery.lookup(m.api_version, m.kind)
         if rt is None and (m.group, m.kind) not in pending_crds:
-            # validate() reports unknown kinds; reaching here means the version is not served
-            raise ValidationError([f"{m.origin}: {m.key}: apiVersion {m.api_version} is not served by the cluster"])
+            # validate() reports unknown kinds; reaching here means this version of the kind is not served
+            unserved.append(f"{m.origin}: {m.key}: apiVersion {m.api_version} is not served by the cluster; "
+                            "use a version the cluster serves (kubectl api-resources)")
+            continue
         types[m.key] = rt
         if rt is not None and m.name:
             targets.append(Target(m.key, rt))
+    if unserved:
+        raise ValidationError(unserved, hint="fix these in the repository and run again")
     listed: dict[tuple[str, str, str], list[Obj]] = {}
     live = fetch_live(cluster, targets, workers=workers, listed=listed)
     t3 = time.monotonic()
