@@ -24,9 +24,8 @@ Problems a user can fix in the repository (invalid YAML, a failed kustomize or h
 is not an object) are returned as strings ``file:line: what; what to do`` so that they are all reported
 at once; a missing binary raises ``RenderError``.
 
-YAML semantics follow kubectl (YAML 1.1, as PyYAML's safe loader), with two differences from PyYAML
-defaults that match what kubectl sends to the server: timestamps stay strings, and a key given twice in
-one mapping is an error (the server's strict field validation rejects it too).
+YAML is read as kubectl reads it (``yamldocs``): YAML 1.1, timestamps kept as strings, a key given twice in
+one mapping an error.
 """
 
 from __future__ import annotations
@@ -50,11 +49,8 @@ import yaml
 from .errors import RenderError
 from .model import Manifest, Obj, Origin
 from .settings import SourceOptions
-
-try:  # libyaml's parser is ~10x faster; construction stays in Python either way
-    from yaml import CSafeLoader as _BaseLoader
-except ImportError:  # pragma: no cover - PyYAML built without libyaml
-    from yaml import SafeLoader as _BaseLoader  # type: ignore[assignment]
+from .yamldocs import DuplicateKeyError, documents
+from .yamldocs import load as load_yaml
 
 Transform = Callable[[str, str], str]
 
@@ -72,53 +68,6 @@ KUSTOMIZE_ORIGIN_ANNOTATION = "config.kubernetes.io/origin"
 
 
 # --- YAML -----------------------------------------------------------------------------------------------
-
-
-class _DuplicateKey(yaml.MarkedYAMLError):
-    pass
-
-
-class _Loader(_BaseLoader):
-    """Safe loader with kubectl's view of timestamps (strings) and duplicate keys (errors)."""
-
-    def construct_mapping(self, node: yaml.Node, deep: bool = False) -> dict[Any, Any]:
-        if isinstance(node, yaml.MappingNode):
-            seen: dict[tuple[str, str], int] = {}
-            for key_node, _ in node.value:
-                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
-                    continue
-                k = (key_node.tag, key_node.value)
-                if k in seen:
-                    raise _DuplicateKey(None, None, f"key {key_node.value!r} appears twice (first on line {seen[k]})",
-                                        key_node.start_mark)
-                seen[k] = key_node.start_mark.line + 1
-        return super().construct_mapping(node, deep=deep)  # type: ignore[arg-type]
-
-
-def _construct_timestamp_as_str(loader: yaml.SafeLoader, node: yaml.Node) -> str:
-    return str(loader.construct_scalar(node))  # type: ignore[arg-type]
-
-
-_Loader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp_as_str)
-
-
-def _yaml_documents(text: str) -> Iterator[tuple[Any, int, yaml.Node]]:
-    """(data, 1-based line of the document's first node, node) per non-empty document.
-
-    Raises ``yaml.MarkedYAMLError`` at the first syntax error (earlier documents were yielded).
-    """
-    loader = _Loader(text)
-    try:
-        while loader.check_node():
-            node = loader.get_node()
-            if node is None:
-                continue
-            data = loader.construct_document(node)
-            if data is None:
-                continue
-            yield data, node.start_mark.line + 1, node
-    finally:
-        loader.dispose()  # type: ignore[no-untyped-call]
 
 
 def _items_lines(node: yaml.Node) -> list[int]:
@@ -171,7 +120,7 @@ def _char_at(text: str, line: int, column: int) -> str:
 def _parse_yaml(out: _Out, text: str, origin: Origin, *,
                 origin_for: Callable[[int, Obj], Origin] | None = None) -> None:
     try:
-        for data, line, node in _yaml_documents(text):
+        for data, line, node in documents(text):
             if origin_for is not None and isinstance(data, dict):
                 o = origin_for(line, data)
             elif origin.renderer == "file":
@@ -183,7 +132,7 @@ def _parse_yaml(out: _Out, text: str, origin: Origin, *,
         mark = e.problem_mark or e.context_mark
         err_line = mark.line + 1 if mark is not None else None
         what = e.problem or str(e)
-        if e.context and not isinstance(e, _DuplicateKey):
+        if e.context and not isinstance(e, DuplicateKeyError):
             what = f"{what} ({e.context})"
         if mark is not None and _char_at(text, mark.line, mark.column) == "\t":  # libyaml does not name it
             what = f"a tab character at column {mark.column + 1}; YAML indents with spaces only"
@@ -334,7 +283,7 @@ def _kustomize(root: Path, rel_dir: str) -> _Out:
         src = ann.get(KUSTOMIZE_ORIGIN_ANNOTATION) if isinstance(ann, dict) else None
         if isinstance(src, str):
             try:
-                path = (yaml.load(src, Loader=_Loader) or {}).get("path")
+                path = (load_yaml(src) or {}).get("path")
             except yaml.YAMLError:
                 path = None
             if isinstance(path, str) and "://" not in path:
@@ -350,7 +299,7 @@ def _helm(root: Path, rel_dir: str, opts: SourceOptions, namespace: str | None, 
     folder = root / rel_dir
     helm = helm_binary(rel_dir)
     try:
-        chart = yaml.load((folder / CHART_FILE).read_text(), Loader=_Loader) or {}
+        chart = load_yaml((folder / CHART_FILE).read_text()) or {}
     except (yaml.YAMLError, OSError, UnicodeDecodeError) as e:
         out.problems.append(f"{rel_dir}/{CHART_FILE}: cannot read the chart: {e}; fix Chart.yaml")
         return out
