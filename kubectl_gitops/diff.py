@@ -983,7 +983,8 @@ def compare_options(obj: Obj | None) -> set[str]:
 
 @dataclass
 class Change:
-    """What a sync would do to one object. ``before``/``after`` are normalised and masked: safe to print.
+    """What a sync would do to one object. ``before``/``after`` are normalised and masked: safe to print
+    (both None for an object ``unchanged`` found equal without a dry run: there is nothing to show).
     ``desired`` carries the plaintext manifest for sync and is kept out of ``repr``."""
 
     key: ResourceKey
@@ -1064,6 +1065,12 @@ def classify(desired: Manifest, live: Obj | None, merged: Obj | None, rules: Seq
     drifts = _drift(before, after, _managed_fields(live), field_manager)
     mb, ma = _mask_in_place(before, after)
     return Change(key, Op.UPDATE, desired, mb, ma, drifts, note=note)
+
+
+def unchanged(desired: Manifest) -> Change:
+    """An object ``may_differ`` found unchanged without a dry run. Unchanged objects are never shown, so
+    no sides are computed (normalising and masking 1,000 live objects costs a fifth of a no-op diff)."""
+    return Change(desired.key, Op.UNCHANGED, desired, None, None, [])
 
 
 def deletion(key: ResourceKey, live: Obj) -> Change:

@@ -159,17 +159,17 @@ def compute_changes(loaded: Loaded, opts: CompareOptions, *, labels: dict[str, s
     live_namespaces = {k.name for k in loaded.live if k.kind == "Namespace" and not k.group}
     rules = list(opts.ignore_rules)
 
-    def one(m: Manifest) -> tuple[diffmod.Change, Obj | None, str | None, str | None]:
+    Result = tuple[diffmod.Change, Obj | None, str | None, str | None]  # change, merged, conflict, error
+
+    def settle(m: Manifest) -> Result | None:
+        """The answer without a dry run, or None when only a dry run can tell (cheap: runs inline)."""
         rt, live = loaded.types.get(m.key), loaded.live.get(m.key)
-        obj = applied_object(m, commit, labels)
-        if opts.respect_ignored:
-            obj = respect_ignored(obj, live, opts.ignore_rules)
         if live is not None and (live.get("metadata") or {}).get("deletionTimestamp"):
             ch = diffmod.classify(m, live, None, rules)
             ch.note = "being deleted (deletionTimestamp is set): a sync has to wait until it is gone"
             return ch, None, None, None
         if live is not None and opts.fast_path and not diffmod.may_differ(applied_object(m, None, labels), live):
-            return diffmod.classify(m, live, live, rules), None, None, None
+            return diffmod.unchanged(m), None, None, None
         if rt is None:
             ch = diffmod.classify(m, live, None, rules)
             ch.note = "not dry-run: its CustomResourceDefinition is created by this sync"
@@ -182,6 +182,14 @@ def compute_changes(loaded: Loaded, opts: CompareOptions, *, labels: dict[str, s
             ch = diffmod.classify(m, None, None, rules)
             ch.note = f"not dry-run: namespace {m.namespace} is created by this sync"
             return ch, None, None, None
+        return None
+
+    def dry_run(m: Manifest) -> Result:
+        rt, live = loaded.types[m.key], loaded.live.get(m.key)
+        assert rt is not None  # settle() answered for kinds whose CRD is in the set
+        obj = applied_object(m, commit, labels)
+        if opts.respect_ignored:
+            obj = respect_ignored(obj, live, opts.ignore_rules)
         conflict = None
         try:
             merged = cluster.apply(obj, rt, dry_run=True, force=opts.force_conflicts)
@@ -206,7 +214,11 @@ def compute_changes(loaded: Loaded, opts: CompareOptions, *, labels: dict[str, s
             ch.note = conflict
         return ch, merged, conflict if ch.changed else None, None
 
-    results = map_bounded(one, manifests, opts.concurrency)
+    # Most objects are settled inline; only the rest pay for a thread hand-off and a dry run.
+    settled = [settle(m) for m in manifests]
+    pending = [m for m, r in zip(manifests, settled, strict=True) if r is None]
+    ran = iter(map_bounded(dry_run, pending, opts.concurrency))
+    results = [r if r is not None else next(ran) for r in settled]
     errors = [err for _, _, _, err in results if err]
     if errors:
         raise ValidationError(errors, hint="the API server rejected these objects in a dry run; nothing was changed")
