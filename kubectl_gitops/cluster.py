@@ -1,10 +1,11 @@
-"""The cluster layer: kubeconfig, discovery and raw REST calls. With ``live`` and ``sync`` the only code
-that talks to the API server.
+"""The cluster layer: discovery and raw REST calls. With ``live`` and ``sync`` the only code that talks to the
+API server.
 
 Why raw REST instead of the generated model classes: objects stay plain JSON dicts exactly as the server
 sends them (no round trip through typed models that drop unknown fields of custom resources), and one
-code path serves every kind. The official client still does what it is good at: kubeconfig loading
-(``KUBECONFIG`` with several paths merged, exec/auth plugins, in-cluster config) and the HTTP pool.
+code path serves every kind. Requests go through ``transport.HttpTransport`` (the standard library, with
+``kubeconfig`` resolving kubectl's choice of server and credentials); kubeconfigs that need the official
+client's loader (auth-provider plugins, proxy-url, basic auth) go through ``officialclient`` instead.
 
 Every request has a timeout; transient failures (429, 5xx, connection resets) are retried with bounded
 exponential backoff and full jitter. Errors become ``ClusterError``/``ApiError`` with the server's own
@@ -17,7 +18,6 @@ import contextlib
 import json
 import os
 import random
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -26,7 +26,7 @@ from typing import Any
 from urllib.parse import quote
 
 from . import FIELD_MANAGER, __version__
-from .errors import ClusterError, InvalidInputError
+from .errors import ClusterError
 from .model import Obj, split_api_version
 from .settings import ClusterOptions
 
@@ -34,7 +34,7 @@ USER_AGENT = f"kubectl-gitops/{__version__}"
 DEFAULT_TIMEOUT = 30.0
 TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504})
 AGGREGATED_DISCOVERY = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json"
-SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+TRANSPORT_ENV = "KUBECTL_GITOPS_TRANSPORT"  # "kubernetes-client": always use the official client
 
 
 class ApiError(ClusterError):
@@ -113,109 +113,15 @@ class Discovery:
         return None if rt is None else rt.namespaced
 
 
-def kubernetes_client() -> tuple[Any, Any]:
-    """The official client's ``(client, config)`` modules, without its ~700 generated API and model classes.
-
-    ``import kubernetes`` imports every generated class (about a third of a second), and we use none of
-    them: only the kubeconfig loader, ``Configuration``, ``ApiClient`` and the REST layer. Start-up matters
-    (runbook aliases run the CLI many times), so the package is entered with its ``__init__`` modules
-    skipped. Anything unexpected (another client version) falls back to the ordinary import.
-    """
-    if "kubernetes.config" in sys.modules and "kubernetes.client" in sys.modules:
-        return sys.modules["kubernetes.client"], sys.modules["kubernetes.config"]
-    if not any(name == "kubernetes" or name.startswith("kubernetes.") for name in sys.modules):
-        try:
-            return _import_client_core()
-        except Exception:  # fall back to the full, slow import
-            for name in [n for n in sys.modules if n == "kubernetes" or n.startswith("kubernetes.")]:
-                del sys.modules[name]
-    import kubernetes.client
-    import kubernetes.config
-
-    return kubernetes.client, kubernetes.config
-
-
-def _import_client_core() -> tuple[Any, Any]:
-    import importlib
-    import importlib.util
-    import types
-
-    spec = importlib.util.find_spec("kubernetes")
-    if spec is None or not spec.submodule_search_locations:
-        raise ImportError("kubernetes is not installed")
-    root = next(iter(spec.submodule_search_locations))
-    pkg = types.ModuleType("kubernetes")
-    pkg.__path__ = [root]
-    pkg.__spec__ = spec
-    client = types.ModuleType("kubernetes.client")
-    client.__path__ = [os.path.join(root, "client")]
-    models = types.ModuleType("kubernetes.client.models")  # api_client imports it; we never deserialize
-    sys.modules.update({"kubernetes": pkg, "kubernetes.client": client, "kubernetes.client.models": models})
-    pkg.client, client.models = client, models  # type: ignore[attr-defined]
-    configuration = importlib.import_module("kubernetes.client.configuration")
-    api_client = importlib.import_module("kubernetes.client.api_client")
-    importlib.import_module("kubernetes.client.rest")
-    importlib.import_module("kubernetes.client.exceptions")
-    client.ApiClient = api_client.ApiClient  # type: ignore[attr-defined]
-    client.Configuration = configuration.Configuration  # type: ignore[attr-defined]
-    config = importlib.import_module("kubernetes.config")
-    pkg.config = config  # type: ignore[attr-defined]
-    return client, config
-
-
-def _load_configuration(opts: ClusterOptions) -> tuple[Any, str, str]:
-    """Returns (kubernetes Configuration, default namespace, context name)."""
-    client, config = kubernetes_client()
-    from kubernetes.config.config_exception import ConfigException
-
-    cfg = client.Configuration()
-    paths = opts.kubeconfig or os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
-    existing = [p for p in paths.split(os.pathsep) if p and os.path.exists(os.path.expanduser(p))]
-    if not existing and os.environ.get("KUBERNETES_SERVICE_HOST") and not opts.kubeconfig:
-        try:
-            config.load_incluster_config(client_configuration=cfg)
-        except ConfigException as e:
-            raise ClusterError(f"in-cluster configuration failed: {e}") from e
-        ns = "default"
-        try:
-            with open(os.path.join(SA_DIR, "namespace"), encoding="utf-8") as f:
-                ns = f.read().strip() or "default"
-        except OSError:
-            pass
-        return cfg, opts.namespace or ns, "in-cluster"
-    if not existing:
-        raise InvalidInputError(
-            f"no kubeconfig found at {paths}",
-            hint="pass --kubeconfig or set KUBECONFIG (e.g. `eval $(hack/local-cluster env)` for the local cluster)",
-        )
-    joined = os.pathsep.join(existing)
-    try:
-        contexts, active = config.list_kube_config_contexts(config_file=joined)
-        chosen = active
-        if opts.context:
-            chosen = next((c for c in contexts if c.get("name") == opts.context), None)
-            if chosen is None:
-                names = ", ".join(sorted(c.get("name", "") for c in contexts)) or "none"
-                raise InvalidInputError(f"context {opts.context!r} not found in {joined}",
-                                        hint=f"available contexts: {names}")
-        config.load_kube_config(config_file=joined, context=opts.context, client_configuration=cfg,
-                                persist_config=False)
-    except ConfigException as e:
-        raise InvalidInputError(f"cannot use kubeconfig {joined}: {e}",
-                                hint="check the file, or choose another with --kubeconfig/--context") from e
-    ctx_ns = ((chosen or {}).get("context") or {}).get("namespace") or "default"
-    return cfg, opts.namespace or ctx_ns, (chosen or {}).get("name", "")
-
-
 class Cluster:
     """A connection to one API server. Thread-safe: one instance serves a pool of workers."""
 
-    def __init__(self, api_client: Any, *, namespace: str, context: str, timeout: float):
-        self._api = api_client
+    def __init__(self, transport: Any, *, namespace: str, context: str, timeout: float, host: str):
+        self._transport = transport
         self.namespace = namespace
         self.context = context
         self.timeout = timeout
-        self.host: str = api_client.configuration.host
+        self.host = host
         self._discovery: Discovery | None = None
         self._lock = threading.Lock()
         self.writes = 0  # successful write requests sent (dry runs excluded)
@@ -225,13 +131,20 @@ class Cluster:
 
     @classmethod
     def connect(cls, opts: ClusterOptions, *, pool_size: int = 16) -> Cluster:
-        client, _ = kubernetes_client()
-        cfg, namespace, context = _load_configuration(opts)
-        cfg.connection_pool_maxsize = max(pool_size, 4)
-        cfg.retries = False  # we retry ourselves, with jitter, and only what is transient
-        api = client.ApiClient(cfg)
-        api.user_agent = USER_AGENT
-        return cls(api, namespace=namespace, context=context, timeout=opts.request_timeout or DEFAULT_TIMEOUT)
+        from .kubeconfig import resolve
+
+        endpoint = resolve(opts.kubeconfig, opts.context, opts.namespace)
+        transport: Any
+        if endpoint.unsupported or os.environ.get(TRANSPORT_ENV) == "kubernetes-client":
+            from .officialclient import OfficialTransport
+
+            transport = OfficialTransport(opts, user_agent=USER_AGENT, pool_size=pool_size)
+        else:
+            from .transport import HttpTransport
+
+            transport = HttpTransport(endpoint, user_agent=USER_AGENT)
+        return cls(transport, namespace=endpoint.namespace, context=endpoint.context,
+                   timeout=opts.request_timeout or DEFAULT_TIMEOUT, host=endpoint.server)
 
     # -- raw requests -------------------------------------------------------------------------------
     def request(self, method: str, path: str, *, query: dict[str, Any] | None = None, body: Any = None,
@@ -278,39 +191,23 @@ class Cluster:
 
     def _send(self, method: str, path: str, params: list[tuple[str, Any]], headers: dict[str, str],
               body: Any, *, decode: bool = True) -> Any:
-        from kubernetes.client.exceptions import ApiException
-        from urllib3.exceptions import HTTPError as Urllib3Error
-
-        try:
-            resp = self._api.call_api(
-                path, method, query_params=params, header_params=headers, body=body,
-                auth_settings=["BearerToken"], _preload_content=False, _return_http_data_only=True,
-                _request_timeout=self.timeout,
-            )
-        except ApiException as e:
-            raise self._api_error(e, method, path) from None
-        except (Urllib3Error, OSError) as e:
-            reason = "timeout" if "timed out" in str(e).lower() else "connection"
-            raise ClusterError(
-                f"cannot reach the API server at {self.host} ({type(e).__name__})",
-                reason=reason,
-                hint="is the cluster running? check --context/--kubeconfig, or raise --request-timeout",
-            ) from None
-        raw = resp.data
+        resp = self._transport.send(method, path, query=params, headers=headers, body=body, timeout=self.timeout)
+        if not 200 <= resp.status < 300:
+            raise self._api_error(resp.status, resp.reason, resp.data, method, path)
         if not decode:
-            return bytes(raw or b"")
-        return json.loads(raw) if raw else None
+            return resp.data
+        return json.loads(resp.data) if resp.data else None
 
-    def _api_error(self, e: Any, method: str, path: str) -> ApiError:
-        status = int(e.status or 0)
-        msg, reason = e.reason or "", None
+    @staticmethod
+    def _api_error(status: int, reason_phrase: str, body: bytes, method: str, path: str) -> ApiError:
+        msg, reason = reason_phrase, None
         causes: list[dict[str, Any]] = []
         try:
-            st = json.loads(e.body or "{}")
+            st = json.loads(body or b"{}")
             msg = st.get("message") or msg
             reason = st.get("reason")
             causes = (st.get("details") or {}).get("causes") or []
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, AttributeError):
             pass
         hint = None
         if status == 401:
@@ -441,4 +338,4 @@ class Cluster:
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
-            self._api.close()
+            self._transport.close()
