@@ -203,7 +203,9 @@ def _merge(docs: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
 
 def _relative(path: str, to_file: str) -> str:
     path = os.path.expanduser(path)
-    return path if os.path.isabs(path) else os.path.join(os.path.dirname(os.path.abspath(to_file)), path)
+    if os.path.isabs(path):
+        return path
+    return os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(to_file)), path))
 
 
 def _pem(section: dict[str, Any], key: str, from_file: str, what: str) -> bytes | None:

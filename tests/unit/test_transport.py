@@ -1,0 +1,102 @@
+"""The transport's own logic: keep-alive connections the server closed, exec credential parsing."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+
+import pytest
+
+from kubectl_gitops.errors import ClusterError
+from kubectl_gitops.kubeconfig import Endpoint
+from kubectl_gitops.transport import ExecCredentials, HttpTransport
+
+WHERE = "the exec plugin of context 'x'"
+
+
+class ClosingServer:
+    """HTTP/1.1 on loopback that answers one request per connection and then closes it, without saying so
+    (no ``Connection: close``): the client's keep-alive connection is dead when it comes to reuse it."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.connections = 0
+        self.paths: list[str] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            with conn:
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+                if not data:
+                    continue
+                self.paths.append(data.split(b" ")[1].decode())
+                body = json.dumps({"ok": len(self.paths)}).encode()
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+                             + str(len(body)).encode() + b"\r\n\r\n" + body)
+
+
+def test_a_keep_alive_connection_the_server_closed_is_replaced() -> None:
+    server = ClosingServer()
+    t = HttpTransport(Endpoint(server=f"http://127.0.0.1:{server.port}", context="x", namespace="d"),
+                      user_agent="test")
+    bodies = [json.loads(t.send("GET", "/api", query=[("limit", 5)], headers={}, body=None, timeout=5).data)
+              for _ in range(3)]
+    t.close()
+    assert bodies == [{"ok": 1}, {"ok": 2}, {"ok": 3}]
+    assert server.connections == 3 and server.paths == ["/api?limit=5"] * 3
+    server.sock.close()
+
+
+def test_nothing_listening_is_a_connection_error() -> None:
+    s = socket.create_server(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    t = HttpTransport(Endpoint(server=f"http://127.0.0.1:{port}", context="x", namespace="d"), user_agent="test")
+    with pytest.raises(ClusterError) as err:
+        t.send("GET", "/api", query=[], headers={}, body=None, timeout=5)
+    assert err.value.reason == "connection" and f"127.0.0.1:{port}" in str(err.value)
+
+
+@pytest.mark.parametrize("out, message", [
+    (b"not json", "not JSON"),
+    (json.dumps({"apiVersion": "client.authentication.k8s.io/v1beta1", "kind": "ExecCredential"}), "no ExecCredential"),
+    (json.dumps({"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential", "status": {}}),
+     "neither a token nor a client certificate"),
+    (json.dumps({"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential",
+                 "status": {"clientCertificateData": "c"}}), "without its key"),
+    (json.dumps({"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential",
+                 "status": {"token": "tok-123456", "expirationTimestamp": "tomorrow"}}), "not RFC 3339"),
+])
+def test_bad_exec_plugin_output(out: bytes | str, message: str) -> None:
+    raw = out if isinstance(out, bytes) else out.encode()
+    with pytest.raises(ClusterError) as err:
+        ExecCredentials._parse(raw, "client.authentication.k8s.io/v1", WHERE)
+    assert message in str(err.value) and "tok-123456" not in str(err.value)
+
+
+def test_exec_credential_expiry_is_read() -> None:
+    out = json.dumps({"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential",
+                      "status": {"token": "tok-abcdef", "expirationTimestamp": "2030-01-02T03:04:05Z"}}).encode()
+    cred = ExecCredentials._parse(out, "client.authentication.k8s.io/v1", WHERE)
+    assert cred.token == "tok-abcdef" and cred.expires == 1893553445.0
+
+
+def test_https_only_servers() -> None:
+    from kubectl_gitops.errors import InvalidInputError
+
+    with pytest.raises(InvalidInputError) as err:
+        HttpTransport(Endpoint(server="ftp://x", context="x", namespace="d"), user_agent="t")
+    assert "https://" in (err.value.hint or "")
