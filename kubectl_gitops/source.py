@@ -1,8 +1,11 @@
 """Where the desired state comes from: a git repository, at a ref or as its work tree.
 
-This is the only module that touches git (through GitPython, imported lazily). ``open_source`` gives a
-``Checkout``: a directory whose files are the repository content to render, plus what we know about it
-(commit, dirty, pushed or not). The rules:
+This is the only module that touches git: read-only plumbing (rev-parse, status, remote, for-each-ref) through
+the git CLI, and GitPython (imported lazily, only for exports and remotes) for clones, fetches and blobs; reading
+the work tree, what every plain ``diff`` does, needs no GitPython, whose import alone costs ~60 ms.
+
+``open_source`` gives a ``Checkout``: a directory whose files are the repository content to render, plus what
+we know about it (commit, dirty, pushed or not). The rules:
 
 * Repository. Default: the git repository containing the current directory. ``--repo`` may name a
   local path (any folder inside a repository, or a bare repository) or a remote URL
@@ -42,8 +45,9 @@ import posixpath
 import re
 import shutil
 import stat
+import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
@@ -193,6 +197,37 @@ def _remote_relative_path(path: str) -> str:
 # --- git helpers ---------------------------------------------------------------------------------------
 
 
+GitRun = Callable[..., str]
+
+
+class _GitFailed(Exception):
+    """A read-only git command exited non-zero (or timed out)."""
+
+
+def _git_cli(cwd: Path | str) -> GitRun:
+    """``run("rev-parse", "HEAD")``: a read-only git command in ``cwd``; its stdout, or ``_GitFailed``."""
+
+    def run(*args: str) -> str:
+        try:
+            proc = subprocess.run(["git", *args], cwd=cwd, env={**os.environ, **_GIT_ENV}, capture_output=True,
+                                  text=True, errors="surrogateescape", timeout=_git_timeout(), check=False,
+                                  stdin=subprocess.DEVNULL)
+        except FileNotFoundError:
+            raise SourceError("cannot use git: the git executable was not found",
+                              hint="install git (e.g. apt-get install git) and make sure it is on PATH") from None
+        except subprocess.TimeoutExpired:
+            raise _GitFailed(f"git {args[0]} timed out") from None
+        if proc.returncode != 0:
+            raise _GitFailed(proc.stderr.strip())
+        return proc.stdout
+
+    return run
+
+
+def _repo_cli(repo: Repo) -> GitRun:
+    return _git_cli(os.fspath(repo.working_tree_dir or repo.git_dir))
+
+
 def _open_repo(start: Path) -> Repo | None:
     """The repository containing ``start`` (which may be a bare repository), or None."""
     git = _git_module()
@@ -204,22 +239,24 @@ def _open_repo(start: Path) -> Repo | None:
     return repo
 
 
-def _rev(repo: Repo, rev: str) -> str | None:
+def _rev(run: GitRun, rev: str) -> str | None:
     """Full sha of the commit ``rev`` names, or None."""
-    git = _git_module()
     try:
-        out = repo.git.rev_parse("--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}")
-    except git.GitCommandError:
+        out = run("rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}")
+    except _GitFailed:
         return None
-    out = str(out).strip()
-    return out or None
+    return out.strip() or None
 
 
-def _resolve_local(repo: Repo, ref: str, where: str) -> str:
-    sha = _rev(repo, ref)
+def _remotes(run: GitRun) -> list[str]:
+    return run("remote").split()
+
+
+def _resolve_local(run: GitRun, ref: str, where: str) -> str:
+    sha = _rev(run, ref)
     if sha is None:
         # Like `git switch feature`: a branch that exists only on a remote.
-        found = [s for r in repo.remotes if (s := _rev(repo, f"refs/remotes/{r.name}/{ref}"))]
+        found = [s for r in _remotes(run) if (s := _rev(run, f"refs/remotes/{r}/{ref}"))]
         if len(set(found)) == 1:
             sha = found[0]
     if sha is None:
@@ -229,35 +266,33 @@ def _resolve_local(repo: Repo, ref: str, where: str) -> str:
     return sha
 
 
-def _remote_url(repo: Repo) -> str | None:
-    names = [r.name for r in repo.remotes]
+def _remote_url(run: GitRun, names: list[str]) -> str | None:
     if not names:
         return None
     name = "origin" if "origin" in names else names[0]
     try:
-        url = str(repo.git.remote("get-url", name)).strip()
-    except Exception:
+        url = run("remote", "get-url", name).strip()
+    except _GitFailed:
         return None
     _register_credentials(url)
     return safe_url(url)
 
 
-def _contained_in(repo: Repo, sha: str, refs: str) -> bool:
-    out = repo.git.for_each_ref("--count=1", "--format=%(refname)", f"--contains={sha}", refs)
-    return bool(str(out).strip())
+def _contained_in(run: GitRun, sha: str, refs: str) -> bool:
+    return bool(run("for-each-ref", "--count=1", "--format=%(refname)", f"--contains={sha}", refs).strip())
 
 
-def _on_remote(repo: Repo, sha: str | None) -> bool | None:
-    if not repo.remotes:
+def _on_remote(run: GitRun, names: list[str], sha: str | None) -> bool | None:
+    if not names:
         return None
     if sha is None:
         return False
-    return _contained_in(repo, sha, "refs/remotes/")
+    return _contained_in(run, sha, "refs/remotes/")
 
 
-def _dirty(repo: Repo, rel: str) -> bool:
-    out = repo.git.status("--porcelain", "-z", "--untracked-files=normal", "--", rel)
-    return bool(str(out).strip("\0 \n"))
+def _dirty(run: GitRun, rel: str) -> bool:
+    out = run("status", "--porcelain", "-z", "--untracked-files=normal", "--", rel)
+    return bool(out.strip("\0 \n"))
 
 
 # --- exports -----------------------------------------------------------------------------------------
@@ -384,7 +419,7 @@ def _remote_repo(url: str, ref: str | None) -> tuple[Repo, str]:
         else:
             repo = git.Repo(where)
             repo.git.update_environment(**_GIT_ENV)
-            pinned = ref is not None and _SHA.match(ref) and _rev(repo, ref)
+            pinned = ref is not None and _SHA.match(ref) and _rev(_repo_cli(repo), ref)
             if not pinned:  # a commit sha is immutable: no need to ask the remote again
                 try:
                     repo.git.remote("set-url", "origin", url)
@@ -394,11 +429,11 @@ def _remote_repo(url: str, ref: str | None) -> tuple[Repo, str]:
                     repo.close()
                     raise SourceError(f"cannot fetch {shown}: {_stderr(e, url=url)}", hint=hint) from None
         rev = ref or "HEAD"
-        sha = _rev(repo, rev)
+        sha = _rev(_repo_cli(repo), rev)
         if sha is None and ref is not None and re.fullmatch(r"[0-9a-f]{7,64}", ref):
             with contextlib.suppress(git.GitCommandError):  # a commit on no branch, e.g. a pull request head
                 repo.git.fetch("--quiet", "origin", ref, kill_after_timeout=timeout)
-            sha = _rev(repo, ref)
+            sha = _rev(_repo_cli(repo), ref)
         if sha is None:
             repo.close()
             if ref is None:
@@ -434,7 +469,7 @@ def _open_remote(opts: SourceOptions) -> Iterator[Checkout]:
     repo, sha = _remote_repo(opts.repo, opts.ref)
     try:
         label = f"{safe_url(opts.repo)} at {opts.ref or 'HEAD'} ({sha[:12]})"
-        on_remote = _contained_in(repo, sha, "refs/heads/")
+        on_remote = _contained_in(_repo_cli(repo), sha, "refs/heads/")
         with _exported(repo, sha, rel, label=label) as root:
             yield Checkout(root=root, repo_root=None, commit=sha, ref=opts.ref, dirty=False,
                            on_remote=on_remote, remote_url=safe_url(opts.repo), path=rel)
@@ -450,6 +485,11 @@ def _open_local(opts: SourceOptions, *, committed_only: bool) -> Iterator[Checko
     base = Path(os.path.abspath(base))
     if base.is_file():
         raise SourceError(f"--repo {opts.repo!r} is a file", hint="pass the repository folder; use --path for a file")
+    if opts.ref is None and not committed_only and opts.work_tree:
+        checkout = _work_tree_checkout(opts, base)
+        if checkout is not None:
+            yield checkout
+            return
     repo = _open_repo(base)
     if repo is None:
         yield from _open_plain(opts, base)
@@ -462,30 +502,46 @@ def _open_local(opts: SourceOptions, *, committed_only: bool) -> Iterator[Checko
         else:
             # `base` may be spelled through a symlink; compare resolved folders, keep the user's path text.
             rel = _relative_path(opts.path, base=base.resolve(), top=top)
-        url = _remote_url(repo)
-        read_work_tree = opts.ref is None and not committed_only and opts.work_tree and not bare
-        if read_work_tree:
-            head = _rev(repo, "HEAD")
-            if not (top / rel).exists():
-                raise SourceError(f"path {rel!r} does not exist in the work tree of {top}",
-                                  hint="check --path (it is relative to the current folder, or to --repo)")
-            yield Checkout(root=top, repo_root=top, commit=head, ref=None, dirty=_dirty(repo, rel),
-                           on_remote=_on_remote(repo, head), remote_url=url, path=rel)
-            return
+        if not bare and opts.ref is None and not committed_only and opts.work_tree:
+            # only when the git CLI refused the work tree above (e.g. git's safe.directory check)
+            raise SourceError(f"git cannot read the work tree of {top}",
+                              hint=f"run `git -C {top} status` to see why")
+        run = _repo_cli(repo)
+        names = _remotes(run)
+        url = _remote_url(run, names)
         rev = opts.ref or "HEAD"
         if opts.ref is None:
-            sha = _rev(repo, "HEAD")
+            sha = _rev(run, "HEAD")
             if sha is None:
                 raise SourceError(f"the repository {top} has no commits yet",
                                   hint="commit the manifests first: sync applies committed content only")
         else:
-            sha = _resolve_local(repo, rev, str(top))
+            sha = _resolve_local(run, rev, str(top))
         label = f"{rev} ({sha[:12]})"
         with _exported(repo, sha, rel, label=label) as root:
             yield Checkout(root=root, repo_root=top, commit=sha, ref=opts.ref, dirty=False,
-                           on_remote=_on_remote(repo, sha), remote_url=url, path=rel)
+                           on_remote=_on_remote(run, names, sha), remote_url=url, path=rel)
     finally:
         repo.close()
+
+
+def _work_tree_checkout(opts: SourceOptions, base: Path) -> Checkout | None:
+    """The work tree of the repository containing ``base``, read with the git CLI only; None when ``base`` is
+    not inside a work tree (a bare repository, a plain folder: the caller's slower path knows those)."""
+    run = _git_cli(base)
+    try:
+        top = Path(run("rev-parse", "--show-toplevel").strip()).resolve()
+    except _GitFailed:
+        return None
+    # `base` may be spelled through a symlink; compare resolved folders, keep the user's path text.
+    rel = _relative_path(opts.path, base=base.resolve(), top=top)
+    if not (top / rel).exists():
+        raise SourceError(f"path {rel!r} does not exist in the work tree of {top}",
+                          hint="check --path (it is relative to the current folder, or to --repo)")
+    head = _rev(run, "HEAD")
+    names = _remotes(run)
+    return Checkout(root=top, repo_root=top, commit=head, ref=None, dirty=_dirty(run, rel),
+                    on_remote=_on_remote(run, names, head), remote_url=_remote_url(run, names), path=rel)
 
 
 def _open_plain(opts: SourceOptions, base: Path) -> Iterator[Checkout]:

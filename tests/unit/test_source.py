@@ -215,23 +215,40 @@ def test_remote_only_branch_is_found_in_a_local_clone(repo: GitRepo, tmp_path: P
 # --- remotes -------------------------------------------------------------------------------------------------
 
 
-def test_on_remote_says_whether_the_commit_was_pushed(tmp_path: Path):
+@pytest.mark.parametrize("committed_only", [True, False], ids=["HEAD", "work tree"])
+def test_on_remote_says_whether_the_commit_was_pushed(tmp_path: Path, committed_only: bool):
     upstream = GitRepo.create(tmp_path / "upstream.git", bare=True)
     work = GitRepo.clone(str(upstream.path), tmp_path / "work")
     work.write("a.yaml", configmap("a"))
     work.commit("a")
-    with open_source(SourceOptions(repo=str(work.path)), committed_only=True) as co:
+    with open_source(SourceOptions(repo=str(work.path)), committed_only=committed_only) as co:
         assert co.on_remote is False
         assert co.remote_url == str(upstream.path)
+        assert co.work_tree is not committed_only
     work.git("push", "-q", "origin", "main")
-    with open_source(SourceOptions(repo=str(work.path)), committed_only=True) as co:
+    with open_source(SourceOptions(repo=str(work.path)), committed_only=committed_only) as co:
         assert co.on_remote is True
 
 
-def test_on_remote_is_none_without_remotes(repo: GitRepo):
-    with open_source(SourceOptions(repo=str(repo.path)), committed_only=True) as co:
+@pytest.mark.parametrize("committed_only", [True, False], ids=["HEAD", "work tree"])
+def test_on_remote_is_none_without_remotes(repo: GitRepo, committed_only: bool):
+    with open_source(SourceOptions(repo=str(repo.path)), committed_only=committed_only) as co:
         assert co.on_remote is None
         assert co.remote_url is None
+        assert co.commit == repo.head()
+
+
+def test_reading_the_work_tree_does_not_import_gitpython(repo: GitRepo):
+    """Every plain diff reads the work tree: it must not pay GitPython's import (~60 ms)."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom kubectl_gitops.settings import SourceOptions\nfrom kubectl_gitops.source import "
+            f"open_source\nwith open_source(SourceOptions(repo={str(repo.path)!r}), committed_only=False) as co:\n"
+            "    print(co.commit, co.dirty)\nprint('git' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[2]).stdout.split()
+    assert out == [repo.head(), "False", "False"]
 
 
 @pytest.fixture
