@@ -55,9 +55,19 @@ class ResourceKey:
     @classmethod
     def of(cls, obj: Obj) -> ResourceKey:
         meta = obj.get("metadata") or {}
-        group, _ = split_api_version(str(obj.get("apiVersion", "")))
-        return cls(group, str(obj.get("kind", "")), str(meta.get("namespace") or ""),
-                   str(meta.get("name") or meta.get("generateName") or ""))
+        fields = (obj.get("apiVersion", ""), obj.get("kind", ""), meta.get("namespace"), meta.get("name"),
+                  meta.get("generateName"))
+        cacheable = all(v is None or v.__class__ is str for v in fields)  # not: 1 == True, unhashable values
+        if cacheable and fields in _KEYS:
+            return _KEYS[fields]  # keys are asked for again and again (plans, diffs, inventories): reuse them
+        group, _ = split_api_version(str(fields[0]))
+        key = cls(group, str(fields[1]), str(fields[2] or ""), str(fields[3] or fields[4] or ""))
+        if cacheable:
+            _KEYS[fields] = key
+        return key
+
+
+_KEYS: dict[tuple[Any, ...], ResourceKey] = {}
 
 
 @dataclass(frozen=True)

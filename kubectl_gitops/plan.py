@@ -581,9 +581,10 @@ def _move_dependencies(entries: list[_Entry], dep_key: Any, user_key: Any, what:
                 first_user.setdefault(ref, i)
 
 
-def build_plan(manifests: list[Manifest]) -> Plan:
-    """Order desired objects for a sync. Raises ``ValidationError`` listing every annotation problem."""
-    problems = plan_annotation_checks(manifests)
+def build_plan(manifests: list[Manifest], *, checked: bool = False) -> Plan:
+    """Order desired objects for a sync. Raises ``ValidationError`` listing every annotation problem, unless
+    ``checked``: loading already ran ``plan_annotation_checks`` on exactly these manifests."""
+    problems = [] if checked else plan_annotation_checks(manifests)
     if problems:
         raise ValidationError(problems, hint="fix the annotations named above; see `kubectl gitops waves --help`")
 

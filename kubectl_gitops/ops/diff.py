@@ -51,7 +51,7 @@ def run_diff(settings: Settings, opts: CompareOptions, *, on_event: EventSink = 
     loaded.timings["compare"] = time.monotonic() - t0
     loaded.cluster.close()
     # Hooks are created on every sync (and often deleted after), so comparing them with live says nothing.
-    order = {step.key: step.order for step in build_plan(loaded.desired.manifests).steps}
+    order = {step.key: step.order for step in build_plan(loaded.desired.manifests, checked=True).steps}
     by_key = {m.key: m for m in loaded.desired.manifests}
     ordered = sorted(computed.changes, key=lambda c: order.get(c.key, len(order)))
     hooks = [c for c in ordered if c.key in by_key and is_hook(by_key[c.key])]

@@ -69,7 +69,7 @@ def run_sync(settings: Settings, req: SyncRequest, *, on_event: EventSink = disc
         _check_dirty(settings)
     loaded = load(settings, committed_only=not req.allow_dirty, on_event=on_event, extra_checks=plan_annotation_checks,
                   workers=req.compare.concurrency)
-    plan = build_plan(loaded.desired.manifests)
+    plan = build_plan(loaded.desired.manifests, checked=True)
     inventory = Inventory(loaded.cluster, resolve_app(settings, loaded.desired.checkout, loaded.cluster),
                           loaded.desired.manifests, loaded.desired.checkout, on_event=on_event)
     computed = compute_changes(loaded, req.compare, labels=inventory.labels, on_event=on_event)
