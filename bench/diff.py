@@ -26,7 +26,9 @@ of the command's process tree, from ``wait4``). One more untimed run of each giv
 ``-v``, kubectl's from ``-v=6``) and dry runs (the apiserver's audit log); three more give our time phase by
 phase (``PHASES``); ``--profile`` adds a cProfile of ours with nothing changed.
 
-Needs the local control plane (``hack/local-cluster``; started if it is not up) and kubectl on PATH.
+Needs the local control plane (``hack/local-cluster``; started if it is not up) and kubectl on PATH. Run it with
+the Python that has kubectl-gitops' dependencies (``.venv/bin/python bench/diff.py`` after ``hack/test``): that
+interpreter runs ours.
 Namespaces bench-diff and bench-diff-NN are deleted at the end unless ``--keep``.
 """
 
@@ -398,8 +400,11 @@ def main() -> int:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("KUBECTL_GITOPS_APP", "KUBECTL_GITOPS_FAULT", "KUBECTL_GITOPS_RECORD"))
            and k not in ("KUBECTL_EXTERNAL_DIFF", "PYTHONDONTWRITEBYTECODE")}
+    # bin/kubectl-gitops starts with `#!/usr/bin/env python3`: the interpreter running this script comes first on
+    # PATH, so that is what runs it, as when installed. A version manager's shim (pyenv's is a bash script) would
+    # add ~70 ms to every start of ours and none to kubectl's, which is not what is being compared.
     env.update(KUBECONFIG=state["kubeconfig"], NO_COLOR="1",
-               PATH=f"{ROOT / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}")
+               PATH=os.pathsep.join([str(ROOT / "bin"), os.path.dirname(sys.executable), os.environ.get("PATH", "")]))
     kubectl = shutil.which("kubectl", path=env["PATH"]) or "kubectl"
     audit = Audit(Path(state["audit_log"]))
     run([sys.executable, "-m", "compileall", "-q", str(ROOT / "kubectl_gitops")], env=env)
@@ -518,11 +523,9 @@ s = Settings()
 s.source = dataclasses.replace(s.source, path=sys.argv[1])
 s.app = dataclasses.replace(s.app, name=sys.argv[2], record_namespace=sys.argv[3])
 c = Cluster.connect(s.cluster, pool_size=8)
-mark("connect: the Kubernetes client and kubeconfig")
+mark("connect: kubeconfig, TLS context")
 d = c.discovery
 mark("discovery (2 requests)")
-import git
-mark("import git (GitPython)")
 des = load_desired(s.source, committed_only=False, default_namespace=c.namespace, resolve=d.scope,
                    transform=decrypt_if_encrypted, extra_checks=plan_annotation_checks)
 mark("read the work tree, parse YAML, validate")
@@ -536,7 +539,7 @@ comp = common.compute_changes(loaded, common.CompareOptions(), labels=app.member
 mark("compare (may_differ, classify, dry runs)")
 dels = pending_deletions(c, app, {m.key for m in des.manifests}, prefetched=listed)
 mark("deletions (the app record, members)")
-build_plan(des.manifests)
+build_plan(des.manifests, checked=True)
 mark("plan order")
 print(json.dumps([(n, t - marks[i][1]) for i, (n, t) in enumerate(marks[1:])]))
 """
@@ -665,7 +668,7 @@ Written by `python bench/diff.py --objects {args.objects} --namespaces {args.nam
 {os.cpu_count()} CPUs ({cpu_model()}), Python {platform.python_version()}, kubectl {client}, API server {server}
 (the local control plane of `hack/local-cluster`: etcd, kube-apiserver, controller-manager, scheduler and kwok
 as local processes, on the same machine as the clients). Load average {load[0][0]:.1f} when the rounds began,
-{load[1][0]:.1f} at the end (the machine was shared with other work).
+{load[1][0]:.1f} at the end (the benchmark's own API server, etcd and clients count in it).
 
 The repository: {args.objects} objects in {args.namespaces} namespaces, one file each: {kinds}. Synced once by
 `kubectl gitops sync` ({t_sync:.0f} s, including waiting for the Deployments to become available). "changed" is a
