@@ -166,9 +166,9 @@ class Cluster:
                     raise
                 self._sleep_backoff(attempt, e)
                 continue
-            except ClusterError as e:  # connection-level: reset, refused, timeout
-                if attempt >= self.max_attempts or e.reason == "timeout":
-                    raise
+            except ClusterError as e:  # no response: only a refused or reset connection is worth another try
+                if attempt >= self.max_attempts or e.reason != "connection":
+                    raise  # timeouts, TLS failures, credential plugins that failed: trying again changes nothing
                 self._sleep_backoff(attempt, e)
                 continue
             with self._lock:

@@ -178,6 +178,7 @@ def test_exec_plugin_missing_or_failing_through_the_cli(tmp_path, namespace) -> 
     r = gitops("diff", "--kubeconfig", write_config(tmp_path / "failing", exec_user(plugin)), cwd=repo.path)
     assert r.returncode == ExitCode.CLUSTER_ERROR, r.stderr
     assert "failed with exit code 3" in r.stderr and "run login" in r.stderr
+    assert len(calls(tmp_path)) == 1  # a failing plugin is not run again and again
 
 
 def test_tls_verification_and_tls_server_name(tmp_path, namespace) -> None:
