@@ -127,7 +127,10 @@ def main() -> int:
 
     state = cluster_state()
     env = {**os.environ, "KUBECONFIG": state["kubeconfig"],
-           "PATH": f"{ROOT / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"}
+           "PATH": os.pathsep.join([str(ROOT / "bin"), os.path.dirname(sys.executable), os.environ.get("PATH", "")])}
+    # As in diff.py: our bytecode compiled once (an installed copy has it), the benchmark's interpreter on PATH.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "kubectl_gitops")], env=env, check=True)
     for var in ("KUBECTL_GITOPS_APP", "KUBECTL_GITOPS_FAULT", "KUBECTL_GITOPS_RECORD_NAMESPACE"):
         env.pop(var, None)
     kenv = {**env, "KUBECTL_APPLYSET": "true"}
