@@ -12,8 +12,8 @@
 What this reader implements — server, CA (file or data), ``insecure-skip-tls-verify``, ``tls-server-name``,
 client certificates (file or data), ``token``, ``tokenFile`` and exec credential plugins — is what
 ``Endpoint`` carries. Anything else (``auth-provider`` plugins such as gcp/azure/oidc, which kubectl itself
-replaced by exec plugins; ``proxy-url``; basic auth) sets ``Endpoint.unsupported`` and the cluster layer hands
-the connection to the official client's loader, which knows them.
+replaced by exec plugins; ``proxy-url`` or an ``HTTPS_PROXY`` that applies to the server; basic auth) sets
+``Endpoint.unsupported`` and the cluster layer hands the connection to the official client, which knows them.
 """
 
 from __future__ import annotations
@@ -100,6 +100,8 @@ def resolve(kubeconfig: str | None = None, context: str | None = None, namespace
         unsupported = "basic authentication"
     elif cluster.get("proxy-url"):
         unsupported = "proxy-url"
+    elif env_proxy(server):
+        unsupported = "a proxy from the environment (HTTPS_PROXY)"
     exec_spec = user.get("exec")
     if exec_spec is not None:
         exec_spec = dict(exec_spec)
@@ -120,6 +122,43 @@ def resolve(kubeconfig: str | None = None, context: str | None = None, namespace
         exec_cluster=_exec_cluster(cluster, server, ca) if exec_spec is not None else None,
         unsupported=unsupported, files=tuple(files),
     )
+
+
+def env_proxy(server: str) -> str | None:
+    """The proxy ``HTTPS_PROXY``/``HTTP_PROXY`` (either case) name for ``server``, unless ``NO_PROXY`` or the
+    loopback rule exempts it, as kubectl (Go's ProxyFromEnvironment) decides."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    url = urlsplit(server)
+    names = ("HTTPS_PROXY", "https_proxy") if url.scheme == "https" else ("HTTP_PROXY", "http_proxy")
+    proxy = next((os.environ[n] for n in names if os.environ.get(n)), None)
+    host = (url.hostname or "").lower()
+    if not proxy or not host or host == "localhost":
+        return None
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        ip = None
+    if ip is not None and ip.is_loopback:
+        return None
+    for entry in (os.environ.get("NO_PROXY") or os.environ.get("no_proxy") or "").split(","):
+        entry = entry.strip().lower()
+        if not entry:
+            continue
+        if entry == "*":
+            return None
+        if ip is not None and "/" in entry:
+            try:
+                if ip in ipaddress.ip_network(entry, strict=False):
+                    return None
+            except ValueError:
+                pass
+            continue
+        name = entry.rsplit(":", 1)[0] if entry.count(":") == 1 else entry.strip("[]")
+        if host == name.lstrip(".") or host.endswith("." + name.lstrip(".")):
+            return None
+    return proxy
 
 
 def _exec_cluster(cluster: dict[str, Any], server: str, ca: bytes | None) -> dict[str, Any]:

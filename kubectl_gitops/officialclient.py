@@ -1,8 +1,9 @@
 """The official Kubernetes client as a transport, for kubeconfigs our own reader does not implement.
 
 ``kubeconfig.resolve`` marks an endpoint ``unsupported`` when it needs what only the official client's loader
-knows (``auth-provider`` plugins, ``proxy-url``, basic auth); ``KUBECTL_GITOPS_TRANSPORT=kubernetes-client``
-forces this path for every connection. The client is imported here only, and only then.
+knows (``auth-provider`` plugins, ``proxy-url`` or ``HTTPS_PROXY``, basic auth);
+``KUBECTL_GITOPS_TRANSPORT=kubernetes-client`` forces this path for every connection. The client is imported here
+only, and only then.
 """
 
 from __future__ import annotations

@@ -140,6 +140,9 @@ class HttpTransport:
             return conn, True
         if conn is not None:
             conn.close()
+            with self._lock:
+                if conn in self._all:
+                    self._all.remove(conn)
         if self._https:
             conn = _HTTPSConnection(self._host, self._port, timeout=timeout, context=ctx,
                                     server_name=self.endpoint.tls_server_name)

@@ -44,7 +44,8 @@ def context(name: str, cluster_name: str, user_name: str, namespace: str | None 
 
 @pytest.fixture(autouse=True)
 def no_env(monkeypatch) -> None:
-    for var in ("KUBECONFIG", "KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT"):
+    for var in ("KUBECONFIG", "KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT", "HTTPS_PROXY", "https_proxy",
+                "HTTP_PROXY", "http_proxy"):
         monkeypatch.delenv(var, raising=False)
 
 
@@ -182,3 +183,30 @@ def test_in_cluster_service_account(tmp_path, monkeypatch) -> None:
     # an explicit --kubeconfig always wins over the pod's account
     path = write(tmp_path / "config", config(clusters=[cluster("c", "https://x")], contexts=[context("a", "c", "u")]))
     assert kubeconfig.resolve(path).context == "a"
+
+
+@pytest.mark.parametrize("server, env, proxied", [
+    ("https://api.example.com:6443", {"HTTPS_PROXY": "http://proxy:3128"}, True),
+    ("https://api.example.com:6443", {"https_proxy": "http://proxy:3128"}, True),
+    ("https://api.example.com:6443", {"HTTP_PROXY": "http://proxy:3128"}, False),  # http only
+    ("http://api.example.com", {"HTTP_PROXY": "http://proxy:3128"}, True),
+    ("https://127.0.0.1:6443", {"HTTPS_PROXY": "http://proxy:3128"}, False),  # loopback: never, as in Go
+    ("https://localhost:6443", {"HTTPS_PROXY": "http://proxy:3128"}, False),
+    ("https://api.example.com:6443", {"HTTPS_PROXY": "http://p:1", "NO_PROXY": "example.com"}, False),
+    ("https://api.example.com:6443", {"HTTPS_PROXY": "http://p:1", "NO_PROXY": ".example.com"}, False),
+    ("https://api.example.com:6443", {"HTTPS_PROXY": "http://p:1", "no_proxy": "other.com, *"}, False),
+    ("https://api.example.com:6443", {"HTTPS_PROXY": "http://p:1", "NO_PROXY": "ample.com"}, True),
+    ("https://10.1.2.3:6443", {"HTTPS_PROXY": "http://p:1", "NO_PROXY": "10.0.0.0/8"}, False),
+    ("https://10.1.2.3:6443", {"HTTPS_PROXY": "http://p:1", "NO_PROXY": "192.168.0.0/16"}, True),
+    ("https://[fd00::1]:6443", {"HTTPS_PROXY": "http://p:1", "NO_PROXY": "fd00::/8"}, False),
+])
+def test_a_proxy_from_the_environment_goes_to_the_official_client(tmp_path, monkeypatch, server, env, proxied):
+    for var in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    assert (kubeconfig.env_proxy(server) is not None) is proxied
+    path = write(tmp_path / "config", config(clusters=[cluster("c", server)], users=[user("u", token="x")],
+                                             contexts=[context("a", "c", "u")]))
+    reason = kubeconfig.resolve(path).unsupported
+    assert reason == ("a proxy from the environment (HTTPS_PROXY)" if proxied else None)
