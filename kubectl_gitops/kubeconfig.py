@@ -10,10 +10,12 @@
   containing a ``/``) are relative to the file that names them.
 
 What this reader implements — server, CA (file or data), ``insecure-skip-tls-verify``, ``tls-server-name``,
-client certificates (file or data), ``token``, ``tokenFile`` and exec credential plugins — is what
-``Endpoint`` carries. Anything else (``auth-provider`` plugins such as gcp/azure/oidc, which kubectl itself
-replaced by exec plugins; ``proxy-url`` or an ``HTTPS_PROXY`` that applies to the server; basic auth) sets
-``Endpoint.unsupported`` and the cluster layer hands the connection to the official client, which knows them.
+client certificates (file or data), ``token``, ``tokenFile``, exec credential plugins and impersonation
+(``as``, ``as-uid``, ``as-groups``, ``as-user-extra``) — is what ``Endpoint`` carries. Anything else
+(``auth-provider`` plugins such as gcp/azure/oidc, which kubectl itself replaced by exec plugins; ``proxy-url``
+or an ``HTTPS_PROXY`` that applies to the server; basic auth) sets ``Endpoint.unsupported`` and the cluster layer
+hands the connection to the official client, which knows them (impersonation together with one of them is
+refused: the official client would silently drop it).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ class Endpoint:
     token_file: str | None = None
     exec: dict[str, Any] | None = field(default=None, repr=False)  # the user's exec stanza, paths resolved
     exec_cluster: dict[str, Any] | None = field(default=None, repr=False)  # for provideClusterInfo
+    impersonate: tuple[tuple[str, str], ...] = ()  # Impersonate-* headers from the user's as/as-groups/...
     unsupported: str | None = None  # why the official client must make this connection
     files: tuple[str, ...] = ()  # the kubeconfig files read
 
@@ -108,6 +111,10 @@ def resolve(kubeconfig: str | None = None, context: str | None = None, namespace
         command = str(exec_spec.get("command") or "")
         if "/" in command:
             exec_spec["command"] = _relative(command, user_file)
+    impersonate = _impersonation(user, kubeconfig_user=user_name)
+    if impersonate and unsupported:
+        raise InvalidInputError(f"user {user_name!r} impersonates (as/as-groups) and needs {unsupported}: "
+                                "kubectl-gitops cannot do both", hint="use a kubeconfig user without one of them")
     ns = namespace or str(ctx_body.get("namespace") or "") or "default"
     ca = _pem(cluster, "certificate-authority", cluster_file, f"cluster {cluster_name!r}")
     return Endpoint(
@@ -119,6 +126,7 @@ def resolve(kubeconfig: str | None = None, context: str | None = None, namespace
         token=str(user["token"]) if user.get("token") else None,
         token_file=_relative(str(user["tokenFile"]), user_file) if user.get("tokenFile") else None,
         exec=exec_spec,
+        impersonate=impersonate,
         exec_cluster=_exec_cluster(cluster, server, ca) if exec_spec is not None else None,
         unsupported=unsupported, files=tuple(files),
     )
@@ -159,6 +167,25 @@ def env_proxy(server: str) -> str | None:
         if host == name.lstrip(".") or host.endswith("." + name.lstrip(".")):
             return None
     return proxy
+
+
+def _impersonation(user: dict[str, Any], *, kubeconfig_user: str) -> tuple[tuple[str, str], ...]:
+    """kubectl's ``as``, ``as-uid``, ``as-groups`` and ``as-user-extra`` of a kubeconfig user, as headers."""
+    from urllib.parse import quote
+
+    out: list[tuple[str, str]] = []
+    if user.get("as"):
+        out.append(("Impersonate-User", str(user["as"])))
+    if user.get("as-uid"):
+        out.append(("Impersonate-Uid", str(user["as-uid"])))
+    out += [("Impersonate-Group", str(g)) for g in user.get("as-groups") or []]
+    for key, values in (user.get("as-user-extra") or {}).items():
+        for v in values if isinstance(values, list) else [values]:
+            out.append((f"Impersonate-Extra-{quote(str(key), safe='')}", str(v)))
+    if out and not user.get("as"):
+        raise InvalidInputError(f"user {kubeconfig_user!r}: as-groups, as-uid or as-user-extra need `as` (the user "
+                                "to impersonate)", hint="add users[].user.as to the kubeconfig")
+    return tuple(out)
 
 
 def _exec_cluster(cluster: dict[str, Any], server: str, ca: bytes | None) -> dict[str, Any]:

@@ -179,13 +179,19 @@ class HttpTransport:
                    body: bytes | None, timeout: float, *, refresh: bool) -> Response:
         token, cert, key = self._credentials(refresh=refresh)
         target = self._prefix + path + ("?" + urlencode(query) if query else "")
-        hdrs = {"User-Agent": self.user_agent, **headers}
+        hdrs = [("User-Agent", self.user_agent), *headers.items(), *self.endpoint.impersonate]
         if token:
-            hdrs["Authorization"] = f"Bearer {token}"
+            hdrs.append(("Authorization", f"Bearer {token}"))
+        if body is not None or method in ("POST", "PUT", "PATCH"):
+            hdrs.append(("Content-Length", str(len(body or b""))))
         for attempt in (1, 2):
             conn, reused = self._connection(timeout, cert, key)
             try:
-                conn.request(method, target, body=body, headers=hdrs)
+                # putheader, not request(headers=dict): impersonation may repeat a header (one group a line)
+                conn.putrequest(method, target, skip_accept_encoding=True)
+                for name, value in hdrs:
+                    conn.putheader(name, value)
+                conn.endheaders(body)
                 r = conn.getresponse()
                 data = r.read()
             except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as e:

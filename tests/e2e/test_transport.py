@@ -110,6 +110,21 @@ def test_a_rejected_token_is_a_cluster_error_with_a_hint(tmp_path, namespace) ->
     assert err.value.exit_code == ExitCode.CLUSTER_ERROR
 
 
+def test_impersonation_from_the_kubeconfig(tmp_path, namespace, sa_token) -> None:
+    admin = admin_config()["users"][0]["user"]
+    robot = f"system:serviceaccount:{namespace}:robot"
+    c = can_list(write_config(tmp_path / "a", {**admin, "as": robot}), namespace)  # robot may edit its namespace
+    rt = c.discovery.lookup("v1", "ConfigMap")
+    assert rt is not None
+    with pytest.raises(ApiError) as err:
+        list(c.list(rt, "kube-system"))  # ... and nothing else: the requests really are the robot's
+    assert err.value.status == 403 and robot in err.value.message
+    # two groups, two header lines (one comma-joined line would name a single group that grants nothing)
+    c = can_list(write_config(tmp_path / "b", {**admin, "as": "someone", "as-groups": ["team-x", "system:masters"]}),
+                 namespace)
+    assert list(c.list(rt, "kube-system"))
+
+
 def test_exec_plugin_token_is_cached_and_gets_the_exec_info(tmp_path, namespace, sa_token) -> None:
     (tmp_path / "token").write_text(sa_token)
     plugin = write_plugin(tmp_path, f"""

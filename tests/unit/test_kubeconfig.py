@@ -210,3 +210,27 @@ def test_a_proxy_from_the_environment_goes_to_the_official_client(tmp_path, monk
                                              contexts=[context("a", "c", "u")]))
     reason = kubeconfig.resolve(path).unsupported
     assert reason == ("a proxy from the environment (HTTPS_PROXY)" if proxied else None)
+
+
+def test_impersonation_headers(tmp_path) -> None:
+    path = write(tmp_path / "config", config(
+        clusters=[cluster("c", "https://x")],
+        users=[user("u", token="x", **{"as": "jane", "as-uid": "42", "as-groups": ["dev", "ops"],
+                                       "as-user-extra": {"scopes.example/x": ["a", "b"]}})],
+        contexts=[context("a", "c", "u")]))
+    assert kubeconfig.resolve(path).impersonate == (
+        ("Impersonate-User", "jane"), ("Impersonate-Uid", "42"), ("Impersonate-Group", "dev"),
+        ("Impersonate-Group", "ops"), ("Impersonate-Extra-scopes.example%2Fx", "a"),
+        ("Impersonate-Extra-scopes.example%2Fx", "b"))
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"as-groups": ["dev"]}, "need `as`"),
+    ({"as": "jane", "auth-provider": {"name": "oidc"}}, "cannot do both"),
+])
+def test_impersonation_errors(tmp_path, fields, message) -> None:
+    path = write(tmp_path / "config", config(clusters=[cluster("c", "https://x")], users=[user("u", **fields)],
+                                             contexts=[context("a", "c", "u")]))
+    with pytest.raises(InvalidInputError) as err:
+        kubeconfig.resolve(path)
+    assert message in str(err.value)
