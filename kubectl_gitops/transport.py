@@ -1,4 +1,4 @@
-"""HTTPS to the API server on the standard library: one keep-alive connection per worker thread.
+"""HTTPS to the API server on the standard library, over a shared pool of keep-alive connections.
 
 Why not the official client's HTTP stack: importing it (urllib3, requests, oauthlib, dateutil and the client's
 own modules) and loading a kubeconfig through it cost ~0.13 s before the first request — a sixth of a no-op diff
@@ -53,7 +53,7 @@ class TransportError(ClusterError):
 
 
 class HttpTransport:
-    """Thread-safe: each thread gets its own connection; ``close`` closes them all."""
+    """Thread-safe: a request takes an idle connection (or opens one) and gives it back; ``close`` closes all."""
 
     def __init__(self, endpoint: Endpoint, *, user_agent: str):
         self.endpoint = endpoint
@@ -68,8 +68,8 @@ class HttpTransport:
         self._prefix = url.path.rstrip("/")
         self._exec = ExecCredentials(endpoint) if endpoint.exec else None
         self._token_cache: tuple[float, str] | None = None
-        self._local = threading.local()
-        self._all: list[http.client.HTTPConnection] = []
+        self._all: list[Any] = []  # every open connection (http.client connections)
+        self._idle: list[Any] = []  # those no request is using
         self._lock = threading.Lock()
         self._context: ssl.SSLContext | None = None
         self._context_key: tuple[bytes | None, bytes | None] | None = None
@@ -127,38 +127,46 @@ class HttpTransport:
             return ctx
 
     # -- connections --------------------------------------------------------------------------------
-    def _connection(self, timeout: float, cert: bytes | None, key: bytes | None) -> tuple[Any, bool]:
-        """(connection, reused) for this thread."""
-        conn = getattr(self._local, "conn", None)
-        if self._https:
-            ctx = self._ssl_context(cert, key)
-            if conn is not None and getattr(conn, "_gitops_ctx", None) is not ctx:
-                conn.close()
-                conn = None
-        if conn is not None and conn.sock is not None and not _dropped(conn.sock):
-            conn.sock.settimeout(timeout)
-            return conn, True
-        if conn is not None:
-            conn.close()
+    def _acquire(self, timeout: float, cert: bytes | None, key: bytes | None) -> tuple[Any, bool]:
+        """(connection, reused): an idle keep-alive connection made with the current credentials, else a new one.
+        Idle connections are shared by all threads, so a sync's waves (new worker threads each) reuse them."""
+        ctx = self._ssl_context(cert, key) if self._https else None
+        while True:
             with self._lock:
-                if conn in self._all:
-                    self._all.remove(conn)
-        if self._https:
+                idle = self._idle.pop() if self._idle else None
+            if idle is None:
+                break
+            if getattr(idle, "_gitops_ctx", None) is ctx and idle.sock is not None and not _dropped(idle.sock):
+                idle.sock.settimeout(timeout)
+                return idle, True
+            self._discard(idle)
+        conn: Any
+        if ctx is not None:
             conn = _HTTPSConnection(self._host, self._port, timeout=timeout, context=ctx,
                                     server_name=self.endpoint.tls_server_name)
-            conn._gitops_ctx = ctx
         else:
             conn = http.client.HTTPConnection(self._host, self._port, timeout=timeout)
-        self._local.conn = conn
+        conn._gitops_ctx = ctx
         with self._lock:
             self._all.append(conn)
         return conn, False
+
+    def _release(self, conn: Any) -> None:
+        with self._lock:
+            self._idle.append(conn)
+
+    def _discard(self, conn: Any) -> None:
+        conn.close()
+        with self._lock:
+            if conn in self._all:
+                self._all.remove(conn)
 
     def _close_connections(self) -> None:
         for conn in self._all:
             with contextlib.suppress(Exception):
                 conn.close()
         self._all.clear()
+        self._idle.clear()
 
     def close(self) -> None:
         with self._lock:
@@ -185,7 +193,7 @@ class HttpTransport:
         if body is not None or method in ("POST", "PUT", "PATCH"):
             hdrs.append(("Content-Length", str(len(body or b""))))
         for attempt in (1, 2):
-            conn, reused = self._connection(timeout, cert, key)
+            conn, reused = self._acquire(timeout, cert, key)
             try:
                 # putheader, not request(headers=dict): impersonation may repeat a header (one group a line)
                 conn.putrequest(method, target, skip_accept_encoding=True)
@@ -195,15 +203,17 @@ class HttpTransport:
                 r = conn.getresponse()
                 data = r.read()
             except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as e:
-                conn.close()
+                self._discard(conn)
                 if reused and attempt == 1:  # the server closed an idle keep-alive connection: a fresh one
                     continue
                 raise self._error(e) from None
             except (OSError, http.client.HTTPException) as e:
-                conn.close()
+                self._discard(conn)
                 raise self._error(e) from None
             if r.will_close:
-                conn.close()
+                self._discard(conn)
+            else:
+                self._release(conn)
             return Response(r.status, r.reason or "", data)
         raise AssertionError("unreachable")  # pragma: no cover
 

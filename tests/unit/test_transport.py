@@ -60,6 +60,57 @@ def test_a_keep_alive_connection_the_server_closed_is_replaced() -> None:
     server.sock.close()
 
 
+class KeepAliveServer:
+    """HTTP/1.1 on loopback that keeps every connection open and answers each request on it."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.connections = 0
+        self.requests = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        buf = b""
+        with conn:
+            while True:
+                while b"\r\n\r\n" not in buf:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        return
+                    buf += chunk
+                _, buf = buf.split(b"\r\n\r\n", 1)
+                self.requests += 1
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
+
+
+def test_connections_are_shared_across_threads_and_pools() -> None:
+    """A sync runs each wave on new worker threads: they must reuse the idle connections, not open more."""
+    from kubectl_gitops.concurrency import map_bounded
+
+    server = KeepAliveServer()
+    t = HttpTransport(Endpoint(server=f"http://127.0.0.1:{server.port}", context="x", namespace="d"),
+                      user_agent="test")
+
+    def get(_: int) -> int:
+        return t.send("GET", "/api", query=[], headers={}, body=None, timeout=5).status
+
+    for _ in range(5):  # five "waves", four workers each
+        assert map_bounded(get, range(8), 4) == [200] * 8
+    t.close()
+    assert server.requests == 40 and server.connections <= 4
+    server.sock.close()
+
+
 def test_nothing_listening_is_a_connection_error() -> None:
     s = socket.create_server(("127.0.0.1", 0))
     port = s.getsockname()[1]
