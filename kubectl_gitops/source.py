@@ -200,8 +200,9 @@ def _remote_relative_path(path: str) -> str:
 GitRun = Callable[..., str]
 
 
-class _GitFailed(Exception):
-    """A read-only git command exited non-zero (or timed out)."""
+class _GitFailed(SourceError):
+    """A read-only git command exited non-zero (or timed out). Callers that expect it (``_rev``) catch it; anywhere
+    else it reaches the user as a source error naming the command, not as a traceback."""
 
 
 def _git_cli(cwd: Path | str) -> GitRun:
@@ -216,9 +217,11 @@ def _git_cli(cwd: Path | str) -> GitRun:
             raise SourceError("cannot use git: the git executable was not found",
                               hint="install git (e.g. apt-get install git) and make sure it is on PATH") from None
         except subprocess.TimeoutExpired:
-            raise _GitFailed(f"git {args[0]} timed out") from None
+            raise _GitFailed(f"git {args[0]} in {cwd} timed out", hint=f"raise {GIT_TIMEOUT_ENV}") from None
         if proc.returncode != 0:
-            raise _GitFailed(proc.stderr.strip())
+            lines = [ln.strip() for ln in proc.stderr.splitlines() if ln.strip()]
+            raise _GitFailed(f"git {args[0]} in {cwd} failed: {redact.redact(lines[-1]) if lines else 'no message'}",
+                             hint=f"run `git -C {cwd} {args[0]}` to see why")
         return proc.stdout
 
     return run

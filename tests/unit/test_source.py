@@ -428,3 +428,11 @@ def test_bare_local_repository_reads_head(upstream: GitRepo, repo: GitRepo):
     with open_source(SourceOptions(repo=str(upstream.path), path="apps"), committed_only=False) as co:
         assert co.commit == repo.head()
         assert (co.root / "apps/web.yaml").is_file()
+
+
+def test_a_failing_git_command_is_a_source_error_not_a_traceback(repo: GitRepo):
+    (repo.path / ".git" / "index").write_bytes(b"not an index")  # `git status` fails: "index file corrupt"
+    with pytest.raises(SourceError) as err, open_source(SourceOptions(repo=str(repo.path)), committed_only=False):
+        pass
+    assert "git status" in str(err.value) and "failed" in str(err.value)
+    assert err.value.exit_code == ExitCode.INVALID_INPUT and "git -C" in (err.value.hint or "")
