@@ -107,6 +107,9 @@ def resolve(kubeconfig: str | None = None, context: str | None = None, namespace
         unsupported = "a proxy from the environment (HTTPS_PROXY)"
     exec_spec = user.get("exec")
     if exec_spec is not None:
+        if not isinstance(exec_spec, dict):
+            raise InvalidInputError(f"user {user_name!r} in {user_file}: exec is not a mapping",
+                                    hint="see `kubectl config view` and fix users[].user.exec")
         exec_spec = dict(exec_spec)
         command = str(exec_spec.get("command") or "")
         if "/" in command:
@@ -178,8 +181,12 @@ def _impersonation(user: dict[str, Any], *, kubeconfig_user: str) -> tuple[tuple
         out.append(("Impersonate-User", str(user["as"])))
     if user.get("as-uid"):
         out.append(("Impersonate-Uid", str(user["as-uid"])))
-    out += [("Impersonate-Group", str(g)) for g in user.get("as-groups") or []]
-    for key, values in (user.get("as-user-extra") or {}).items():
+    groups, extra = user.get("as-groups") or [], user.get("as-user-extra") or {}
+    if not isinstance(groups, list) or not isinstance(extra, dict):
+        raise InvalidInputError(f"user {kubeconfig_user!r}: as-groups must be a list and as-user-extra a mapping "
+                                "of lists", hint="fix the kubeconfig user")
+    out += [("Impersonate-Group", str(g)) for g in groups]
+    for key, values in extra.items():
         for v in values if isinstance(values, list) else [values]:
             out.append((f"Impersonate-Extra-{quote(str(key), safe='')}", str(v)))
     if out and not user.get("as"):

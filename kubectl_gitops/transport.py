@@ -323,6 +323,10 @@ class ExecCredentials:
                                     hint="use " + " or ".join(EXEC_API_VERSIONS) + " in users[].user.exec")
         if not command:
             raise InvalidInputError(f"{where} has no command", hint="set users[].user.exec.command")
+        args, env_items = spec.get("args") or [], spec.get("env") or []
+        if not isinstance(args, list) or not isinstance(env_items, list):
+            raise InvalidInputError(f"{where}: args and env must be lists",
+                                    hint="fix users[].user.exec in the kubeconfig")
         mode = str(spec.get("interactiveMode") or ("IfAvailable" if api_version.endswith("v1beta1") else ""))
         if mode not in ("Never", "IfAvailable", "Always"):
             raise InvalidInputError(f"{where} has interactiveMode {mode!r}",
@@ -337,11 +341,11 @@ class ExecCredentials:
         if spec.get("provideClusterInfo") and self.cluster:
             info["spec"]["cluster"] = self.cluster
         env = dict(os.environ)
-        for item in spec.get("env") or []:
+        for item in env_items:
             if isinstance(item, dict) and item.get("name"):
                 env[str(item["name"])] = str(item.get("value") or "")
         env["KUBERNETES_EXEC_INFO"] = json.dumps(info)
-        argv = [command, *(str(a) for a in spec.get("args") or [])]
+        argv = [command, *(str(a) for a in args)]
         try:
             proc = subprocess.run(argv, env=env, stdout=subprocess.PIPE,
                                   stdin=None if interactive else subprocess.DEVNULL,

@@ -226,6 +226,9 @@ def test_impersonation_headers(tmp_path) -> None:
 
 @pytest.mark.parametrize("fields, message", [
     ({"as-groups": ["dev"]}, "need `as`"),
+    ({"as": "jane", "as-groups": "dev"}, "must be a list"),
+    ({"as": "jane", "as-user-extra": ["x"]}, "must be a list and as-user-extra a mapping"),
+    ({"exec": "aws eks get-token"}, "exec is not a mapping"),
     ({"as": "jane", "auth-provider": {"name": "oidc"}}, "cannot do both"),
 ])
 def test_impersonation_errors(tmp_path, fields, message) -> None:

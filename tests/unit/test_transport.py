@@ -151,3 +151,21 @@ def test_https_only_servers() -> None:
     with pytest.raises(InvalidInputError) as err:
         HttpTransport(Endpoint(server="ftp://x", context="x", namespace="d"), user_agent="t")
     assert "https://" in (err.value.hint or "")
+
+
+@pytest.mark.parametrize("spec, message", [
+    ({"apiVersion": "client.authentication.k8s.io/v1alpha1", "command": "x"}, "has apiVersion"),
+    ({"apiVersion": "client.authentication.k8s.io/v1", "interactiveMode": "Never"}, "has no command"),
+    ({"apiVersion": "client.authentication.k8s.io/v1", "command": "x", "args": "a b"}, "must be lists"),
+    ({"apiVersion": "client.authentication.k8s.io/v1", "command": "x"}, "has interactiveMode ''"),  # v1: required
+    ({"apiVersion": "client.authentication.k8s.io/v1", "command": "x", "interactiveMode": "Always"},
+     "needs a terminal"),
+])
+def test_exec_plugin_stanza_errors_are_input_errors(spec, message, monkeypatch) -> None:
+    from kubectl_gitops.errors import InvalidInputError
+
+    monkeypatch.setattr("sys.stdin", None)  # no terminal
+    creds = ExecCredentials(Endpoint(server="https://x", context="x", namespace="d", exec=spec))
+    with pytest.raises(InvalidInputError) as err:
+        creds.get()
+    assert message in str(err.value)
