@@ -51,7 +51,7 @@ def _opt(*decls: str, section: str, attr: str, convert: Callable[[Any], Any] | N
                         callback=_setter(section, attr, convert), **kw)
 
 
-def _compose(*decorators: Callable[[F], F]) -> Callable[[F], F]:
+def compose(*decorators: Callable[[F], F]) -> Callable[[F], F]:
     def apply(f: F) -> F:
         for d in reversed(decorators):
             f = d(f)
@@ -77,14 +77,14 @@ def _no_color(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
     return value
 
 
-common_options = _compose(
+common_options = compose(
     click.option("-v", "--verbose", count=True, expose_value=False, callback=_verbose,
                  help="More detail: -v shows decisions and tracebacks, -vv API calls."),
     click.option("--no-color", is_flag=True, expose_value=False, callback=_no_color,
                  help="Plain output without colours (also NO_COLOR=1)."),
 )
 
-cluster_options = _compose(
+cluster_options = compose(
     _opt("--kubeconfig", section="cluster", attr="kubeconfig", metavar="PATH",
          help="Path to the kubeconfig file (default: $KUBECONFIG, which may list several, or ~/.kube/config)."),
     _opt("--context", section="cluster", attr="context", metavar="NAME",
@@ -95,7 +95,7 @@ cluster_options = _compose(
          metavar="DURATION", help="Timeout of a single API request, e.g. 30s, 1m (0 = none)."),
 )
 
-source_options = _compose(
+source_options = compose(
     click.argument("dir", required=False, expose_value=False, metavar="[PATH]",
                    callback=_setter("source", "path")),
     _opt("--repo", section="source", attr="repo", metavar="PATH|URL", envvar="KUBECTL_GITOPS_REPO",
@@ -115,7 +115,7 @@ source_options = _compose(
 )
 
 
-app_options = _compose(
+app_options = compose(
     _opt("--app", section="app", attr="name", metavar="NAME", envvar="KUBECTL_GITOPS_APP",
          help="The app's name: its record is the Secret kubectl-gitops.<app> (default: derived from the "
               "repository's remote or folder name and --path)."),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -16,26 +16,14 @@ from ..errors import ExitCode, RefusedError
 from ..events import Event
 from ..settings import parse_duration
 from .base import handle_errors, printer
-from .options import app_options, cluster_options, common_options, get_settings, output_option, source_options
+from .options import app_options, cluster_options, common_options, compose, get_settings, output_option, source_options
 from .output import Printer
 
 if TYPE_CHECKING:
     from ..ops.app import Approval, PruneReport
     from ..prune import Candidate, PruneOptions, Selection
 
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _compose(*decorators: Callable[[F], F]) -> Callable[[F], F]:
-    def apply(f: F) -> F:
-        for d in reversed(decorators):
-            f = d(f)
-        return f
-
-    return apply
-
-
-prune_flags = _compose(
+prune_flags = compose(
     click.option("-y", "--yes", is_flag=True, help="Delete without asking (required when not on a terminal)."),
     click.option("--confirm-prune", is_flag=True,
                  help="Also delete objects annotated Prune=confirm (argocd.argoproj.io/sync-options)."),
