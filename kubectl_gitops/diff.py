@@ -170,6 +170,14 @@ def _owned_paths(fields: Any, prefix: FieldPath = ()) -> Iterator[FieldPath]:
             yield from _owned_paths(child, path)
 
 
+def _entry_paths(entry: dict[str, Any]) -> list[FieldPath]:
+    """Leaf paths a managedFields entry owns; [] when its fieldsV1 cannot be read (nothing is claimed then)."""
+    try:
+        return list(_owned_paths(entry.get("fieldsV1") or {}))
+    except (ValueError, TypeError):
+        return []
+
+
 def _key_matches(item: Any, key: dict[str, Any]) -> bool:
     return isinstance(item, dict) and all(k in item and _same(item[k], v) for k, v in key.items())
 
@@ -677,11 +685,7 @@ def strip_managed_by(before: Obj, after: Obj, live_managed_fields: list[dict[str
     for entry in live_managed_fields:
         if entry.get("manager") not in wanted:
             continue
-        try:
-            paths = list(_owned_paths(entry.get("fieldsV1") or {}))
-        except (ValueError, TypeError):
-            continue
-        for path in paths:
+        for path in _entry_paths(entry):
             if not _same(_resolve(b, path), _resolve(a, path)):
                 _remove(b, path)
                 _remove(a, path)
@@ -950,11 +954,7 @@ def _drift(before: Obj, after: Obj, managed_fields: list[dict[str, Any]], field_
         manager = str(entry.get("manager") or "")
         if manager == field_manager or not manager:
             continue
-        try:
-            paths = list(_owned_paths(entry.get("fieldsV1") or {}))
-        except (ValueError, TypeError):
-            continue
-        for path in paths:
+        for path in _entry_paths(entry):
             bv = _resolve(before, path)
             if bv is _MISSING or _same(bv, _resolve(after, path)):
                 continue
@@ -1106,10 +1106,6 @@ def respect_ignore_rules(desired: Obj, live: Obj | None, rules: Sequence[IgnoreR
     managers = {m for r in matched for m in r.managed_fields_managers}
     for entry in _managed_fields(live):
         if entry.get("manager") in managers:
-            try:
-                paths = list(_owned_paths(entry.get("fieldsV1") or {}))
-            except (ValueError, TypeError):
-                continue
-            for path in paths:
+            for path in _entry_paths(entry):
                 _remove(out, path)
     return out
