@@ -38,6 +38,16 @@ def _read(path: str) -> str:
         raise InvalidInputError(f"cannot read {path}: {e}") from None
 
 
+def _emit(file: str, text: str, *, in_place: bool, done: str) -> int:
+    """``-i``: replace the file and say ``done``; otherwise the (encrypted) text goes to stdout."""
+    if in_place:
+        _write_atomic(file, text)
+        printer().info(done)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def _write_atomic(path: str, text: str) -> None:
     """Replace ``path`` with ``text`` (same folder temp file, then rename; the mode is kept)."""
     target = Path(path)
@@ -216,12 +226,7 @@ def encrypt_cmd(file: str, in_place: bool, config_path: str | None, age_recipien
                                 hint="use the sops binary for this file, or pass --age")
     rules = rule.rules if rule is not None else sops.Rules()
     out = sops.encrypt_text(text, sops.format_for(file), rules, recipients or rule.recipients, file)
-    if in_place:
-        _write_atomic(file, out)
-        printer().info(f"encrypted {file}")
-    else:
-        sys.stdout.write(out)
-    return 0
+    return _emit(file, out, in_place=in_place, done=f"encrypted {file}")
 
 
 @command.command("decrypt", context_settings=CTX, short_help='Decrypt a sops file to stdout (or -i).')
@@ -401,13 +406,7 @@ def rotate_cmd(file: str, in_place: bool) -> int:
     d = _decrypt(file)
     f = d.file
     sops.seal(f, d.metadata.rules, d.metadata.recipients, sops.new_data_key())
-    out = sops.render(f)
-    if in_place:
-        _write_atomic(file, out)
-        printer().info(f"{file}: rotated the data key")
-    else:
-        sys.stdout.write(out)
-    return 0
+    return _emit(file, sops.render(f), in_place=in_place, done=f"{file}: rotated the data key")
 
 
 # --- check ------------------------------------------------------------------------------------
