@@ -15,59 +15,18 @@ from kubectl_gitops.transport import ExecCredentials, HttpTransport
 WHERE = "the exec plugin of context 'x'"
 
 
-class ClosingServer:
-    """HTTP/1.1 on loopback that answers one request per connection and then closes it, without saying so
-    (no ``Connection: close``): the client's keep-alive connection is dead when it comes to reuse it."""
+class LoopbackServer:
+    """HTTP/1.1 on loopback answering ``{"ok": <request number>}``. With ``keep_alive=False`` it closes each
+    connection after one answer without saying so (no ``Connection: close``): a client that keeps the connection
+    finds it dead when it comes to reuse it."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, keep_alive: bool) -> None:
+        self.keep_alive = keep_alive
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
         self.connections = 0
         self.paths: list[str] = []
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.connections += 1
-            with conn:
-                data = b""
-                while b"\r\n\r\n" not in data:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        break
-                    data += chunk
-                if not data:
-                    continue
-                self.paths.append(data.split(b" ")[1].decode())
-                body = json.dumps({"ok": len(self.paths)}).encode()
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
-                             + str(len(body)).encode() + b"\r\n\r\n" + body)
-
-
-def test_a_keep_alive_connection_the_server_closed_is_replaced() -> None:
-    server = ClosingServer()
-    t = HttpTransport(Endpoint(server=f"http://127.0.0.1:{server.port}", context="x", namespace="d"),
-                      user_agent="test")
-    bodies = [json.loads(t.send("GET", "/api", query=[("limit", 5)], headers={}, body=None, timeout=5).data)
-              for _ in range(3)]
-    t.close()
-    assert bodies == [{"ok": 1}, {"ok": 2}, {"ok": 3}]
-    assert server.connections == 3 and server.paths == ["/api?limit=5"] * 3
-    server.sock.close()
-
-
-class KeepAliveServer:
-    """HTTP/1.1 on loopback that keeps every connection open and answers each request on it."""
-
-    def __init__(self) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.connections = 0
-        self.requests = 0
+        self._lock = threading.Lock()
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
@@ -76,7 +35,8 @@ class KeepAliveServer:
                 conn, _ = self.sock.accept()
             except OSError:
                 return
-            self.connections += 1
+            with self._lock:
+                self.connections += 1
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn: socket.socket) -> None:
@@ -88,16 +48,33 @@ class KeepAliveServer:
                     if not chunk:
                         return
                     buf += chunk
-                _, buf = buf.split(b"\r\n\r\n", 1)
-                self.requests += 1
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
+                head, buf = buf.split(b"\r\n\r\n", 1)
+                with self._lock:
+                    self.paths.append(head.split(b" ")[1].decode())
+                    body = json.dumps({"ok": len(self.paths)}).encode()
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+                             + str(len(body)).encode() + b"\r\n\r\n" + body)
+                if not self.keep_alive:
+                    return
+
+
+def test_a_keep_alive_connection_the_server_closed_is_replaced() -> None:
+    server = LoopbackServer(keep_alive=False)
+    t = HttpTransport(Endpoint(server=f"http://127.0.0.1:{server.port}", context="x", namespace="d"),
+                      user_agent="test")
+    bodies = [json.loads(t.send("GET", "/api", query=[("limit", 5)], headers={}, body=None, timeout=5).data)
+              for _ in range(3)]
+    t.close()
+    assert bodies == [{"ok": 1}, {"ok": 2}, {"ok": 3}]
+    assert server.connections == 3 and server.paths == ["/api?limit=5"] * 3
+    server.sock.close()
 
 
 def test_connections_are_shared_across_threads_and_pools() -> None:
     """A sync runs each wave on new worker threads: they must reuse the idle connections, not open more."""
     from kubectl_gitops.concurrency import map_bounded
 
-    server = KeepAliveServer()
+    server = LoopbackServer(keep_alive=True)
     t = HttpTransport(Endpoint(server=f"http://127.0.0.1:{server.port}", context="x", namespace="d"),
                       user_agent="test")
 
@@ -107,7 +84,7 @@ def test_connections_are_shared_across_threads_and_pools() -> None:
     for _ in range(5):  # five "waves", four workers each
         assert map_bounded(get, range(8), 4) == [200] * 8
     t.close()
-    assert server.requests == 40 and server.connections <= 4
+    assert len(server.paths) == 40 and server.connections <= 4
     server.sock.close()
 
 
