@@ -50,11 +50,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from _common import ROOT, Audit, bench_env, cluster_state, cpu_model, git_commit, run
+
 APP = "bench-diff"
 RECORD_NS = "bench-diff"
 NS_PREFIX = "bench-diff-"
-WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
+
+
+def in_bench(namespace: str) -> bool:
+    return namespace.startswith(NS_PREFIX)
+
 # 20 slots: 4 Deployments, 4 Services, 5 ConfigMaps, 3 Secrets, 2 ServiceAccounts, 1 Role, 1 RoleBinding
 PATTERN = ["Deployment", "Service", "ConfigMap", "Secret", "ServiceAccount",
            "Deployment", "Service", "ConfigMap", "ConfigMap", "Role",
@@ -63,14 +68,6 @@ PATTERN = ["Deployment", "Service", "ConfigMap", "Secret", "ServiceAccount",
 
 
 # --- running things ---------------------------------------------------------------------------------------
-
-def run(cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None,
-        check: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(cmd, env=env, cwd=cwd, text=True, capture_output=True, stdin=subprocess.DEVNULL)
-    if check and proc.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    return proc
-
 
 @dataclass
 class Measured:
@@ -94,59 +91,6 @@ def measure(cmd: list[str], *, env: dict[str, str], cwd: Path) -> Measured:
         err.seek(0)
         return Measured(seconds, usage.ru_maxrss, proc.returncode, out.read().decode(errors="replace"),
                         err.read().decode(errors="replace"))
-
-
-def cluster_state() -> dict[str, Any]:
-    up = run([str(ROOT / "hack" / "local-cluster"), "up"], check=False)
-    if up.returncode != 0:
-        raise SystemExit(f"hack/local-cluster up failed:\n{up.stderr}")
-    state_dir = Path(os.environ.get("KUBECTL_GITOPS_CLUSTER_DIR")
-                     or Path.home() / ".cache" / "kubectl-gitops" / "local-cluster")
-    state: dict[str, Any] = json.loads((state_dir / "state.json").read_text())
-    return state
-
-
-class Audit:
-    """Counts dry-run and real write requests to the benchmark's namespaces in the apiserver's audit log."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.offset = 0
-
-    def mark(self) -> None:
-        time.sleep(1.0)  # let events of earlier requests land first
-        self.offset = self.path.stat().st_size
-
-    def writes(self, agent_prefix: str) -> tuple[int, int]:
-        """(dry runs, real writes) by clients whose User-Agent starts with the prefix, in bench namespaces."""
-        time.sleep(1.0)
-        data = b""
-        if self.path.stat().st_size < self.offset:  # the apiserver rotated the log (at 100 MB) meanwhile
-            rotated = sorted(self.path.parent.glob(self.path.stem + "-*" + self.path.suffix), key=os.path.getmtime)
-            if rotated:
-                with open(rotated[-1], "rb") as fh:
-                    fh.seek(self.offset)
-                    data = fh.read()
-            self.offset = 0
-        with open(self.path, "rb") as fh:
-            fh.seek(self.offset)
-            lines = (data + fh.read()).splitlines()
-        dry = real = 0
-        for line in lines:
-            try:
-                ev = json.loads(line)
-            except ValueError:
-                continue
-            ref = ev.get("objectRef") or {}
-            ns = ref.get("namespace") or (ref.get("name") if ref.get("resource") == "namespaces" else "") or ""
-            if ev.get("verb") not in WRITE_VERBS or not ns.startswith(NS_PREFIX) \
-                    or not str(ev.get("userAgent", "")).startswith(agent_prefix):
-                continue
-            if "dryRun=All" in ev.get("requestURI", ""):
-                dry += 1
-            else:
-                real += 1
-        return dry, real
 
 
 # --- the repository ---------------------------------------------------------------------------------------
@@ -350,14 +294,6 @@ def edit(manifests: Path, changed: int) -> list[str]:
     return done
 
 
-def git_commit(repo: Path, message: str) -> None:
-    git = ["git", "-c", "user.name=bench", "-c", "user.email=bench@example.com", "-c", "commit.gpgsign=false"]
-    if not (repo / ".git").exists():
-        run([*git, "init", "-q", "-b", "main"], cwd=repo)
-    run([*git, "add", "-A"], cwd=repo)
-    run([*git, "commit", "-q", "-m", message], cwd=repo)
-
-
 # --- the benchmark ----------------------------------------------------------------------------------------
 
 @dataclass
@@ -395,19 +331,9 @@ def main() -> int:
     args = ap.parse_args()
 
     state = cluster_state()
-    # PYTHONDONTWRITEBYTECODE would make every run compile our modules again (~0.1 s): an installed copy has
-    # its bytecode, so the checkout's is compiled once here.
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("KUBECTL_GITOPS_APP", "KUBECTL_GITOPS_FAULT", "KUBECTL_GITOPS_RECORD"))
-           and k not in ("KUBECTL_EXTERNAL_DIFF", "PYTHONDONTWRITEBYTECODE")}
-    # bin/kubectl-gitops starts with `#!/usr/bin/env python3`: the interpreter running this script comes first on
-    # PATH, so that is what runs it, as when installed. A version manager's shim (pyenv's is a bash script) would
-    # add ~70 ms to every start of ours and none to kubectl's, which is not what is being compared.
-    env.update(KUBECONFIG=state["kubeconfig"], NO_COLOR="1",
-               PATH=os.pathsep.join([str(ROOT / "bin"), os.path.dirname(sys.executable), os.environ.get("PATH", "")]))
+    env = bench_env(state)
     kubectl = shutil.which("kubectl", path=env["PATH"]) or "kubectl"
     audit = Audit(Path(state["audit_log"]))
-    run([sys.executable, "-m", "compileall", "-q", str(ROOT / "kubectl_gitops")], env=env)
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-diff-"))
     try:
@@ -462,10 +388,10 @@ def main() -> int:
         for s, (repo, _) in scenarios.items():
             audit.mark()
             v = run([*ours, "-v"], env=env, cwd=repo, check=False)
-            dry_a, real_a = audit.writes("kubectl-gitops")
+            dry_a, real_a = audit.writes("kubectl-gitops", in_bench)
             audit.mark()
             vk = run([*theirs, "-v=6"], env=env, cwd=repo, check=False)
-            dry_b, real_b = audit.writes("kubectl/")
+            dry_b, real_b = audit.writes("kubectl/", in_bench)
             found = re.search(r"(\d+) objects, (\d+) dry runs, (\d+) requests; (.*)", v.stderr)
             info[s] = {
                 "ours_line": found.group(0) if found else "?",
@@ -583,8 +509,8 @@ def profile_ours(ours: list[str], env: dict[str, str], repo: Path) -> str:
     return "\n".join(ln.replace(str(ROOT) + "/", "").replace(str(script), "run_cli.py") for ln in keep)
 
 
-def target_notes(a: float, b: float, phase_times: list[tuple[str, float]]) -> str:
-    """Why the no-change target is missed (when it is), from the measured phases: what it would take."""
+def target_notes(a: float, b: float, phase_times: list[tuple[str, float]], objects: int, requests: int) -> str:
+    """What missing the no-change target means here, from the measured phases (empty when it is met)."""
     if not phase_times or b / a >= 10:
         return ""
     t = dict(phase_times)
@@ -595,35 +521,14 @@ def target_notes(a: float, b: float, phase_times: list[tuple[str, float]]) -> st
     return f"""
 ## The no-change target on this machine
 
-To be 10× faster than B here, A would have to finish in {b / 10:.2f} s; it takes {a:.2f} s (median), and no
-part of it is a request per object: 81 requests in all, 8 at a time, no dry run. From the phase table:
-
-* {setup:.2f} s of start-up (imports, kubeconfig, discovery), plus interpreter start and the plugin dispatch;
-* {render:.2f} s to read, parse and validate 1,000 files: PyYAML's constructor is Python code, and plain
-  `yaml.load_all` with the C loader needs ~0.25 s for these files by itself;
-* {live:.2f} s for the 70 LISTs (7 types × 10 namespaces): a LIST costs the API server 3-8 ms of CPU on
-  this 2-core machine, which it shares with the client, so 8 in parallel are only ~2× faster than one
-  after the other. Cluster-wide LISTs (7 instead of 70) measured 3× cheaper here, but they would read every
-  namespace's Secrets and ConfigMaps of a shared cluster into memory: rejected;
-* {rest:.2f} s to compare, find deletions and order the plan.
-
-B, for its part, pays no network latency at all here: the API server is on the same machine, so each of
-kubectl's 2,000 requests (a GET and a dry-run apply per object, one after the other) costs about
-{b / 2:.1f} ms. On a real cluster every one of those requests pays a network round trip (1-50 ms) and B
-grows by 2-100 s, while A's 81 requests, 8 at a time, add a few round trips (an estimate: no remote
-cluster was measured). On loopback, meeting it would take a compiled YAML constructor or a start-up
-without Python's imports, which is not a tuning of the diff path.
+To be 10× faster than B here, A would have to finish in {b / 10:.2f} s; it takes {a:.2f} s (median), with
+{requests} requests in all and no dry run. From the phase table: {setup:.2f} s of start-up (imports, kubeconfig,
+discovery; interpreter start and the plugin dispatch come on top), {render:.2f} s to read, parse and validate
+{objects} files, {live:.2f} s for the LISTs, and {rest:.2f} s to compare, find deletions and order the plan.
+With few objects start-up dominates and no ratio near 10× is possible; B pays ~{1000 * b / (2 * objects):.1f} ms
+per request here, on loopback, where a real cluster would add a network round trip to each of its
+{2 * objects} requests.
 """
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def render(args: argparse.Namespace, counts: dict[str, int], edited: list[str], t_sync: float,
@@ -659,7 +564,8 @@ def render(args: argparse.Namespace, counts: dict[str, int], edited: list[str], 
     total = sum(t for _, t in phase_times)
     phase_rows = "\n".join(f"| {n} | {t:.2f} s | {100 * t / total:.0f}% |" for n, t in phase_times) if total else \
         "| (unavailable: the internals this reads have changed) | | |"
-    notes = target_notes(series[("unchanged", "A")].median, series[("unchanged", "B")].median, phase_times)
+    notes = target_notes(series[("unchanged", "A")].median, series[("unchanged", "B")].median, phase_times,
+                         args.objects, info["unchanged"]["ours_requests"])
     prof = f"\n## Profile of A, nothing changed (cProfile, cumulative)\n\n```\n{profile}\n```\n" if profile else ""
     return f"""# Benchmark: `kubectl gitops diff` vs `kubectl diff --server-side`, {args.objects} objects
 

@@ -35,29 +35,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from _common import ROOT, Audit, bench_env, cluster_state, cpu_model, git_commit, run, timed
+
 NS_OURS = "bench-gitops"
 NS_KUBECTL = "bench-kubectl"
 APP = "bench"
-WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
-
-
-def run(cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None,
-        check: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(cmd, env=env, cwd=cwd, text=True, capture_output=True, stdin=subprocess.DEVNULL)
-    if check and proc.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
-    return proc
-
-
-def cluster_state() -> dict[str, Any]:
-    up = run([str(ROOT / "hack" / "local-cluster"), "up"], check=False)
-    if up.returncode != 0:
-        raise SystemExit(f"hack/local-cluster up failed:\n{up.stderr}")
-    state_dir = Path(os.environ.get("KUBECTL_GITOPS_CLUSTER_DIR")
-                     or Path.home() / ".cache" / "kubectl-gitops" / "local-cluster")
-    state: dict[str, Any] = json.loads((state_dir / "state.json").read_text())
-    return state
 
 
 def make_repo(where: Path, objects: int) -> Path:
@@ -72,49 +54,8 @@ def make_repo(where: Path, objects: int) -> Path:
             text = (f"apiVersion: v1\nkind: Secret\nmetadata:\n  name: secret-{i:04d}\ntype: Opaque\n"
                     f"stringData:\n  index: \"{i}\"\n")
         (repo / "app" / f"obj-{i:04d}.yaml").write_text(text)
-    git = ["git", "-c", "user.name=bench", "-c", "user.email=bench@example.com", "-c", "commit.gpgsign=false"]
-    run([*git, "init", "-q", "-b", "main"], cwd=repo)
-    run([*git, "add", "-A"], cwd=repo)
-    run([*git, "commit", "-q", "-m", "bench app"], cwd=repo)
+    git_commit(repo, "bench app")
     return repo
-
-
-class Audit:
-    """Counts write requests per client in the apiserver's audit log between two points."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.offset = 0
-
-    def mark(self) -> None:
-        time.sleep(1.0)  # let events of earlier requests land first
-        self.offset = self.path.stat().st_size
-
-    def writes(self, agent_prefix: str, namespace: str) -> int:
-        """Writes by clients whose User-Agent starts with the prefix, to objects in ``namespace`` (other
-        clients may be using the same cluster at the same time)."""
-        time.sleep(1.0)
-        with open(self.path, "rb") as fh:
-            fh.seek(self.offset)
-            lines = fh.read().splitlines()
-        n = 0
-        for line in lines:
-            try:
-                ev = json.loads(line)
-            except ValueError:
-                continue
-            dry = "dryRun=All" in ev.get("requestURI", "")
-            ns = (ev.get("objectRef") or {}).get("namespace")
-            if ev.get("verb") in WRITE_VERBS and not dry and ns == namespace \
-                    and str(ev.get("userAgent", "")).startswith(agent_prefix):
-                n += 1
-        return n
-
-
-def timed(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[float, subprocess.CompletedProcess[str]]:
-    t0 = time.perf_counter()
-    proc = run(cmd, env=env, cwd=cwd)
-    return time.perf_counter() - t0, proc
 
 
 def main() -> int:
@@ -126,13 +67,7 @@ def main() -> int:
     args = ap.parse_args()
 
     state = cluster_state()
-    env = {**os.environ, "KUBECONFIG": state["kubeconfig"],
-           "PATH": os.pathsep.join([str(ROOT / "bin"), os.path.dirname(sys.executable), os.environ.get("PATH", "")])}
-    # As in diff.py: our bytecode compiled once (an installed copy has it), the benchmark's interpreter on PATH.
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "kubectl_gitops")], env=env, check=True)
-    for var in ("KUBECTL_GITOPS_APP", "KUBECTL_GITOPS_FAULT", "KUBECTL_GITOPS_RECORD_NAMESPACE"):
-        env.pop(var, None)
+    env = bench_env(state)
     kenv = {**env, "KUBECTL_APPLYSET": "true"}
     audit = Audit(Path(state["audit_log"]))
     kubectl = shutil.which("kubectl", path=env["PATH"]) or "kubectl"
@@ -169,14 +104,14 @@ def main() -> int:
         doc_a = json.loads(last["A"].stdout)
         audit.mark()
         run(cmd_a, env=env, cwd=repo)
-        writes_a = audit.writes("kubectl-gitops", NS_OURS)
+        writes_a = audit.writes("kubectl-gitops", [NS_OURS]).real
         audit.mark()
         verbose = run([*cmd_b, "-v=6"], env=kenv, cwd=repo)
-        writes_b = audit.writes("kubectl/", NS_KUBECTL)
+        writes_b = audit.writes("kubectl/", [NS_KUBECTL]).real
         requests_b = sum(1 for line in verbose.stderr.splitlines() if "round_trippers" in line and "https://" in line)
         audit.mark()
         proc_c = run(cmd_c, env=env, cwd=repo)
-        writes_c = audit.writes("kubectl-gitops", NS_OURS)
+        writes_c = audit.writes("kubectl-gitops", [NS_OURS]).real
         result_c = [json.loads(line) for line in proc_c.stdout.splitlines() if line.startswith("{")][-1]
         pruned_b = [line for line in last["B"].stdout.splitlines() if "pruned" in line]
         assert not pruned_b, f"kubectl pruned something in a no-op run: {pruned_b}"
@@ -193,16 +128,6 @@ def main() -> int:
             for ns in (NS_OURS, NS_KUBECTL):
                 run([kubectl, "delete", "namespace", ns, "--ignore-not-found", "--wait=false"], env=env, check=False)
     return 0
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def render(args: argparse.Namespace, times: dict[str, list[float]], doc_a: dict[str, Any], requests_b: int,

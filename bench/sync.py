@@ -40,28 +40,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from _common import ROOT, Audit, bench_env, cluster_state, cpu_model, git_commit, run, timed
+
 RECORDS = "bench-sync-records"  # where the app records (Secrets) live
-WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
 PER_NAMESPACE = 100
-
-
-def run(cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None,
-        check: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(cmd, env=env, cwd=cwd, text=True, capture_output=True, stdin=subprocess.DEVNULL)
-    if check and proc.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    return proc
-
-
-def cluster_state() -> dict[str, Any]:
-    up = run([str(ROOT / "hack" / "local-cluster"), "up"], check=False)
-    if up.returncode != 0:
-        raise SystemExit(f"hack/local-cluster up failed:\n{up.stderr}")
-    state_dir = Path(os.environ.get("KUBECTL_GITOPS_CLUSTER_DIR")
-                     or Path.home() / ".cache" / "kubectl-gitops" / "local-cluster")
-    state: dict[str, Any] = json.loads((state_dir / "state.json").read_text())
-    return state
 
 
 # --- the app ---------------------------------------------------------------------------------------------
@@ -115,10 +97,7 @@ def make_repo(where: Path, namespaces: list[str]) -> Path:
             path = repo / "app" / ns / fname
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text("---\n".join(docs))
-    git = ["git", "-c", "user.name=bench", "-c", "user.email=bench@example.com", "-c", "commit.gpgsign=false"]
-    run([*git, "init", "-q", "-b", "main"], cwd=repo)
-    run([*git, "add", "-A"], cwd=repo)
-    run([*git, "commit", "-q", "-m", "bench app"], cwd=repo)
+    git_commit(repo, "bench app")
     return repo
 
 
@@ -131,58 +110,6 @@ def render_file(where: Path, namespaces: list[str]) -> Path:
 
 
 # --- measuring -----------------------------------------------------------------------------------------------
-
-class Audit:
-    """Counts write requests per client in the apiserver's audit log between two points. The apiserver rotates
-    the log at 100 MB (to audit-<time>.log beside it); a rotation between the two points is followed."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.offset = 0
-        self.inode = 0
-
-    def mark(self) -> None:
-        time.sleep(1.0)  # let events of earlier requests land first
-        st = self.path.stat()
-        self.offset, self.inode = st.st_size, st.st_ino
-
-    def _lines(self) -> list[bytes]:
-        chunks = []
-        if self.path.stat().st_ino != self.inode:  # rotated: the rest of the old file, then the new one
-            rotated = [p for p in self.path.parent.glob("audit-*.log") if p.stat().st_ino == self.inode]
-            for old in rotated:
-                with open(old, "rb") as fh:
-                    fh.seek(self.offset)
-                    chunks.append(fh.read())
-            self.offset = 0
-        with open(self.path, "rb") as fh:
-            fh.seek(self.offset)
-            chunks.append(fh.read())
-        return b"".join(chunks).splitlines()
-
-    def writes(self, agent_prefix: str, namespaces: set[str]) -> int:
-        """Non-dry-run writes by clients whose User-Agent starts with the prefix, to objects in the namespaces
-        (other clients may be using the same cluster at the same time)."""
-        time.sleep(1.0)
-        n = 0
-        for line in self._lines():
-            try:
-                ev = json.loads(line)
-            except ValueError:
-                continue
-            dry = "dryRun=All" in ev.get("requestURI", "")
-            ns = (ev.get("objectRef") or {}).get("namespace")
-            if ev.get("verb") in WRITE_VERBS and not dry and ns in namespaces \
-                    and str(ev.get("userAgent", "")).startswith(agent_prefix):
-                n += 1
-        return n
-
-
-def timed(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[float, subprocess.CompletedProcess[str]]:
-    t0 = time.perf_counter()
-    proc = run(cmd, env=env, cwd=cwd)
-    return time.perf_counter() - t0, proc
-
 
 def result_line(proc: subprocess.CompletedProcess[str]) -> dict[str, Any]:
     doc: dict[str, Any] = json.loads(proc.stdout.splitlines()[-1])
@@ -256,14 +183,7 @@ def main() -> int:
     objects = n_ns * PER_NAMESPACE
 
     state = cluster_state()
-    env = {**os.environ, "KUBECONFIG": state["kubeconfig"],
-           "PATH": os.pathsep.join([str(ROOT / "bin"), os.path.dirname(sys.executable), os.environ.get("PATH", "")])}
-    # As in diff.py: our bytecode compiled once (an installed copy has it), the benchmark's interpreter on PATH.
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "kubectl_gitops")], env=env, check=True)
-    for var in ("KUBECTL_GITOPS_APP", "KUBECTL_GITOPS_FAULT", "KUBECTL_GITOPS_RECORD_NAMESPACE",
-                "KUBECTL_APPLYSET"):
-        env.pop(var, None)
+    env = bench_env(state)
     audit = Audit(Path(state["audit_log"]))
     kubectl = shutil.which("kubectl", path=env["PATH"]) or "kubectl"
     if run([kubectl, "get", "namespace", RECORDS], env=env, check=False).returncode != 0:
@@ -300,7 +220,7 @@ def main() -> int:
                         seconds, proc = timed(cmd, env, repo)
                         name = tool + step
                         times[name].append(seconds)
-                        writes[name].append(audit.writes(agent, set(spaces[tool])))
+                        writes[name].append(audit.writes(agent, spaces[tool]).real)
                         if tool == "A":
                             result_line(proc)
                             events = [json.loads(line) for line in proc.stdout.splitlines()[:-1]]
@@ -322,16 +242,6 @@ def main() -> int:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def render(args: argparse.Namespace, objects: int, n_ns: int, times: dict[str, list[float]],
