@@ -79,6 +79,10 @@ class SyncApp:
         self.repo.write(rel, text)
         return self
 
+    def remove(self, rel: str) -> SyncApp:
+        self.repo.git("rm", "-q", rel)
+        return self
+
     def commit(self, message: str = "change") -> str:
         return self.repo.commit(message)
 
@@ -91,6 +95,13 @@ class SyncApp:
 
     def sync_json(self, *args: str) -> Run:
         return parse_run(self.sync("-o", "json", *args))
+
+    def prune(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return self.run("prune", *args)
+
+    def history(self) -> list[dict[str, Any]]:
+        entries: list[dict[str, Any]] = json.loads(ok(self.run("history", "-o", "json")).stdout)["history"]
+        return entries
 
 
 def ok(proc: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:

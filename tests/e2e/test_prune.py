@@ -12,7 +12,6 @@ import json
 import os
 import pty
 import select
-import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -22,6 +21,7 @@ import pytest
 from cli_helpers import gitops
 from cluster_helpers import ROOT, audit_mark, kubectl, kubectl_json, wait_for, writes_since
 from source_helpers import GitRepo, configmap
+from sync_helpers import SyncApp, ok
 
 pytestmark = pytest.mark.e2e
 
@@ -59,11 +59,6 @@ def on_terminal(args: list[str], *, cwd: Path, answer: str, prompt: bytes = b"[y
     return os.waitstatus_to_exitcode(status), out.decode(errors="replace")
 
 
-def ok(proc: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
-    assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
-    return proc
-
-
 def exists(kind: str, name: str, namespace: str | None = None) -> bool:
     args = ["get", kind, name] + (["-n", namespace] if namespace else [])
     return kubectl(*args, check=False).returncode == 0
@@ -82,40 +77,6 @@ def record(app: str, namespace: str) -> dict[str, Any]:
     return secret
 
 
-class App:
-    """A git repository holding one app's manifests, and the commands run on it."""
-
-    def __init__(self, tmp_path: Path, name: str, namespace: str):
-        self.repo = GitRepo.create(tmp_path / name)
-        self.name = name
-        self.namespace = namespace
-
-    def write(self, rel: str, text: str) -> App:
-        self.repo.write(rel, text)
-        return self
-
-    def remove(self, rel: str) -> App:
-        self.repo.git("rm", "-q", rel)
-        return self
-
-    def commit(self, message: str = "change") -> str:
-        return self.repo.commit(message)
-
-    def run(self, command: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        return gitops(command, "--app", self.name, "--record-namespace", self.namespace, *args,
-                      cwd=self.repo.path, env=env)
-
-    def sync(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return self.run("sync", *args)
-
-    def prune(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return self.run("prune", *args)
-
-    def history(self) -> list[dict[str, Any]]:
-        entries: list[dict[str, Any]] = json.loads(ok(self.run("history", "-o", "json")).stdout)["history"]
-        return entries
-
-
 def cm(name: str, namespace: str, *, annotations: dict[str, str] | None = None) -> str:
     if not annotations:
         return configmap(name, namespace=namespace)
@@ -131,10 +92,10 @@ def secret(name: str, namespace: str) -> str:
 # --- prune ------------------------------------------------------------------------------------------------
 
 def test_removing_a_file_prunes_its_object_and_nothing_else(tmp_path: Path, namespace: str) -> None:
-    web = App(tmp_path, "web", namespace).write("a.yaml", cm("a", namespace)).write("b.yaml", cm("b", namespace))
+    web = SyncApp(tmp_path, "web", namespace).write("a.yaml", cm("a", namespace)).write("b.yaml", cm("b", namespace))
     web.commit("two configmaps")
     ok(web.sync())
-    other = App(tmp_path, "other", namespace).write("o.yaml", cm("other-app", namespace))
+    other = SyncApp(tmp_path, "other", namespace).write("o.yaml", cm("other-app", namespace))
     other.commit()
     ok(other.sync())
     kubectl("create", "configmap", "by-hand", "-n", namespace, "--from-literal=k=v")
@@ -163,7 +124,7 @@ def test_removing_a_file_prunes_its_object_and_nothing_else(tmp_path: Path, name
 
 
 def test_on_a_terminal_prune_shows_the_list_and_asks(tmp_path: Path, namespace: str) -> None:
-    app = App(tmp_path, "tty", namespace).write("keep.yaml", cm("keep", namespace))
+    app = SyncApp(tmp_path, "tty", namespace).write("keep.yaml", cm("keep", namespace))
     app.write("old.yaml", cm("old", namespace))
     app.write("precious.yaml", cm("precious", namespace,
                                   annotations={"argocd.argoproj.io/sync-options": "Prune=confirm"}))
@@ -187,7 +148,7 @@ def test_a_deletion_that_does_not_finish_in_time_fails_and_stays_in_the_record(t
                                                                                namespace: str) -> None:
     held = (f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: held\n  namespace: {namespace}\n"
             "  finalizers: [example.com/hold]\ndata:\n  value: \"1\"\n")
-    app = App(tmp_path, "held", namespace).write("keep.yaml", cm("keep", namespace))
+    app = SyncApp(tmp_path, "held", namespace).write("keep.yaml", cm("keep", namespace))
     app.write("held.yaml", held).write("s.yaml", secret("s", namespace))
     app.commit()
     ok(app.sync())
@@ -210,7 +171,7 @@ def test_a_deletion_that_does_not_finish_in_time_fails_and_stays_in_the_record(t
 
 
 def test_sync_prune_deletes_after_the_last_wave_in_reverse_order(tmp_path: Path, namespace: str) -> None:
-    app = App(tmp_path, "waves", namespace)
+    app = SyncApp(tmp_path, "waves", namespace)
     app.write("a.yaml", cm("early", namespace, annotations={"argocd.argoproj.io/sync-wave": "-1"}))
     app.write("b.yaml", cm("late", namespace, annotations={"argocd.argoproj.io/sync-wave": "3"}))
     app.write("c.yaml", cm("last", namespace, annotations={"argocd.argoproj.io/sync-options": "PruneLast=true"}))
@@ -229,7 +190,7 @@ def test_sync_prune_deletes_after_the_last_wave_in_reverse_order(tmp_path: Path,
 
 
 def test_prune_false_and_flux_prune_disabled_survive(tmp_path: Path, namespace: str) -> None:
-    app = App(tmp_path, "guarded", namespace)
+    app = SyncApp(tmp_path, "guarded", namespace)
     app.write("keep.yaml", cm("keep", namespace))
     app.write("argo.yaml", cm("argo-keep", namespace, annotations={"argocd.argoproj.io/sync-options": "Prune=false"}))
     app.write("flux.yaml", cm("flux-keep", namespace, annotations={"kustomize.toolkit.fluxcd.io/prune": "disabled"}))
@@ -260,7 +221,7 @@ def test_a_crd_is_pruned_only_with_allow_crd_deletion(tmp_path: Path, namespace:
            "  versions:\n  - name: v1\n    served: true\n    storage: true\n    schema:\n      openAPIV3Schema:\n"
            "        type: object\n        x-kubernetes-preserve-unknown-fields: true\n")
     widget = f"apiVersion: {group}/v1\nkind: Widget\nmetadata:\n  name: w1\n  namespace: {namespace}\nspec: {{}}\n"
-    app = App(tmp_path, "crd", namespace).write("crd.yaml", crd).write("w.yaml", widget)
+    app = SyncApp(tmp_path, "crd", namespace).write("crd.yaml", crd).write("w.yaml", widget)
     app.write("keep.yaml", cm("keep", namespace))
     app.commit()
     try:
@@ -282,7 +243,7 @@ def test_a_crd_is_pruned_only_with_allow_crd_deletion(tmp_path: Path, namespace:
 def test_a_namespace_that_still_holds_other_objects_is_not_pruned(tmp_path: Path, namespace: str) -> None:
     shared = f"{namespace}-shared"
     ns = f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {shared}\n"
-    app = App(tmp_path, "nsguard", namespace).write("ns.yaml", ns).write("in.yaml", cm("mine", shared))
+    app = SyncApp(tmp_path, "nsguard", namespace).write("ns.yaml", ns).write("in.yaml", cm("mine", shared))
     app.write("keep.yaml", cm("keep", namespace))
     app.commit()
     try:
@@ -303,7 +264,7 @@ def test_a_namespace_that_still_holds_other_objects_is_not_pruned(tmp_path: Path
 
 
 def test_an_empty_render_is_refused(tmp_path: Path, namespace: str) -> None:
-    app = App(tmp_path, "empty", namespace).write("deploy/a.yaml", cm("a", namespace))
+    app = SyncApp(tmp_path, "empty", namespace).write("deploy/a.yaml", cm("a", namespace))
     app.write("README.md", "manifests live in deploy/\n")
     app.commit()
     ok(app.sync("--path", "deploy"))
@@ -322,7 +283,7 @@ def test_an_empty_render_is_refused(tmp_path: Path, namespace: str) -> None:
 @pytest.mark.parametrize("point", ["before-apply", "after-apply"])
 def test_prune_after_a_sync_killed_mid_way_removes_the_right_objects(tmp_path: Path, namespace: str,
                                                                      point: str) -> None:
-    app = App(tmp_path, "crash", namespace).write("a.yaml", cm("a", namespace)).write("b.yaml", cm("b", namespace))
+    app = SyncApp(tmp_path, "crash", namespace).write("a.yaml", cm("a", namespace)).write("b.yaml", cm("b", namespace))
     app.commit("v1")
     ok(app.sync())
     # v2 drops b and brings a kind the record has never seen; the sync is killed mid-way.
@@ -347,7 +308,7 @@ def test_a_no_op_prune_lists_once_per_kind_and_namespace_and_writes_nothing(tmp_
     other_ns = f"{namespace}-b"
     kubectl("create", "namespace", other_ns)
     try:
-        app = App(tmp_path, "noop", namespace)
+        app = SyncApp(tmp_path, "noop", namespace)
         for i in range(5):
             app.write(f"c{i}.yaml", cm(f"c{i}", namespace)).write(f"d{i}.yaml", cm(f"d{i}", other_ns))
             app.write(f"s{i}.yaml", secret(f"s{i}", other_ns))
@@ -365,7 +326,7 @@ def test_a_no_op_prune_lists_once_per_kind_and_namespace_and_writes_nothing(tmp_
 # --- history ----------------------------------------------------------------------------------------------
 
 def test_history_shows_each_sync_and_a_rollback_is_a_sync_of_an_older_commit(tmp_path: Path, namespace: str) -> None:
-    app = App(tmp_path, "hist", namespace).write("a.yaml", cm("a", namespace))
+    app = SyncApp(tmp_path, "hist", namespace).write("a.yaml", cm("a", namespace))
     v1 = app.commit("v1")
     ok(app.sync())
     v2 = app.write("b.yaml", cm("b", namespace)).commit("v2")
@@ -399,10 +360,10 @@ def test_history_finds_the_app_from_the_repository_without_app(tmp_path: Path, n
 # --- ownership --------------------------------------------------------------------------------------------
 
 def test_an_object_of_another_app_is_refused_and_adopted_with_adopt(tmp_path: Path, namespace: str) -> None:
-    first = App(tmp_path, "first", namespace).write("s.yaml", cm("shared", namespace))
+    first = SyncApp(tmp_path, "first", namespace).write("s.yaml", cm("shared", namespace))
     first.commit()
     ok(first.sync())
-    second = App(tmp_path, "second", namespace).write("s.yaml", cm("shared", namespace))
+    second = SyncApp(tmp_path, "second", namespace).write("s.yaml", cm("shared", namespace))
     second.write("own.yaml", cm("own", namespace))
     second.commit()
 
@@ -429,7 +390,7 @@ def test_an_argo_cd_tracked_object_is_refused_and_adopted_with_adopt(tmp_path: P
         "data": {"value": "1"}})
     kubectl("apply", "-f", "-", input=tracked)
     kubectl("create", "configmap", "unowned", "-n", namespace, "--from-literal=value=1")
-    app = App(tmp_path, "takeover", namespace).write("g.yaml", cm("guestbook-ui", namespace))
+    app = SyncApp(tmp_path, "takeover", namespace).write("g.yaml", cm("guestbook-ui", namespace))
     app.write("u.yaml", cm("unowned", namespace))
     app.commit()
 
