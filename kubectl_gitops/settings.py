@@ -33,6 +33,12 @@ class SourceOptions:
     helm_values: tuple[str, ...] = ()
     helm_release: str | None = None
     work_tree: bool = True  # read uncommitted files when ref is None
+    # Repository content may fetch from the network (kustomize remote resources, helmCharts, chart
+    # dependencies) only when the person running the command opts in (--allow-remote); see docs/security.md.
+    allow_remote: bool = False
+    # Vault/OpenBao path prefixes placeholders may read (--vault-allow-prefix, KUBECTL_GITOPS_VAULT_ALLOW);
+    # empty = the default rule: KV mounts only (see kubectl_gitops.secrets.vault).
+    vault_allow: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,10 @@ def _timeout(value: str) -> float | None:
     return seconds or None
 
 
+def _comma_list(values: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(part.strip() for v in values for part in v.split(",") if part.strip())
+
+
 def _opt(*decls: str, section: str, attr: str, convert: Callable[[Any], Any] | None = None,
          **kw: Any) -> Callable[[F], F]:
     return click.option(*decls, expose_value=False, is_eager=False,
@@ -112,6 +116,14 @@ source_options = compose(
          metavar="FILE", help="Helm values file, relative to the chart (repeatable)."),
     _opt("--release-name", section="source", attr="helm_release", metavar="NAME",
          help="Helm release name (default: the chart folder's name)."),
+    _opt("--allow-remote", section="source", attr="allow_remote", is_flag=True, default=False,
+         envvar="KUBECTL_GITOPS_ALLOW_REMOTE",
+         help="Let the repository's kustomizations and charts fetch from the network (remote bases, "
+              "helmCharts, chart dependencies). Off by default: see docs/security.md."),
+    _opt("--vault-allow-prefix", section="source", attr="vault_allow", multiple=True, convert=_comma_list,
+         metavar="PREFIX", envvar="KUBECTL_GITOPS_VAULT_ALLOW",
+         help="Vault paths placeholders may read (repeatable; the variable takes a comma list). "
+              "Default: KV mounts only, never auth/, sys/, identity/, cubbyhole/."),
 )
 
 
