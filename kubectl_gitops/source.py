@@ -44,7 +44,6 @@ import os
 import posixpath
 import re
 import shutil
-import stat
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
@@ -53,7 +52,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from . import redact
+from . import pathguard, redact
 from .errors import SourceError
 from .settings import SourceOptions
 
@@ -310,15 +309,75 @@ class _Entry:
 
 
 def _tree_entries(repo: Repo, sha: str) -> list[_Entry]:
-    out = repo.git.ls_tree("-r", "-z", "--full-tree", sha, strip_newline_in_stdout=False)
+    """Every blob and submodule of the commit's tree (``ls-tree -r``), paths as git stores them (bytes that are
+    not UTF-8 kept as surrogate escapes, so they round-trip to the file system unchanged)."""
+    out = _repo_cli(repo)("ls-tree", "-r", "-z", "--full-tree", sha)
     entries = []
-    for record in str(out).split("\0"):
+    for record in out.split("\0"):
         if not record:
             continue
         info, _, path = record.partition("\t")
         mode, kind, obj = info.split(" ")
         entries.append(_Entry(mode, kind, obj, path))
     return entries
+
+
+# Code points HFS+ ignores in names (git's is_hfs_dotgit): ".g\u200cit" opens ".git" on macOS.
+_HFS_IGNORED = dict.fromkeys([0x200C, 0x200D, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x206A, 0x2070),
+                              0xFEFF])
+# NTFS (git's is_ntfs_dotgit): trailing dots and spaces are dropped, "git~1" is the short name of ".git",
+# and ":name" opens a data stream of ".git".
+_NTFS_DOTGIT = re.compile(r"(?:\.git|git~1)[. ]*(?::.*)?", re.IGNORECASE | re.DOTALL)
+_ONLY_DOTS = re.compile(r"[. ]+")  # ".", "..", and what Windows reads as them ("...", ".. ")
+
+
+def _bad_component(name: str) -> str | None:
+    """Why git refuses to check out a path component like this one, or None when it is fine."""
+    if name == "":
+        return "an empty folder name"
+    if _ONLY_DOTS.fullmatch(name):
+        return f"a {name.strip()!r} component"
+    if "\\" in name:
+        return "a backslash (a folder separator on Windows)"
+    if "\0" in name:
+        return "a NUL byte"
+    if _NTFS_DOTGIT.fullmatch(name) or name.translate(_HFS_IGNORED).lower() == ".git":
+        return "a .git folder (or a name Windows or macOS open as .git)"
+    return None
+
+
+def _quote(path: str) -> str:
+    """A path for a one-line message: quoted, control and invisible characters escaped (``repr`` does both)."""
+    return repr(path)
+
+
+def _check_tree(entries: list[_Entry], label: str) -> None:
+    """Refuse a commit whose tree holds a path git itself would never check out, before anything is written.
+
+    Every entry of the commit is checked, not only those of the exported folder: such an entry is never an
+    accident (git's own commands cannot make one), so the whole commit is treated as crafted."""
+    hint = ("this commit was crafted (or is corrupt) to write outside the export folder; do not deploy it, "
+            "and check where it came from (`git fsck` names the bad trees)")
+    seen: set[str] = set()
+    for e in entries:
+        reason = None
+        if e.path.startswith("/"):
+            reason = "an absolute path"
+        else:
+            reason = next((r for c in e.path.split("/") if (r := _bad_component(c))), None)
+        if reason is None and e.path in seen:
+            reason = "a second entry of the same name"
+        if reason is not None:
+            raise SourceError(f"{label}: tree entry {_quote(e.path)} is refused: it has {reason}; nothing was "
+                              f"written", hint=hint)
+        seen.add(e.path)
+    for e in entries:  # a file (or link) and a folder of the same name: "x" and "x/y"
+        parts = e.path.split("/")
+        for i in range(1, len(parts)):
+            parent = "/".join(parts[:i])
+            if parent in seen:
+                raise SourceError(f"{label}: tree entry {_quote(e.path)} is refused: {_quote(parent)} is both a "
+                                  f"file and a folder; nothing was written", hint=hint)
 
 
 def _under(path: str, rel: str) -> bool:
@@ -338,37 +397,75 @@ def _select(entries: list[_Entry], rel: str) -> list[_Entry]:
                      if not _under(e.path, rel) and posixpath.dirname(e.path) in ancestors]
 
 
-def _write_tree(repo: Repo, entries: list[_Entry], dest: Path) -> None:
-    dest_real = os.path.realpath(dest)
-    links: list[tuple[Path, str]] = []
+_CHUNK = 1 << 20
+_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_O_BINARY = getattr(os, "O_BINARY", 0)
+
+
+def _write_tree(repo: Repo, entries: list[_Entry], dest: Path, *, label: str) -> None:
+    """Write ``entries`` (already checked by ``_check_tree``) under ``dest``: regular files first, each into a
+    real folder that is verified to be inside ``dest`` and created exclusively (never through a link), then the
+    symbolic links; a link whose real path (every link of a chain followed) leaves ``dest`` refuses the export."""
+    root = os.path.realpath(dest)
+    links: list[tuple[_Entry, str]] = []
+    folders = {root}
     for e in entries:
         if e.kind != "blob":  # a submodule ("commit"): its content is not in this repository
             continue
-        target = dest / e.path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        data = repo.odb.stream(bytes.fromhex(e.sha)).read()
+        target = os.path.join(root, *e.path.split("/"))
+        parent = os.path.dirname(target)
+        if parent not in folders:
+            os.makedirs(parent, exist_ok=True)
+            if not pathguard.is_inside(root, parent):  # defence in depth: _check_tree already refused ".."
+                raise SourceError(f"{label}: tree entry {_quote(e.path)} would be written outside the export "
+                                  f"folder; nothing was exported", hint="do not deploy this commit")
+            folders.add(parent)
         if e.mode == "120000":
-            links.append((target, data.decode("utf-8", "surrogateescape")))
+            links.append((e, target))
             continue
-        target.write_bytes(data)
-        if e.mode == "100755":
-            target.chmod(target.stat().st_mode | stat.S_IXUSR)
-    for link, pointee in links:  # after the files, so the containment check sees the final tree
-        resolved = os.path.normpath(os.path.join(os.path.dirname(link), pointee))
-        if not os.path.isabs(pointee) and (resolved == dest_real or resolved.startswith(dest_real + os.sep)
-                                           or resolved.startswith(str(dest) + os.sep)):
-            os.symlink(pointee, link)
+        mode = 0o755 if e.mode == "100755" else 0o644
+        try:
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_BINARY, mode)
+        except FileExistsError:  # two names one file system folds together (case, Unicode normalisation)
+            raise SourceError(f"{label}: tree entry {_quote(e.path)} collides with another entry on this file "
+                              f"system", hint="rename one of the two files in the repository") from None
+        stream = repo.odb.stream(bytes.fromhex(e.sha))
+        with os.fdopen(fd, "wb") as fh:
+            while chunk := stream.read(_CHUNK):
+                fh.write(chunk)
+    for e, target in links:  # after the files, so the containment check sees the final tree
+        pointee = repo.odb.stream(bytes.fromhex(e.sha)).read().decode("utf-8", "surrogateescape")
+        if not pointee or "\0" in pointee:
+            raise SourceError(f"{label}: symbolic link {_quote(e.path)} has an invalid target",
+                              hint="do not deploy this commit")
+        try:
+            os.symlink(pointee, target)
+        except FileExistsError:
+            raise SourceError(f"{label}: tree entry {_quote(e.path)} collides with another entry on this file "
+                              f"system", hint="rename one of the two files in the repository") from None
+    leaving = [e.path for e, target in links if not pathguard.is_inside(root, target)]
+    if leaving:
+        more = f" (and {len(leaving) - 1} more)" if len(leaving) > 1 else ""
+        raise SourceError(f"{label}: symbolic link {_quote(leaving[0])}{more} points outside the repository; "
+                          f"nothing was read through it",
+                          hint="links may only point to files of the repository: replace it with a copy of the file "
+                               "(see docs/security.md)")
 
 
 @contextlib.contextmanager
 def _exported(repo: Repo, sha: str, rel: str, *, label: str) -> Iterator[Path]:
     entries = _tree_entries(repo, sha)
+    _check_tree(entries, label)  # before anything is written
     if rel != "." and not any(_under(e.path, rel) for e in entries):
         raise SourceError(f"path {rel!r} does not exist in {label}",
                           hint=f"check --path; list the folders of that revision with `git ls-tree -d {sha[:12]}`")
     tmp = Path(tempfile.mkdtemp(prefix="kubectl-gitops-src-"))
     try:
-        _write_tree(repo, _select(entries, rel), tmp)
+        try:
+            _write_tree(repo, _select(entries, rel), tmp, label=label)
+        except OSError as err:
+            raise SourceError(f"cannot export {label} into {tmp}: {err.strerror or err}",
+                              hint="check the free space and permissions of the temporary folder (TMPDIR)") from err
         yield tmp
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
