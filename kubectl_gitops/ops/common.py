@@ -65,7 +65,7 @@ def load(settings: Settings, *, committed_only: bool, on_event: EventSink = disc
     t1 = time.monotonic()
     desired = load_desired(settings.source, committed_only=committed_only, default_namespace=cluster.namespace,
                            resolve=discovery.scope, transform=decrypt_if_encrypted, extra_checks=extra_checks)
-    resolve_secret_placeholders(desired, on_event)
+    resolve_secret_placeholders(desired, on_event, allow=settings.source.vault_allow)
     t2 = time.monotonic()
     on_event(Event("source", desired.checkout.describe(), {
         "commit": desired.checkout.commit, "dirty": desired.checkout.dirty, "objects": len(desired.manifests)}))
@@ -91,10 +91,15 @@ def load(settings: Settings, *, committed_only: bool, on_event: EventSink = disc
                   {"connect": t1 - t0, "render": t2 - t1, "live": t3 - t2}, listed)
 
 
-def resolve_secret_placeholders(desired: Desired, on_event: EventSink = discard) -> None:
+def resolve_secret_placeholders(desired: Desired, on_event: EventSink = discard, *,
+                                allow: tuple[str, ...] = ()) -> None:
     """argocd-vault-plugin placeholders are resolved when the repository uses them (an object with
     ``avp.kubernetes.io/path`` or a ``<path:...>`` placeholder), from Vault/OpenBao configured the usual way
-    (VAULT_ADDR, VAULT_TOKEN or ~/.vault-token). ``KUBECTL_GITOPS_PLACEHOLDERS=off`` leaves them as text."""
+    (VAULT_ADDR, VAULT_TOKEN or ~/.vault-token). ``KUBECTL_GITOPS_PLACEHOLDERS=off`` leaves them as text.
+
+    Every path is checked first (``vault.check_placeholder_paths``: well-formed, under ``allow`` — the
+    ``--vault-allow-prefix`` prefixes — or, without them, not a system/auth mount): one error lists every
+    refused path before Vault is configured or contacted."""
     import os
 
     if os.environ.get("KUBECTL_GITOPS_PLACEHOLDERS", "").lower() in ("off", "false", "0", "no"):
@@ -103,10 +108,11 @@ def resolve_secret_placeholders(desired: Desired, on_event: EventSink = discard)
 
     if not any(find_placeholders(m.obj) for m in desired.manifests):
         return
-    from ..secrets.vault import VaultKV
+    from ..secrets.vault import VaultKV, check_placeholder_paths
 
+    check_placeholder_paths(desired.manifests, allow)
     on_event(Event("placeholders", "resolving secret placeholders from Vault"))
-    desired.manifests = resolve_placeholders(desired.manifests, VaultKV.from_env())
+    desired.manifests = resolve_placeholders(desired.manifests, VaultKV.from_env(allow=allow))
 
 
 def applied_object(m: Manifest, commit: str | None, labels: dict[str, str] | None = None) -> Obj:

@@ -14,19 +14,43 @@ write, ``VAULT_NAMESPACE``, ``VAULT_CACERT``, ``VAULT_SKIP_VERIFY``, ``VAULT_CLI
 ``AVP_KV_VERSION`` (default 2;
 the ``avp.kubernetes.io/kv-version`` annotation wins). The token is registered with ``redact`` and never
 appears in a message or ``repr``.
+
+Which paths a placeholder may read (the repository is untrusted input; see docs/security.md). A path
+written in a repository is checked twice before it is sent with the user's token:
+
+1. Lexically, with no request (``path_problem``; ``check_placeholder_paths`` reports every bad path of
+   every object at once): no empty, ``.`` or ``..`` segment (so no ``//``, no leading or trailing ``/``), no
+   ``%`` (percent-encoding), backslash, ``?``, ``#``, whitespace other than a space, or control character.
+   With allowed prefixes (``--vault-allow-prefix``, ``KUBECTL_GITOPS_VAULT_ALLOW``) the path must be one
+   of them or below one, segment by segment, and that is all: prefixes the user names are trusted. Without
+   them the first segment may not be a system, auth or well-known non-KV mount (``DENIED_MOUNTS``:
+   ``sys``, ``auth``, ``identity``, ``cubbyhole``, ``transit``, ``pki``, ``database``, ...).
+2. Without allowed prefixes, by asking the server what the path is mounted on before reading it
+   (``GET sys/internal/ui/mounts/<path>``, the preflight the ``vault kv`` CLI makes; any token with access
+   to the mount may call it): only ``kv`` (or its old name ``generic``) mounts are read. This catches
+   secrets engines mounted under custom names (``my-db/creds/admin`` would create credentials). One
+   request per mount, cached.
+
+We cannot know a mount's type without asking, so the deny-list alone would let ``kv-version: "1"`` read
+any custom-named engine; the preflight closes that, and the deny-list keeps the obvious attacks at zero
+requests.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import contextlib
 import json
 import os
 import random
+import re
 import ssl
 import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,8 +58,9 @@ from urllib.parse import quote, urlencode, urlsplit
 
 from .. import redact
 from ..errors import ExitCode, SecretsError, UsageError
+from ..model import Manifest
 from ..settings import parse_duration
-from .placeholders import SecretNotFound
+from .placeholders import ANN_IGNORE, ANN_PATH, GENERIC, INLINE, INLINE_BODY, SecretNotFound
 
 DEFAULT_TIMEOUT = 10.0
 TRANSIENT_STATUS = frozenset({429, 500, 502, 504})  # 503 is a sealed or standby server: not worth waiting for
@@ -60,10 +85,12 @@ class VaultKV:
     timeout: float = DEFAULT_TIMEOUT
     ca_file: str | None = None
     verify: bool = True
+    allow: tuple[str, ...] = ()  # allowed path prefixes (empty: the default rule, KV mounts only)
     requests: int = 0  # HTTP requests sent, for tests and -v output
 
     def __post_init__(self) -> None:
         redact.register(self.token)
+        self.allow = normalise_allow(self.allow)
         self.addr = self.addr.rstrip("/")
         if urlsplit(self.addr).scheme not in ("http", "https"):
             raise VaultError(f"Vault address {self.addr!r} is not an http(s) URL",
@@ -71,10 +98,12 @@ class VaultKV:
         self._cache: dict[tuple[str, str | None, int], dict[str, Any] | SecretNotFound] = {}
         self._lock = threading.Lock()
         self._token_checked = False
+        self._kv_mounts: set[str] = set()  # mount paths the server said are KV ("secret/")
+        self._mount_answers: dict[str, SecretNotFound | None] = {}  # preflight result by secret path
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, home: str | Path | None = None,
-                 timeout: float = DEFAULT_TIMEOUT) -> VaultKV:
+                 timeout: float = DEFAULT_TIMEOUT, allow: Sequence[str] = ()) -> VaultKV:
         """Configure from the environment the way the vault/bao CLIs do (see the module docstring)."""
         env = os.environ if env is None else env
         addr = env.get("VAULT_ADDR") or env.get("BAO_ADDR")
@@ -105,7 +134,7 @@ class VaultKV:
                 raise VaultError(e.message) from None
         return cls(addr=addr, token=token, namespace=env.get("VAULT_NAMESPACE") or env.get("BAO_NAMESPACE"),
                    kv_version=int(kv), timeout=timeout, ca_file=env.get("VAULT_CACERT") or env.get("BAO_CACERT"),
-                   verify=not skip)
+                   verify=not skip, allow=tuple(allow))
 
     # -- SecretSource -----------------------------------------------------------------------------------
     def read(self, path: str, key: str, version: str | None, *, kv_version: int | None = None) -> Any | None:
@@ -114,10 +143,15 @@ class VaultKV:
     def read_secret(self, path: str, version: str | None = None, *, kv_version: int | None = None) -> dict[str, Any]:
         """All key/value pairs of the secret at ``path``. Raises ``SecretNotFound`` (the secret, or that
         version, does not exist, or this token may not read it) or ``VaultError``."""
+        problem = path_problem(path, self.allow)
+        if problem:
+            raise PathRefused(f"refused Vault path {path!r}: {problem}")
         kv = kv_version or self.kv_version
         if kv == 1:
             version = None  # KV v1 has no versions (AVP ignores the version there too)
-        cache_key = (path.strip("/"), version, kv)
+        if not self.allow:
+            self._require_kv_mount(path)
+        cache_key = (path, version, kv)
         with self._lock:
             hit = self._cache.get(cache_key)
         if hit is None:
@@ -168,6 +202,42 @@ class VaultKV:
         if not isinstance(inner, dict):
             raise SecretNotFound(f"the answer for {path} is not a key/value secret")
         return inner
+
+    def _require_kv_mount(self, path: str) -> None:
+        """Ask the server what ``path`` is mounted on (once per mount); raise ``PathRefused`` unless it is a
+        KV secrets engine."""
+        with self._lock:
+            if any(path.startswith(m) for m in self._kv_mounts):
+                return
+            if path in self._mount_answers:
+                known = self._mount_answers[path]
+                if known is None:
+                    return
+                raise type(known)(known.message)
+        answer: SecretNotFound | None = None
+        status, body = self._get(f"sys/internal/ui/mounts/{path}", None)
+        data = body.get("data") if isinstance(body, dict) else None
+        if status == 403:
+            self._check_token()
+            answer = SecretNotFound(f"permission denied reading {path}: the token's policies do not allow it")
+        elif status == 404:
+            answer = PathRefused(f"refused Vault path {path!r}: the server does not say which secrets engine "
+                                 "it is mounted on (sys/internal/ui/mounts), so it cannot be shown to be KV")
+        elif status >= 400 or not isinstance(data, dict):
+            raise VaultError(f"Vault answered {status} for the mount of {path}: {_errors(body)}",
+                             hint="check the server's state (`bao status`) and VAULT_ADDR")
+        else:
+            kind, mount = str(data.get("type") or "?"), str(data.get("path") or "")
+            if kind not in KV_TYPES:
+                answer = PathRefused(f"refused Vault path {path!r}: it is on a {kind!r} mount, not a KV secrets "
+                                     "engine (placeholders read KV secrets only)")
+            elif mount and path.startswith(mount.rstrip("/") + "/"):
+                with self._lock:
+                    self._kv_mounts.add(mount.rstrip("/") + "/")
+        with self._lock:
+            self._mount_answers[path] = answer
+        if answer is not None:
+            raise answer
 
     def _check_token(self) -> None:
         """A 403 means either a policy or a dead token; tell the two apart once, with lookup-self."""
@@ -251,3 +321,153 @@ def _errors(body: Any) -> str:
     if isinstance(body, dict) and isinstance(body.get("errors"), list) and body["errors"]:
         return "; ".join(str(e).strip() for e in body["errors"])[:500]
     return "no details"
+
+
+# -- which paths placeholders may read ---------------------------------------------------------------------
+
+ALLOW_FLAG = "--vault-allow-prefix"
+ALLOW_ENV = "KUBECTL_GITOPS_VAULT_ALLOW"
+KV_TYPES = frozenset({"kv", "generic"})  # "generic" is KV v1's old name
+# Mounts that are never KV secrets: Vault's and OpenBao's built-in ones and the default paths of the
+# secrets engines that return or create credentials or keys. Refused without a request (case-insensitive).
+DENIED_MOUNTS = frozenset({
+    "sys", "auth", "identity", "cubbyhole", "token", "wrapping", "internal",
+    "transit", "pki", "totp", "ssh", "database", "aws", "azure", "gcp", "gcpkms", "kubernetes", "ldap",
+    "openldap", "ad", "alicloud", "consul", "nomad", "rabbitmq", "terraform", "mongodbatlas", "kmip",
+    "transform", "keymgmt",
+})
+_BAD_CHARS = re.compile(r"[\x00-\x1f\x7f\t\n\r\v\f\\%?#]")
+
+
+class PathRefused(SecretNotFound):
+    """A placeholder's path that may not be read (listed with the other problems; exit code 3)."""
+
+
+def normalise_allow(prefixes: Sequence[str]) -> tuple[str, ...]:
+    """Allowed prefixes without leading/trailing ``/``. A prefix that is empty or malformed is a usage error
+    (an empty prefix would allow every path)."""
+    out = []
+    for raw in prefixes:
+        prefix = str(raw).strip().strip("/")
+        problem = _lexical_problem(prefix) if prefix else "it is empty (it would allow every path)"
+        if problem:
+            raise UsageError(f"{ALLOW_FLAG} {raw!r}: {problem}",
+                             hint="name a KV path prefix, e.g. --vault-allow-prefix secret/data/shop")
+        out.append(prefix)
+    return tuple(dict.fromkeys(out))
+
+
+def _lexical_problem(path: str) -> str | None:
+    if not path:
+        return "the path is empty"
+    bad = _BAD_CHARS.search(path)
+    if bad:
+        ch = bad.group(0)
+        what = {"%": "percent-encoding ('%')", "\\": "a backslash", "?": "a query ('?')", "#": "a fragment ('#')"}
+        return f"it contains {what.get(ch, 'a control or whitespace character')}"
+    segments = path.split("/")
+    if "" in segments:
+        return "it has an empty segment ('//', or a leading or trailing '/')"
+    if any(seg in (".", "..") for seg in segments):
+        return "it has a '.' or '..' segment"
+    return None
+
+
+def path_problem(path: str, allow: Sequence[str] = ()) -> str | None:
+    """Why a placeholder may not read ``path`` (``None``: it may, subject to the server's mount check when
+    ``allow`` is empty). Pure: decided without a request. ``allow`` holds normalised prefixes."""
+    if not isinstance(path, str):
+        return "the path is not text"
+    problem = _lexical_problem(path)
+    if problem:
+        return problem
+    if allow:
+        if any(path == p or path.startswith(p + "/") for p in allow):
+            return None
+        return f"it is not under an allowed prefix ({', '.join(allow)})"
+    mount = path.split("/", 1)[0]
+    if mount.lower() in DENIED_MOUNTS:
+        return f"{mount}/ is a system, auth or non-KV mount (placeholders read KV secrets only)"
+    return None
+
+
+def placeholder_paths(m: Manifest) -> Iterator[tuple[str, str, str]]:
+    """(field, placeholder, path) for every Vault path resolving ``m`` would read, found the way
+    ``placeholders`` finds them (values and base64 Secret data, inline ``<path:...>`` placeholders and the
+    ``avp.kubernetes.io/path`` annotation)."""
+    obj = m.obj
+    annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    if not isinstance(annotations, dict) or str(annotations.get(ANN_IGNORE)) in ("1", "t", "T", "true", "TRUE", "True"):
+        return
+    generic = ANN_PATH in annotations
+    pattern = GENERIC if generic else INLINE
+    ann_path = annotations.get(ANN_PATH)
+    ann_used = False
+    for fpath, text in _strings(obj, ()):
+        texts = [text]
+        if obj.get("kind") == "Secret" and len(fpath) == 2 and fpath[0] == "data":
+            with contextlib.suppress(binascii.Error, ValueError):
+                texts.append(base64.b64decode(text, validate=True).decode())
+        for t in texts:
+            for match in pattern.finditer(t):
+                placeholder = match.group(0)
+                name = placeholder[1:-1].split("|")[0].strip(" ")
+                inline = INLINE_BODY.match(name)
+                if inline:
+                    yield _field(fpath), placeholder, inline.group(1)
+                elif generic:
+                    ann_used = True
+    if generic and ann_used and ann_path:
+        yield f"metadata.annotations[{ANN_PATH!r}]", "", str(ann_path)
+
+
+def refused_placeholder_paths(manifests: Sequence[Manifest], allow: Sequence[str] = ()) -> list[str]:
+    """One line per placeholder path that may not be read (object, file:line, field, path, why)."""
+    allow = normalise_allow(allow)
+    out = []
+    for m in manifests:
+        for fld, placeholder, path in placeholder_paths(m):
+            problem = path_problem(path, allow)
+            if problem:
+                what = f"{placeholder}: " if placeholder else ""
+                out.append(f"{m.where()} {fld}: {what}path {path!r}: {problem}")
+    return list(dict.fromkeys(out))
+
+
+def check_placeholder_paths(manifests: Sequence[Manifest], allow: Sequence[str] = ()) -> None:
+    """Refuse (exit code 3, before any request) when any placeholder would read a path it may not."""
+    refused = refused_placeholder_paths(manifests, allow)
+    if refused:
+        n = len(refused)
+        raise SecretsError(
+            f"refused {n} Vault path{'s' if n != 1 else ''} in placeholders, nothing was read from Vault",
+            details=refused,
+            hint=f"placeholders read KV secrets only, under well-formed paths; if these paths are really meant, "
+                 f"allow them explicitly with {ALLOW_FLAG} PREFIX (or {ALLOW_ENV}=PREFIX,...)")
+
+
+def _strings(node: Any, fpath: tuple[Any, ...]) -> Iterator[tuple[tuple[Any, ...], str]]:
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if isinstance(v, str):
+                yield (*fpath, k), v
+            else:
+                yield from _strings(v, (*fpath, k))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            if isinstance(v, str):
+                yield (*fpath, i), v
+            else:
+                yield from _strings(v, (*fpath, i))
+
+
+def _field(fpath: tuple[Any, ...]) -> str:
+    out = ""
+    for p in fpath:
+        if isinstance(p, int):
+            out += f"[{p}]"
+        elif re.fullmatch(r"[A-Za-z0-9_-]+", str(p)):
+            out += f".{p}" if out else str(p)
+        else:
+            out += f"[{json.dumps(str(p))}]"
+    return out

@@ -83,13 +83,14 @@ def test_kv_v1_as_the_default_version_like_avp_kv_version_1(bao: Bao) -> None:
     assert m.obj["spec"]["containers"][0]["env"][0]["value"] == "api-token-v1-value"
 
 
-def test_each_secret_is_read_once(bao: Bao) -> None:
+def test_each_secret_is_read_once_and_each_mount_checked_once(bao: Bao) -> None:
     kv = bao.kv()
     obj = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "x", "namespace": "shop"},
            "stringData": {"a": "<path:secret/data/shop/db#username>", "b": "<path:secret/data/shop/db#password>",
-                          "c": "<path:secret/data/shop/db#config | jsonPath {.user}>"}}
+                          "c": "<path:secret/data/shop/db#config | jsonPath {.user}>",
+                          "d": "<path:secret/data/shop/db#password#1>"}}
     resolve_placeholders([Manifest(obj, Origin("x.yaml", 1))], kv)
-    assert kv.requests == 1
+    assert kv.requests == 3  # the mount of secret/ (is it KV?) once, then the secret at two versions
 
 
 def test_every_missing_value_is_listed_in_one_error(bao: Bao) -> None:
@@ -153,3 +154,54 @@ def test_token_from_the_vault_token_file(bao: Bao, tmp_path: Path) -> None:
         assert kv.read("secret/data/shop/db", "nope", None) is None
     finally:
         (tmp_path / ".vault-token").unlink()
+
+
+# -- which paths placeholders may read (kubectl_gitops.secrets.vault.path_problem and the mount check) ------
+
+def _pod(*values: str) -> dict:
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "p", "namespace": "shop", "annotations": {"avp.kubernetes.io/kv-version": "1"}},
+            "data": {f"v{i}": v for i, v in enumerate(values)}}
+
+
+def test_system_auth_and_traversal_paths_are_refused_with_no_request(bao: Bao) -> None:
+    kv = bao.kv()
+    obj = _pod("<path:auth/token/lookup-self#id>", "<path:secret/data/../../sys/mounts#secret/>",
+               "<path:cubbyhole/x#k>", "<path:secret/data/%2e%2e/%2e%2e/sys/mounts#k>", "<path:sys/mounts#k>",
+               "<path:identity/entity/name/x#id>")
+    with pytest.raises(SecretsError) as info:
+        resolve_placeholders([Manifest(obj, Origin("apps/p.yaml", 1))], kv)
+    assert kv.requests == 0
+    assert len(info.value.details) == 6 and all("refused Vault path" in d for d in info.value.details)
+    assert bao.token not in " ".join(info.value.details)
+
+
+def test_a_secrets_engine_under_a_custom_name_is_refused_after_one_mount_check(bao: Bao) -> None:
+    """The deny-list cannot know custom mount names; the server's mount table can."""
+    bao.call("POST", "sys/mounts/team-keys", {"type": "transit"})
+    bao.call("POST", "team-keys/keys/app", {"exportable": True})
+    kv = bao.kv()
+    obj = _pod("<path:team-keys/export/encryption-key/app#1>", "<path:team-keys/keys/app#name>")
+    with pytest.raises(SecretsError) as info:
+        resolve_placeholders([Manifest(obj, Origin("apps/p.yaml", 1))], kv)
+    details = "\n".join(info.value.details)
+    assert len(info.value.details) == 2, details
+    assert "it is on a 'transit' mount, not a KV secrets engine" in details
+    assert kv.requests == 2  # two mount checks (one per path), no read of the transit engine
+
+
+def test_allowed_prefixes_read_without_the_mount_check_and_refuse_the_rest(bao: Bao) -> None:
+    kv = VaultKV(addr=bao.addr, token=bao.token, timeout=5, allow=("kv1/shop",))
+    assert kv.read("kv1/shop/api", "token", None, kv_version=1) == "api-token-v1-value"
+    assert kv.requests == 1
+    with pytest.raises(SecretsError):
+        kv.read("secret/data/shop/db", "password", None)
+    assert kv.requests == 1
+
+
+def test_kv_v1_and_v2_paths_still_resolve_under_the_default_rule(bao: Bao) -> None:
+    kv = VaultKV.from_env({"VAULT_ADDR": bao.addr, "VAULT_TOKEN": bao.token})
+    assert kv.read("kv1/shop/api", "token", None, kv_version=1) == "api-token-v1-value"
+    assert kv.read("secret/data/shop/db", "password", None) == DB_PASSWORD
+    assert kv.read("kv1/shop/api", "token", None, kv_version=1) == "api-token-v1-value"  # cached
+    assert kv.requests == 4  # a mount check and a read for each of the two mounts
