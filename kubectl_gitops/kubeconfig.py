@@ -119,6 +119,14 @@ def resolve(kubeconfig: str | None = None, context: str | None = None, namespace
         raise InvalidInputError(f"user {user_name!r} impersonates (as/as-groups) and needs {unsupported}: "
                                 "kubectl-gitops cannot do both", hint="use a kubeconfig user without one of them")
     ns = namespace or str(ctx_body.get("namespace") or "") or "default"
+    if cluster.get("insecure-skip-tls-verify") and (cluster.get("certificate-authority")
+                                                    or cluster.get("certificate-authority-data")):
+        # client-go's TLSConfigFor refuses this pair with exactly this sentence; so do we (a CA that is
+        # silently ignored would look like verification to whoever reads the kubeconfig)
+        raise InvalidInputError(
+            f"cluster {cluster_name!r} in {cluster_file}: specifying a root certificates file with the insecure "
+            "flag is not allowed (insecure-skip-tls-verify together with certificate-authority)",
+            hint="remove insecure-skip-tls-verify from the cluster entry (keep the CA), as kubectl requires")
     ca = _pem(cluster, "certificate-authority", cluster_file, f"cluster {cluster_name!r}")
     return Endpoint(
         server=server.rstrip("/"), context=name, namespace=ns,

@@ -29,7 +29,7 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -289,9 +289,11 @@ def _load_cert_chain(ctx: ssl.SSLContext, cert: bytes, key: bytes, context: str)
 
 @dataclass
 class Credential:
-    token: str | None = None
-    cert_pem: bytes | None = None
-    key_pem: bytes | None = None
+    """What an exec plugin returned. Key material is kept out of ``repr``."""
+
+    token: str | None = field(default=None, repr=False)
+    cert_pem: bytes | None = field(default=None, repr=False)
+    key_pem: bytes | None = field(default=None, repr=False)
     expires: float | None = None  # time.time()
 
 

@@ -64,7 +64,8 @@ def standard_key_file(env: Mapping[str, str] | None = None) -> Path:
 class Keyring:
     """Identities from every source, loaded lazily; ``describe()`` lists the sources for errors."""
 
-    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    # the environment holds SOPS_AGE_KEY (and any token the user exported): never in repr
+    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ), repr=False)
     _static: list[Identity] | None = None
     _by_cmd: dict[str, list[Identity]] = field(default_factory=dict)
     _notes: dict[str, str] = field(default_factory=dict)
