@@ -481,10 +481,10 @@ class Decrypted:
     """The result of ``decrypt``: ``file`` now holds plaintext documents; keep ``data_key`` and
     ``stash`` to re-encrypt with minimal changes."""
 
-    file: SopsFile
+    file: SopsFile = field(repr=False)  # plaintext documents
     metadata: Metadata
-    data_key: bytes
-    stash: Stash
+    data_key: bytes = field(repr=False)
+    stash: Stash = field(repr=False)  # plaintext values by ciphertext
     mac_ok: bool
     warnings: list[str]
 
