@@ -9,7 +9,8 @@ from importlib import metadata
 
 from . import __version__
 
-DEPENDENCIES = ("click", "kubernetes", "GitPython", "tabulate", "jsonpatch", "PyYAML", "ruamel.yaml", "cryptography")
+DEPENDENCIES = ("click", "kubernetes", "GitPython", "tabulate", "jsonpatch", "PyYAML", "ruamel.yaml", "cryptography",
+                "google-re2")
 
 
 def git_commit() -> str | None:

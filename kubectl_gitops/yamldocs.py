@@ -10,6 +10,17 @@ what manifests use — mappings, sequences, plain and quoted scalars, the standa
 syntax error, a ``*List`` document (whose items need their own line numbers). The file is then read again by the
 full loader, so results and error messages are exactly the full loader's; tests compare both on a corpus.
 ``node`` is the document's node from the full loader, None from the fast path.
+
+Limits (a repository is untrusted input): a text longer than ``MAX_BYTES``, more than ``MAX_DOCUMENTS``
+documents, collections nested deeper than ``MAX_DEPTH``, or aliases that expand into more nodes than go-yaml v3
+allows (the "excessive aliasing" rule of the YAML library kubectl and the API server use: up to 99% of the nodes of
+a document may come from aliases while it has under 400,000 nodes, falling to 10% at 4,000,000; see
+``_alias_budget_exceeded``), and an anchor whose value contains its own alias, raise ``LimitError`` — a
+``yaml.MarkedYAMLError``, so callers that report syntax errors with file:line report these the same way. The fast
+path checks size, count and depth as it goes (it has no aliases); everything the full loader reads is checked
+first by ``check``, one pass over libyaml's events that never expands an alias. ``check`` is also what the sops
+reader (ruamel.yaml) runs first, and ``safe_load`` is the one-document reader for any other YAML that comes from a
+repository.
 """
 
 from __future__ import annotations
@@ -20,6 +31,7 @@ from typing import Any
 import yaml
 from yaml import events as _ev
 from yaml.constructor import SafeConstructor
+from yaml.error import Mark
 from yaml.nodes import ScalarNode
 
 try:  # libyaml's parser is ~10x faster than the pure-Python one
@@ -35,8 +47,27 @@ STR, NULL, BOOL, INT, FLOAT, TIMESTAMP = (_T + t for t in ("str", "null", "bool"
 MAP, SEQ = _T + "map", _T + "seq"
 
 
+MAX_BYTES = 32 * 1024 * 1024  # per text (a file, or one renderer's output)
+MAX_DOCUMENTS = 10_000  # per text, empty ones included
+MAX_DEPTH = 200  # nested mappings and sequences (Python's recursion limit is 1,000; loaders recurse per level)
+_ALIAS_LOW, _ALIAS_HIGH = 400_000, 4_000_000  # go-yaml v3's alias_ratio_range_low/high
+_LIMIT_HINT = "split the file, or remove the aliases; a repository's YAML may not exceed these limits"
+
+
 class DuplicateKeyError(yaml.MarkedYAMLError):
     pass
+
+
+class LimitError(yaml.MarkedYAMLError):
+    """The text exceeds one of the limits above. ``problem`` names the limit; ``line`` is 1-based."""
+
+    def __init__(self, problem: str, line: int):
+        super().__init__(None, None, problem, Mark("<text>", 0, max(line - 1, 0), 0, None, None))  # type: ignore[arg-type]
+        self.line = line
+        self.hint = _LIMIT_HINT
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.problem}"
 
 
 class Loader(_BaseLoader):
@@ -65,8 +96,125 @@ Loader.add_constructor(TIMESTAMP, _construct_timestamp_as_str)
 
 
 def load(text: str) -> Any:
-    """One document, with the full loader (small files: Chart.yaml, annotations)."""
+    """One document, with the full loader (small files: Chart.yaml, annotations), within the limits."""
+    check(text)
     return yaml.load(text, Loader=Loader)
+
+
+def safe_load(text: str, source: str) -> Any:
+    """One document of YAML that came from a repository (``source`` names it: a repo-relative path), within the
+    limits. Any problem is an ``InvalidInputError`` naming ``source:line``, never quoting the content."""
+    from .errors import InvalidInputError
+
+    try:
+        return load(text)
+    except LimitError as e:
+        raise InvalidInputError(f"{source}:{e.line}: {e.problem}", hint=e.hint) from e
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        where = f"{source}:{mark.line + 1}" if mark is not None else source
+        raise InvalidInputError(f"{where}: invalid YAML: {e.problem or e.context or 'syntax error'}",
+                                hint="fix the syntax") from e
+    except yaml.YAMLError as e:
+        raise InvalidInputError(f"{source}: invalid YAML: {e}", hint="fix the syntax") from e
+
+
+def _alias_budget_exceeded(decoded: int, from_aliases: int) -> bool:
+    """go-yaml v3's rule (decode.go, allowedAliasRatio): more than 100 alias-made nodes in a document of more
+    than 1,000, and a share of them above 99% (up to 400,000 nodes), 10% (from 4,000,000), linear between."""
+    if from_aliases <= 100 or decoded <= 1000:
+        return False
+    if decoded <= _ALIAS_LOW:
+        allowed = 0.99
+    elif decoded >= _ALIAS_HIGH:
+        allowed = 0.10
+    else:
+        allowed = 0.99 - 0.89 * (decoded - _ALIAS_LOW) / (_ALIAS_HIGH - _ALIAS_LOW)
+    return from_aliases / decoded > allowed
+
+
+def _check_size(text: str) -> None:
+    if len(text) > MAX_BYTES or (len(text) * 4 > MAX_BYTES and len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES):
+        raise LimitError(f"the text is larger than {MAX_BYTES // (1024 * 1024)} MiB (the limit per file)", 1)
+
+
+def _too_deep(line: int) -> LimitError:
+    return LimitError(f"mappings and sequences nest deeper than {MAX_DEPTH} levels (the limit)", line)
+
+
+def _too_many(line: int) -> LimitError:
+    return LimitError(f"more than {MAX_DOCUMENTS:,} documents in one file (the limit)", line)
+
+
+def check(text: str) -> None:
+    """Raise ``LimitError`` if ``text`` exceeds a limit, reading libyaml's events once (aliases are counted, never
+    expanded). A syntax error ends the check quietly: the loader that reads the text next reports it."""
+    _check_size(text)
+    parser: Any = _CParser(text) if _CParser is not None else yaml.parse(text, Loader=_BaseLoader)
+    get = parser.get_event if _CParser is not None else parser.__next__
+    sizes: dict[str, tuple[int, int]] = {}  # anchor -> (nodes its value expands to, nesting levels)
+    stack: list[list[Any]] = []  # per open collection: [nodes so far, levels below, anchor]
+    open_anchors: set[str] = set()
+    documents = decoded = from_aliases = 0
+    scalar, alias, end = _ev.ScalarEvent, _ev.AliasEvent, (_ev.MappingEndEvent, _ev.SequenceEndEvent)
+    start = (_ev.MappingStartEvent, _ev.SequenceStartEvent)
+    try:
+        while True:
+            try:
+                e: Any = get()
+            except (yaml.YAMLError, StopIteration):
+                return
+            cls = e.__class__
+            if cls is scalar:
+                n, levels = 1, 0
+                decoded += 1
+                if e.anchor is not None:
+                    sizes[e.anchor] = (1, 0)
+            elif cls is alias:
+                line = e.start_mark.line + 1
+                if e.anchor in open_anchors:
+                    raise LimitError(f"the anchor &{e.anchor} contains an alias to itself", line)
+                n, levels = sizes.get(e.anchor, (1, 0))  # an undefined alias: the loader reports it
+                decoded += n
+                from_aliases += n
+                if len(stack) + levels > MAX_DEPTH:
+                    raise _too_deep(line)
+                if _alias_budget_exceeded(decoded, from_aliases):
+                    raise LimitError(f"aliases expand to {from_aliases:,} of the document's {decoded:,} nodes "
+                                     "(excessive aliasing, the limit kubectl's YAML reader applies too)", line)
+            elif cls in start:
+                decoded += 1
+                if len(stack) >= MAX_DEPTH:
+                    raise _too_deep(e.start_mark.line + 1)
+                stack.append([1, 0, e.anchor])
+                if e.anchor is not None:
+                    open_anchors.add(e.anchor)
+                continue
+            elif cls in end:
+                n, below, anchor = stack.pop()
+                levels = below + 1
+                if anchor is not None:
+                    sizes[anchor] = (n, levels)
+                    open_anchors.discard(anchor)
+            elif cls is _ev.DocumentStartEvent:
+                documents += 1
+                if documents > MAX_DOCUMENTS:
+                    raise _too_many(e.start_mark.line + 1)
+                sizes.clear()
+                decoded = from_aliases = 0
+                continue
+            elif cls is _ev.StreamEndEvent:
+                return
+            else:
+                continue
+            if stack:
+                top = stack[-1]
+                top[0] += n
+                if levels > top[1]:
+                    top[1] = levels
+    finally:
+        if _CParser is not None:
+            parser.dispose()
 
 
 def documents(text: str) -> Iterator[tuple[Any, int, yaml.Node | None]]:
@@ -74,15 +222,19 @@ def documents(text: str) -> Iterator[tuple[Any, int, yaml.Node | None]]:
 
     Raises ``yaml.MarkedYAMLError`` at the first syntax error (earlier documents were yielded).
     """
+    _check_size(text)
     if _CParser is not None:
         try:
             docs = _fast_documents(text)
+        except LimitError:
+            raise
         except (_Fallback, yaml.YAMLError, RecursionError):
             docs = None
         if docs is not None:
             for data, line in docs:
                 yield data, line, None
             return
+    check(text)
     yield from _full_documents(text)
 
 
@@ -157,7 +309,7 @@ def _fast_documents(text: str) -> list[tuple[Any, int]]:
     stack: list[Any] = []  # the open mappings and sequences, innermost last
     keys: list[Any] = []  # per open mapping: its pending key (or _NO_KEY); unused for sequences
     root: Any = None
-    line = 0
+    line = documents = 0
     scalar_event, map_start, seq_start = _ev.ScalarEvent, _ev.MappingStartEvent, _ev.SequenceStartEvent
     collection_end = (_ev.MappingEndEvent, _ev.SequenceEndEvent)
     try:
@@ -172,10 +324,14 @@ def _fast_documents(text: str) -> list[tuple[Any, int]]:
             elif cls is map_start:
                 if e.anchor is not None or e.tag not in (None, "!", MAP):
                     raise _Fallback
+                if len(stack) >= MAX_DEPTH:
+                    raise _too_deep(e.start_mark.line + 1)
                 value = container = {}
             elif cls is seq_start:
                 if e.anchor is not None or e.tag not in (None, "!", SEQ):
                     raise _Fallback
+                if len(stack) >= MAX_DEPTH:
+                    raise _too_deep(e.start_mark.line + 1)
                 value = container = []
             elif cls in collection_end:
                 stack.pop()
@@ -183,6 +339,9 @@ def _fast_documents(text: str) -> list[tuple[Any, int]]:
                 continue
             elif cls is _ev.DocumentStartEvent:
                 root = None
+                documents += 1
+                if documents > MAX_DOCUMENTS:
+                    raise _too_many(e.start_mark.line + 1)
                 continue
             elif cls is _ev.DocumentEndEvent:
                 if root is not None:

@@ -25,8 +25,11 @@ NATIVE_PYTHONS = ("3.10", "3.11", "3.12", "3.13", "3.14")
 PLATFORMS: dict[str, tuple[str, ...]] = {
     "linux/amd64": ("manylinux2014_x86_64", "manylinux_2_17_x86_64", "manylinux_2_28_x86_64"),
     "linux/arm64": ("manylinux2014_aarch64", "manylinux_2_17_aarch64", "manylinux_2_28_aarch64"),
-    "darwin/amd64": ("macosx_11_0_x86_64",),  # pip widens this to older macOS and universal2
-    "darwin/arm64": ("macosx_11_0_arm64",),
+    # pip widens each tag to older macOS and universal2. google-re2 has no wheel older than macOS 13: the
+    # second tag admits it (other dependencies still get their macOS 11 wheels, pip prefers the first tag);
+    # on macOS 11/12 its extension does not load and regexes from a repository are refused (saferegex.py).
+    "darwin/amd64": ("macosx_11_0_x86_64", "macosx_13_0_x86_64"),
+    "darwin/arm64": ("macosx_11_0_arm64", "macosx_13_0_arm64"),
 }
 
 # Distributions with a compiled accelerator and a pure-Python fallback: lib/ also gets their Python

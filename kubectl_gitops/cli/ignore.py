@@ -22,14 +22,14 @@ def load_rules(path: str | None) -> tuple[Any, ...]:
     """The rules in FILE (``()`` without one); an unreadable or invalid file is invalid input (exit 3)."""
     if not path:
         return ()
-    import yaml
-
     from ..diff import load_ignore_rules
+    from ..yamldocs import safe_load
 
     try:
         with open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f)
-    except (OSError, yaml.YAMLError) as e:
+            text = f.read()
+    except (OSError, UnicodeDecodeError) as e:
         raise InvalidInputError(f"cannot read ignore rules {path}: {e}",
                                 hint="pass a YAML list of Argo CD ignoreDifferences entries") from None
+    data = safe_load(text, path)  # the file may come from the repository under review: bounded, errors name path:line
     return tuple(load_ignore_rules(data, path))

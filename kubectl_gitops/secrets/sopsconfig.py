@@ -3,7 +3,7 @@
 ::
 
     creation_rules:
-      - path_regex: secrets/.*\\.ya?ml$     # Go RE2 syntax, unanchored (Python re.search)
+      - path_regex: secrets/.*\\.ya?ml$     # RE2 syntax (as Go's regexp in sops), unanchored, linear time
         encrypted_regex: ^(data|stringData)$
         age: age1…,age1…                    # a comma-separated string or a list
       - path_regex: \\.env\\.json$
@@ -19,11 +19,11 @@ Only age keys are supported: a rule naming pgp/kms/… keys is refused when encr
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import saferegex
 from ..errors import SecretsError
 from .sops import Rules, plain_data
 
@@ -65,7 +65,9 @@ class SopsConfig:
     def rule_for(self, file: str | Path) -> CreationRule | None:
         rel = self.relative(file)
         for rule in self.rules:
-            if rule.path_regex is None or re.search(rule.path_regex, rel):
+            if rule.path_regex is None or saferegex.search(rule.path_regex, rel, "path_regex",
+                                                           where=f"{self.path}: {rule.describe()}",
+                                                           error=SecretsError):
                 return rule
         return None
 
@@ -136,10 +138,7 @@ def parse_config(text: str, path: Path) -> SopsConfig:
             others = [k for k in (*_OTHER_KEY_FIELDS, "hc_vault", "azure_kv") if group.get(k)]
         pattern = raw.get("path_regex") or None
         if pattern is not None:
-            try:
-                re.compile(str(pattern))
-            except re.error as e:
-                raise SecretsError(f"{where}: invalid path_regex {pattern!r}: {e}") from None
+            saferegex.compile(str(pattern), "path_regex", where=where, error=SecretsError)
         try:
             selectors = Rules(
                 unencrypted_suffix=raw.get("unencrypted_suffix") or None,
@@ -149,7 +148,7 @@ def parse_config(text: str, path: Path) -> SopsConfig:
                 mac_only_encrypted=bool(raw.get("mac_only_encrypted")),
             )
         except SecretsError as e:
-            raise SecretsError(f"{where}: {e}") from None
+            raise SecretsError(f"{where}: {e}", hint=e.hint) from e
         rules.append(CreationRule(i, str(pattern) if pattern is not None else None,
                                   list(dict.fromkeys(recipients)), selectors, others))
     return SopsConfig(path, rules)

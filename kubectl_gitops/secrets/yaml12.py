@@ -112,10 +112,18 @@ def load_all(text: str) -> tuple[list[Any], Layout]:
     and its layout."""
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+    from ..yamldocs import LimitError, check
+
+    try:  # the limits of every YAML read from a repository (size, documents, nesting, aliases)
+        check(text)
+    except LimitError as e:
+        raise YamlError(f"{e.problem}; {e.hint}", e.line) from e
     y = _ruamel()
     layout = guess_layout(text)
     try:
         docs = list(y.load_all(text[len(layout.header):]))
+    except RecursionError as e:  # nesting the check did not see (libyaml stopped at a syntax error first)
+        raise YamlError("mappings and sequences nest too deep") from e
     except MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 + layout.header.count("\n") if mark is not None else None
