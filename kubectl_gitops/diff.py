@@ -54,7 +54,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from . import FIELD_MANAGER
+from . import FIELD_MANAGER, saferegex
 from .errors import InvalidInputError
 from .model import (
     ANN_COMPARE_OPTIONS,
@@ -340,7 +340,7 @@ class _Jq:
         "startswith": lambda s, a: s.startswith(a),
         "endswith": lambda s, a: s.endswith(a),
         "contains": lambda s, a: a in s,
-        "test": lambda s, a: re.search(a, s) is not None,
+        "test": lambda s, a: saferegex.search(a, s, "test() pattern"),
     }
 
     def __init__(self, expr: str):
@@ -405,8 +405,11 @@ class _Jq:
                 self._take("op", "(")
                 arg = self._take("str")
                 self._take("op", ")")
-                if fn == "test":
-                    re.compile(arg)
+                if fn == "test":  # RE2 (Go's syntax, as gojq): linear time whatever the pattern
+                    try:
+                        saferegex.compile(arg, "test() pattern")
+                    except saferegex.RegexError as e:
+                        raise ValueError(f"{e} ({e.hint})") from e
                 cond = (fn, path, arg)
             else:
                 raise ValueError("select() takes PATH == VALUE, PATH != VALUE or PATH | startswith(...)")
@@ -813,6 +816,123 @@ def _mask_in_place(b: Obj | None, a: Obj | None, *, style: str = "kubectl",
     return b, a
 
 
+# Masking by provenance (see kubectl_gitops.redact and secrets.provenance): the fields of the desired object
+# whose values came from a secret (sops-encrypted leaves, substituted placeholders) are masked on both sides,
+# in any kind; the same value anywhere else is shown, with a warning. Secret data/stringData stay fully masked.
+
+_LIST_KEYS = ("name", "containerPort", "mountPath", "devicePath", "key", "ip", "port", "type")
+
+
+def _locate(target: Any, desired: Any, path: tuple[Any, ...]) -> Location | None:
+    """Where a desired field is in ``target`` (live or dry-run result): list items are found by their key
+    field (``name``, ``containerPort``, ...) as server-side apply merges them, else by position."""
+    loc: list[Token] = []
+    cur_t, cur_d = target, desired
+    for seg in path:
+        if isinstance(seg, int):
+            if not isinstance(cur_t, list) or not isinstance(cur_d, list) or not 0 <= seg < len(cur_d):
+                return None
+            item = cur_d[seg]
+            idx: int | None = None
+            if isinstance(item, dict):
+                for k in _LIST_KEYS:
+                    if isinstance(item.get(k), (str, int)) and not isinstance(item.get(k), bool):
+                        hits = [i for i, x in enumerate(cur_t) if isinstance(x, dict) and _same(x.get(k), item[k])]
+                        if len(hits) == 1:
+                            idx = hits[0]
+                            break
+            if idx is None:
+                if seg >= len(cur_t):
+                    return None
+                idx = seg
+            loc.append(idx)
+            cur_t, cur_d = cur_t[idx], item
+        else:
+            if not isinstance(cur_t, dict) or seg not in cur_t or not isinstance(cur_d, dict) or seg not in cur_d:
+                return None
+            loc.append(seg)
+            cur_t, cur_d = cur_t[seg], cur_d[seg]
+    return tuple(loc)
+
+
+def _location_string(loc: Sequence[Any]) -> str:
+    out = ""
+    for t in loc:
+        if isinstance(t, int):
+            out += f"[{t}]"
+        else:
+            out += (("." if out else "") + t) if _IDENT.match(t) else f"[{json.dumps(t)}]"
+    return out
+
+
+def _set_location(obj: Any, loc: Location, value: Any) -> None:
+    parent = _get_location(obj, loc[:-1])
+    parent[loc[-1]] = value
+
+
+def mask_provenance(b: Obj | None, a: Obj | None, desired: Obj, fields: frozenset[tuple[Any, ...]], *,
+                    style: str = "kubectl") -> list[str]:
+    """Mask, in place, the fields of ``b`` (live) and ``a`` (after) that hold a secret-sourced field of
+    ``desired``; returns their paths (sorted). Identity fields are never among ``fields``."""
+    masker = _Masker(style)
+    masked: set[str] = set()
+    for path in sorted(fields, key=lambda p: tuple(str(x) for x in p)):
+        if not path:
+            continue
+        lb = _locate(b, desired, path) if b is not None else None
+        la = _locate(a, desired, path) if a is not None else None
+        bv = _get_location(b, lb) if lb else _MISSING
+        av = _get_location(a, la) if la else _MISSING
+        if bv is _MISSING and av is _MISSING:
+            continue
+        mb, ma = masker.pair(bv, av)
+        if lb and mb is not _MISSING:
+            _set_location(b, lb, mb)
+        if la and ma is not _MISSING:
+            _set_location(a, la, ma)
+        masked.add(_location_string(la or lb or path))
+    return sorted(masked)
+
+
+def _strings_of(node: Any, loc: tuple[Token, ...] = ()) -> Iterator[tuple[tuple[Token, ...], str]]:
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from _strings_of(v, (*loc, k))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from _strings_of(v, (*loc, i))
+    elif isinstance(node, str):
+        yield loc, node
+
+
+def provenance_warnings(key: ResourceKey, b: Obj | None, a: Obj | None) -> list[str]:
+    """One warning per field of the (masked) sides that holds a value equal to a registered secret value
+    (in any printed form) although it did not come from a secret: shown unmasked, so that a pull request
+    cannot hide a change by encrypting its text elsewhere."""
+    from .redact import contains_secret_value
+
+    where: dict[str, set[str]] = {}
+    for side, obj in (("live", b), ("after", a)):
+        for loc, text in _strings_of(obj):
+            if text not in (MASK, MASK_BEFORE, MASK_AFTER) and contains_secret_value(text):
+                where.setdefault(_location_string(loc), set()).add(side)
+    out = []
+    for path, sides in sorted(where.items()):
+        only = " (live object)" if sides == {"live"} else ""
+        out.append(f"value equal to a decrypted secret appears in {path} of {key}{only}, which is not from a "
+                   "secret; shown unmasked")
+    return out
+
+
+def _mask_change(desired: Manifest | None, b: Obj | None, a: Obj | None) -> tuple[Obj | None, Obj | None,
+                                                                                   list[str], list[str]]:
+    """Both sides masked (Secret data, last-applied, provenance) and the provenance warnings."""
+    b, a = _mask_in_place(b, a)
+    masked = mask_provenance(b, a, desired.obj, desired.secret_fields) if desired and desired.secret_fields else []
+    key = desired.key if desired is not None else ResourceKey.of(b or a or {})
+    return b, a, masked, provenance_warnings(key, b, a)
+
+
 # --- the fast path --------------------------------------------------------------------------------
 
 class _Unsure(Exception):
@@ -995,6 +1115,8 @@ class Change:
     drift: list[Drift] = field(default_factory=list)
     ignored_extraneous: bool = False  # compare-options IgnoreExtraneous: listed but not counted
     note: str = ""  # e.g. "not dry-run: namespace does not exist yet"
+    masked_fields: list[str] = field(default_factory=list)  # fields masked because their value is from a secret
+    warnings: list[str] = field(default_factory=list)  # a secret's value in a field not from a secret (shown)
 
     @property
     def changed(self) -> bool:
@@ -1035,6 +1157,8 @@ class Change:
             "drift": [d.to_json() for d in self.drift],
             "ignoredExtraneous": self.ignored_extraneous,
             "note": self.note,
+            "maskedFields": list(self.masked_fields),
+            "warnings": list(self.warnings),
         }
 
 
@@ -1048,8 +1172,8 @@ def classify(desired: Manifest, live: Obj | None, merged: Obj | None, rules: Seq
     matched = _matching(rules, desired.obj)
     if live is None:
         after = normalize(merged if merged is not None else desired.obj, matched)
-        _, masked = _mask_in_place(None, after)
-        return Change(key, Op.CREATE, desired, None, masked, [])
+        _, masked, fields, warnings = _mask_change(desired, None, after)
+        return Change(key, Op.CREATE, desired, None, masked, [], masked_fields=fields, warnings=warnings)
     note = ""
     if merged is None:
         merged = _overlay(live, desired.obj)
@@ -1060,11 +1184,12 @@ def classify(desired: Manifest, live: Obj | None, merged: Obj | None, rules: Seq
     if managers and after is not before:
         before, after = strip_managed_by(before, after, _managed_fields(live), managers)
     if after is before or _same(before, after):
-        masked, _ = _mask_in_place(before, None)
-        return Change(key, Op.UNCHANGED, desired, masked, masked, [], note=note)
+        masked, _, fields, warnings = _mask_change(desired, before, None)
+        return Change(key, Op.UNCHANGED, desired, masked, masked, [], note=note, masked_fields=fields,
+                      warnings=warnings)
     drifts = _drift(before, after, _managed_fields(live), field_manager)
-    mb, ma = _mask_in_place(before, after)
-    return Change(key, Op.UPDATE, desired, mb, ma, drifts, note=note)
+    mb, ma, fields, warnings = _mask_change(desired, before, after)
+    return Change(key, Op.UPDATE, desired, mb, ma, drifts, note=note, masked_fields=fields, warnings=warnings)
 
 
 def unchanged(desired: Manifest) -> Change:
@@ -1076,9 +1201,9 @@ def unchanged(desired: Manifest) -> Change:
 def deletion(key: ResourceKey, live: Obj) -> Change:
     """A live object a prune would delete; with ``compare-options: IgnoreExtraneous`` it is listed but not
     counted (Argo CD's behaviour for extraneous objects)."""
-    before, _ = _mask_in_place(normalize(live), None)
+    before, _, _, warnings = _mask_change(None, normalize(live), None)
     return Change(key, Op.DELETE, None, before, None, [],
-                  ignored_extraneous="IgnoreExtraneous" in compare_options(live))
+                  ignored_extraneous="IgnoreExtraneous" in compare_options(live), warnings=warnings)
 
 
 # --- the same rules for sync ----------------------------------------------------------------------

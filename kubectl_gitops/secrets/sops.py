@@ -34,7 +34,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
@@ -42,6 +42,7 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from .. import saferegex
 from ..errors import SecretsError
 from ..redact import register
 from . import age
@@ -90,10 +91,7 @@ class Rules:
         for name in ("unencrypted_regex", "encrypted_regex"):
             pattern = getattr(self, name)
             if pattern:
-                try:
-                    re.compile(pattern)
-                except re.error as e:
-                    raise SecretsError(f"invalid {name} {pattern!r}: {e}") from None
+                saferegex.compile(pattern, name, error=SecretsError)  # RE2, as sops (Go) reads it: linear time
 
     def effective(self) -> Rules:
         """sops' default when no selector is set: ``unencrypted_suffix: _unencrypted``."""
@@ -109,10 +107,13 @@ class Rules:
             encrypted = False
         if self.encrypted_suffix:
             encrypted = any(p.endswith(self.encrypted_suffix) for p in path)
-        if self.unencrypted_regex and any(re.search(self.unencrypted_regex, p) for p in path):
-            encrypted = False
+        if self.unencrypted_regex:
+            unencrypted = saferegex.compile(self.unencrypted_regex, "unencrypted_regex", error=SecretsError)
+            if any(unencrypted.search(p) for p in path):
+                encrypted = False
         if self.encrypted_regex:
-            encrypted = any(re.search(self.encrypted_regex, p) for p in path)
+            wanted = saferegex.compile(self.encrypted_regex, "encrypted_regex", error=SecretsError)
+            encrypted = any(wanted.search(p) for p in path)
         return encrypted
 
     def as_metadata(self) -> dict[str, Any]:
@@ -627,40 +628,121 @@ def verify_mac(meta: Metadata, data_key: bytes, computed: str | list[str]) -> bo
 
 
 def seal(f: SopsFile, rules: Rules, recipients: list[str], data_key: bytes, stash: Stash | None = None,
-         keep: list[AgeKey] | None = None) -> None:
+         keep: list[AgeKey] | None = None, allowed: Collection[str] | None = None) -> None:
     """Encrypt the plaintext documents of ``f`` and attach fresh metadata (MAC, lastmodified, keys).
 
-    ``keep`` re-uses existing wrapped keys for these recipients instead of wrapping the data key anew.
+    ``keep`` re-uses existing wrapped keys for these recipients instead of wrapping the data key anew;
+    ``allowed`` (see ``wrap_data_key``) limits who may get a newly wrapped data key.
     """
     rules = rules.effective()
     if f.fmt == "yaml" and (not f.docs or f.docs[0] is None):
         f.docs[:1] = [y12.new_map([])]  # the sops block must go into the first document
+    age_keys = wrap_data_key(data_key, recipients, keep, allowed)  # refuse before encrypting anything
     mac = encrypt_docs(f, rules, data_key, stash)
     lastmodified = _lastmodified_now()
     f.metadata = Metadata(
         rules=rules,
-        age=wrap_data_key(data_key, recipients, keep),
+        age=age_keys,
         lastmodified=lastmodified,
         mac=encrypt_value(Value("str", mac), data_key, lastmodified),
     )
 
 
-def wrap_data_key(data_key: bytes, recipients: list[str], keep: list[AgeKey] | None = None) -> list[AgeKey]:
+def wrap_data_key(data_key: bytes, recipients: list[str], keep: list[AgeKey] | None = None,
+                  allowed: Collection[str] | None = None) -> list[AgeKey]:
+    """The ``sops.age`` entries for ``recipients``: kept from ``keep`` when it holds a wrapped key for
+    one, else the data key wrapped anew. With ``allowed`` (a creation rule's recipients), wrapping for
+    anyone else is refused: the recipient list is not under the MAC, so it may have been tampered with."""
     if not recipients:
         raise SecretsError("no age recipients: add `age: <public key>` to the creation rule in .sops.yaml",
                            hint="run `kubectl gitops secrets init` to create a key and a .sops.yaml")
-    existing = {k.recipient: k for k in keep or []}
+    existing = {k.recipient: k for k in keep or [] if k.enc}
     out = []
     for r in dict.fromkeys(recipients):  # de-duplicated, order kept
-        if r in existing and existing[r].enc:
+        if r in existing:
             out.append(existing[r])
             continue
+        if allowed is not None and r not in allowed:
+            raise RecipientsError(f"refusing to give the data key to {r}: no .sops.yaml creation rule names it",
+                                  hint="add it to the rule's `age:` list, then run `kubectl gitops secrets "
+                                       "updatekeys`")
         try:
             parsed = age.Recipient.parse(r)
         except age.AgeError as e:
             raise SecretsError(str(e)) from None
         out.append(AgeKey(r, age.encrypt(data_key, [parsed], armored=True).decode()))
     return out
+
+
+# --- recipients -------------------------------------------------------------------------------
+# sops' recipient list (``sops.age``) is not covered by the MAC: anyone can add ``{recipient: age1…}``
+# with an empty ``enc`` to a file, and whoever next re-wraps the data key (an edit, a merge, sops
+# updatekeys) would give it to them. So the creation rule of .sops.yaml, which is reviewed like code,
+# decides who may hold the data key; the file's own list is only checked against it.
+
+
+class RecipientsError(SecretsError):
+    """A file's recipients are not the ones its creation rule names (exit 3)."""
+
+
+@dataclass(frozen=True)
+class RecipientMismatch:
+    """How a file's recipients differ from its creation rule's."""
+
+    file: str
+    rule: str  # which rule of which .sops.yaml, for messages ("" when no rule matches the file)
+    extra: tuple[str, ...]  # listed in the file, not named by the rule
+    missing: tuple[str, ...]  # named by the rule, without a wrapped data key in the file
+
+    def describe(self) -> str:
+        parts = []
+        if self.extra:
+            parts.append(f"not named by the rule: {', '.join(self.extra)}")
+        if self.missing:
+            parts.append(f"named by the rule but without the data key: {', '.join(self.missing)}")
+        return f"recipients differ from {self.rule or 'its creation rule'}: " + "; ".join(parts)
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.describe()}"
+
+
+def recipient_mismatch(meta: Metadata, rule_recipients: Iterable[str], *, file: str,
+                       rule: str = "") -> RecipientMismatch | None:
+    """Pure: the recipients of ``meta`` compared with a creation rule's; None when they agree."""
+    wanted = list(dict.fromkeys(rule_recipients))
+    extra = tuple(dict.fromkeys(r for r in meta.recipients if r not in wanted))
+    holding = {k.recipient for k in meta.age if k.enc}
+    missing = tuple(r for r in wanted if r not in holding)
+    if not extra and not missing:
+        return None
+    return RecipientMismatch(file, rule, extra, missing)
+
+
+def guard_recipients(meta: Metadata, rule_recipients: list[str] | None, *, file: str, rule: str = "",
+                     action: str = "edit") -> RecipientMismatch | None:
+    """Before ``action`` re-wraps or re-uses the data key of ``file``: refuse (RecipientsError) when the file
+    lists a recipient its creation rule does not name, or, without a matching rule, a recipient without
+    a wrapped key (someone it would be wrapped for anew). Returns the recipients the rule names that the
+    file lacks (the caller warns: ``updatekeys`` adds them), or None."""
+    if rule_recipients is None:
+        unwrapped = [k.recipient for k in meta.age if not k.enc]
+        if unwrapped:
+            raise RecipientsError(
+                f"refusing to {action} {file}: it lists {', '.join(unwrapped)} without a wrapped data key and no "
+                ".sops.yaml creation rule matches the file to say who may have it",
+                hint=f"remove the entry from the file's sops.age list, or add a creation rule for {file} to "
+                     ".sops.yaml and run `kubectl gitops secrets updatekeys`")
+        return None
+    mismatch = recipient_mismatch(meta, rule_recipients, file=file, rule=rule)
+    if mismatch is not None and mismatch.extra:
+        raise RecipientsError(
+            f"refusing to {action} {file}: it lists recipients {rule or 'its creation rule'} does not name: "
+            f"{', '.join(mismatch.extra)}",
+            details=["the recipient list is not protected by the MAC: anyone can add a key to it, and whoever "
+                     "re-encrypts the file next would give that key the data key"],
+            hint=f"run `kubectl gitops secrets updatekeys {file}` (it shows the change and asks), or add the "
+                 "recipient to the rule if it belongs there")
+    return mismatch
 
 
 def new_data_key() -> bytes:
@@ -713,12 +795,14 @@ def plaintext(f: SopsFile) -> str:
     return render(SopsFile(fmt=f.fmt, docs=f.docs, layout=f.layout, json_indent=f.json_indent, name=f.name))
 
 
-def reencrypt(d: Decrypted, edited_text: str) -> str:
+def reencrypt(d: Decrypted, edited_text: str, allowed: Collection[str] | None = None) -> str:
     """Encrypt an edited plaintext with the same data key, rules and recipients; unchanged values keep
-    their ciphertext (IV re-use, like sops' edit)."""
+    their ciphertext (IV re-use, like sops' edit). ``allowed``: see ``wrap_data_key``; when None, nobody
+    gets a newly wrapped data key (only recipients that hold one keep it)."""
     f = parse(edited_text, d.file.fmt, d.file.name)
     if f.encrypted:
         raise SecretsError(f"{d.file.name}: the edited text contains a sops block; remove it")
     meta = d.metadata
-    seal(f, meta.rules, meta.recipients, d.data_key, d.stash, keep=meta.age)
+    seal(f, meta.rules, meta.recipients, d.data_key, d.stash, keep=meta.age,
+         allowed=allowed if allowed is not None else ())
     return render(f)
