@@ -11,7 +11,11 @@ record is a Secret ``kubectl-gitops.<app>`` in the record namespace (the kind ku
 * annotations ``applyset.kubernetes.io/contains-group-kinds`` (``ConfigMap,Deployment.apps``: sorted, core
   kinds bare) and ``applyset.kubernetes.io/additional-namespaces`` (sorted, without the record's own
   namespace, which is always included): together the *scope* prune LISTs;
-* ``data.history``: the last ``HISTORY_LIMIT`` syncs and prunes as JSON (``kubectl gitops history``).
+* ``data.history``: the last ``HISTORY_LIMIT`` syncs and prunes as JSON (``kubectl gitops history``);
+* ``data.sources``: which file (or kustomize/Helm folder) each member was rendered from, as JSON
+  ``{"<renderer>:<path>": [[group, kind, namespace, name], ...]}`` (see ``prune.source_of``): a prune
+  limited by ``--include``/``--exclude`` considers only members whose source it selected. Left out when it
+  would exceed ``SOURCES_LIMIT`` bytes (then such prunes refuse, as for records of older versions).
 
 Members carry the label ``applyset.kubernetes.io/part-of: <id>``.
 
@@ -61,6 +65,8 @@ PARENT_API_VERSION = "v1"
 PARENT_PREFIX = "kubectl-gitops."
 DATA_HISTORY = "history"
 HISTORY_LIMIT = 20
+DATA_SOURCES = "sources"
+SOURCES_LIMIT = 512 * 1024  # a Secret holds at most 1 MiB in all
 MAX_APP_NAME = 63
 
 # Other tools' ownership markers.
@@ -284,6 +290,7 @@ class Record:
     exists: bool = False
     resource_version: str | None = None
     source: str = ""  # "<repo> <path>", informative
+    sources: Mapping[ResourceKey, str] = field(default_factory=dict)  # member -> "<renderer>:<path>"
 
     @property
     def next_revision(self) -> int:
@@ -325,7 +332,40 @@ def parse_parent(obj: Obj, app: AppRef) -> Record:
         except (ValueError, TypeError):
             history = []  # a damaged history must not block a sync; the next write replaces it
     return Record(app=app, scope=Scope.from_annotations(annotations, app.namespace), history=tuple(history),
-                  exists=True, resource_version=meta.get("resourceVersion"), source=annotations.get(ANN_SOURCE, ""))
+                  exists=True, resource_version=meta.get("resourceVersion"), source=annotations.get(ANN_SOURCE, ""),
+                  sources=decode_sources((obj.get("data") or {}).get(DATA_SOURCES)))
+
+
+def encode_sources(sources: Mapping[ResourceKey, str]) -> str | None:
+    """``data.sources`` (base64 JSON), or None when there is nothing to record or it is over the limit."""
+    by_source: dict[str, list[list[str]]] = {}
+    for key in sorted(sources):
+        by_source.setdefault(sources[key], []).append([key.group, key.kind, key.namespace, key.name])
+    if not by_source:
+        return None
+    text = json.dumps(by_source, separators=(",", ":"), sort_keys=True)
+    return base64.b64encode(text.encode()).decode() if len(text) <= SOURCES_LIMIT else None
+
+
+def decode_sources(raw: Any) -> dict[ResourceKey, str]:
+    """The members' sources; a missing or damaged field gives none (every member is then unattributed, and a
+    prune limited by --include/--exclude refuses rather than guess)."""
+    if not isinstance(raw, str) or not raw:
+        return {}
+    try:
+        doc = json.loads(base64.b64decode(raw))
+    except (ValueError, TypeError):
+        return {}
+    out: dict[ResourceKey, str] = {}
+    if not isinstance(doc, dict):
+        return out
+    for source, keys in doc.items():
+        if not isinstance(source, str) or not isinstance(keys, list):
+            continue
+        for k in keys:
+            if isinstance(k, list) and len(k) == 4 and all(isinstance(v, str) for v in k):
+                out[ResourceKey(*k)] = source
+    return out
 
 
 def parent_object(record: Record) -> Obj:
@@ -342,8 +382,12 @@ def parent_object(record: Record) -> Obj:
         meta["annotations"][ANN_SOURCE] = record.source
     if record.resource_version:
         meta["resourceVersion"] = record.resource_version
+    data = {DATA_HISTORY: base64.b64encode(history.encode()).decode()}
+    sources = encode_sources(record.sources)
+    if sources is not None:
+        data[DATA_SOURCES] = sources
     return {"apiVersion": PARENT_API_VERSION, "kind": PARENT_KIND, "metadata": meta, "type": "Opaque",
-            "data": {DATA_HISTORY: base64.b64encode(history.encode()).decode()}}
+            "data": data}
 
 
 # --- ownership ---------------------------------------------------------------------------------------------

@@ -17,6 +17,16 @@ What is never deleted (``Selection.kept``, each with the reason)
     * ``Prune=confirm`` objects wait in ``Selection.confirm`` until confirmed (``--confirm-prune``, or a
       yes on a terminal).
 
+Within the selection (``FileSelection``)
+    With ``--include``/``--exclude`` only part of the repository is rendered, so "not desired" no longer
+    means "left Git". A member is then a candidate only when the file it was rendered from (its *source*,
+    recorded per member by sync, see ``source_of``) would have been selected: ``FileSelection.covers``.
+    Members outside the selection are not considered at all (``Selection.outside``); members whose source
+    is unknown (records of older versions, a crash between apply and record) are collected in
+    ``Selection.unattributed`` and the caller refuses the prune rather than guess
+    (``check_attributed``). Hand-written rather than a library: it is the render's own glob rule
+    (``render.glob_match``), applied to recorded paths instead of a walk.
+
 Order
     The reverse of the sync order: higher waves first, and within a wave the reverse of the kind order
     (workloads before Services before ConfigMaps, custom resources before their CRD, Namespaces last);
@@ -28,9 +38,10 @@ Everything above ``# --- cluster`` is pure.
 
 from __future__ import annotations
 
+import posixpath
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -96,6 +107,8 @@ class Selection:
     delete: list[Candidate] = field(default_factory=list)
     confirm: list[Candidate] = field(default_factory=list)  # Prune=confirm, not confirmed yet
     kept: list[Candidate] = field(default_factory=list)
+    outside: int = 0  # members not desired whose source is outside --include/--exclude: not considered
+    unattributed: list[ResourceKey] = field(default_factory=list)  # not desired, source unknown (see covers)
 
     @property
     def empty(self) -> bool:
@@ -107,7 +120,88 @@ class Selection:
 
     def to_json(self) -> dict[str, Any]:
         return {"delete": [c.to_json() for c in self.delete], "confirm": [c.to_json() for c in self.confirm],
-                "kept": [c.to_json() for c in self.kept]}
+                "kept": [c.to_json() for c in self.kept], "outsideSelection": self.outside}
+
+
+# --- the selection: which members a prune may consider --------------------------------------------------------
+
+# How a member's source is recorded: "<renderer>:<repository-relative path>". ``file``: the plain file;
+# ``kustomize``: the kustomization folder (the unit the render selects or skips as a whole); ``helm``: the
+# template path Helm names (``<chart folder>/templates/x.yaml``), whose chart folder ``covers`` recovers.
+SOURCE_RENDERERS = ("file", "kustomize", "helm")
+_HELM_PARTS = frozenset({"templates", "charts", "crds"})
+
+
+def source_of(origin: Origin) -> str | None:
+    """The recorded source of an object rendered from ``origin``; None when it is not known."""
+    path = origin.path
+    if not path or path.startswith("<"):
+        return None
+    if origin.renderer == "kustomize":
+        return f"kustomize:{origin.detail or path}"  # detail: the kustomization folder, when path is a file in it
+    if origin.renderer in SOURCE_RENDERERS:
+        return f"{origin.renderer}:{path}"
+    return None
+
+
+def _units(source: str) -> list[str]:
+    """The folder or file the render selected to produce an object of ``source`` (several when a Helm
+    template path can be read more than one way: each split before a templates/charts/crds folder)."""
+    renderer, _, path = source.partition(":")
+    if renderer != "helm":
+        return [path]
+    parts = path.split("/")
+    units = ["/".join(parts[:i]) for i in range(1, len(parts)) if parts[i] in _HELM_PARTS]
+    return units or [path]
+
+
+@dataclass(frozen=True)
+class FileSelection:
+    """The part of the repository a command rendered: the manifests ``path`` and the ``--include`` and
+    ``--exclude`` globs (relative to ``path``, as in ``render``). Inactive without globs: then every member
+    is considered, whatever its source (the behaviour before sources were recorded)."""
+
+    path: str = "."
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, include: Iterable[str], exclude: Iterable[str], path: str = ".") -> FileSelection:
+        start = posixpath.normpath(path.replace("\\", "/")) if path else "."
+        return cls(start, tuple(include), tuple(exclude))
+
+    @property
+    def active(self) -> bool:
+        return bool(self.include or self.exclude)
+
+    def describe(self) -> str:
+        flags = [f"--include {p}" for p in self.include] + [f"--exclude {p}" for p in self.exclude]
+        return " ".join(flags)
+
+    def _unit_selected(self, unit: str) -> bool:
+        from .render import glob_match
+
+        if self.path != "." and unit != self.path and not unit.startswith(self.path + "/"):
+            return False  # the render never looked there
+        if unit == self.path:
+            return True  # the manifests path itself (a file, a kustomization, a chart) is never filtered
+        inner = unit if self.path == "." else unit[len(self.path) + 1:]
+        if self.include and not any(glob_match(inner, p) for p in self.include):
+            return False
+        return not any(glob_match(inner, p) for p in self.exclude)
+
+    def covers(self, source: str | None) -> bool | None:
+        """Would the render have read the source of a member? True/False; None when that cannot be told: the
+        source is unknown, or a Helm template path whose readings disagree. Always True when inactive."""
+        if not self.active:
+            return True
+        if not source or source.partition(":")[0] not in SOURCE_RENDERERS:
+            return None
+        answers = {self._unit_selected(u) for u in _units(source)}
+        return answers.pop() if len(answers) == 1 else None
+
+
+EVERYTHING = FileSelection()
 
 
 def batches(candidates: list[Candidate]) -> list[list[Candidate]]:
@@ -182,11 +276,14 @@ def namespace_blockers(contents: Iterable[Obj], our_id: str, deleting: set[Resou
 
 
 def select(members: Iterable[tuple[ResourceKey, Obj]], desired: set[ResourceKey], our_id: str, opts: PruneOptions,
-           *, namespace_contents: Mapping[str, list[Obj]] | None = None) -> Selection:
+           *, namespace_contents: Mapping[str, list[Obj]] | None = None,
+           covers: Callable[[ResourceKey], bool | None] | None = None) -> Selection:
     """Decide what a prune deletes. ``members`` are (key, live object) of the listed members.
 
     ``namespace_contents`` holds, for each Namespace that is a candidate, everything in it; a Namespace
     whose contents were not read is listed for deletion with a note (``diff`` does this), never deleted.
+    ``covers(key)`` says whether a member is within the rendered selection (``FileSelection.covers`` of its
+    recorded source): False leaves it out (counted in ``outside``), None puts it in ``unattributed``.
     """
     sel = Selection()
     namespaces: list[Candidate] = []
@@ -195,6 +292,13 @@ def select(members: Iterable[tuple[ResourceKey, Obj]], desired: set[ResourceKey]
             continue
         if ((obj.get("metadata") or {}).get("labels") or {}).get(LABEL_PART_OF) != our_id:
             continue  # the LIST selector guarantees this; a second check costs nothing
+        inside = True if covers is None else covers(key)
+        if inside is None:
+            sel.unattributed.append(key)
+            continue
+        if not inside:
+            sel.outside += 1
+            continue
         c = candidate(obj, key)
         c.reason = kept_reason(c, opts)
         if c.reason:
@@ -224,9 +328,39 @@ def select(members: Iterable[tuple[ResourceKey, Obj]], desired: set[ResourceKey]
     return sel
 
 
-def namespace_candidates(members: Iterable[tuple[ResourceKey, Obj]], desired: set[ResourceKey]) -> list[str]:
-    """Names of Namespaces that are members and no longer desired (their contents must be checked)."""
-    return sorted(k.name for k, _ in members if _is_namespace(k) and k not in desired)
+def namespace_candidates(members: Iterable[tuple[ResourceKey, Obj]], desired: set[ResourceKey],
+                         covers: Callable[[ResourceKey], bool | None] | None = None) -> list[str]:
+    """Names of Namespaces that are members, no longer desired and within the selection (their contents must
+    be checked)."""
+    return sorted(k.name for k, _ in members
+                  if _is_namespace(k) and k not in desired and (covers is None or covers(k) is True))
+
+
+def check_attributed(selection: Selection, files: FileSelection, app: AppRef) -> None:
+    """With ``--include``/``--exclude``, members whose source is unknown cannot be placed inside or outside
+    the selection: refuse the prune instead of guessing (either guess can be wrong: delete what is still in
+    Git, or keep what left it)."""
+    if not selection.unattributed:
+        return
+    n = len(selection.unattributed)
+    shown = [str(k) for k in sorted(selection.unattributed)[:10]] + (["..."] if n > 10 else [])
+    raise RefusedError(
+        f"prune with {files.describe()}: {n} member(s) of app {app.name} that are not in the selection have no "
+        "recorded source file, so it cannot tell whether they are inside it; nothing was deleted",
+        details=shown,
+        hint="run once without --include/--exclude (a full sync records the source of every member; after that "
+             "a prune limited to some files works), or sync without --prune")
+
+
+def keep_still_in_git(selection: Selection, elsewhere: Mapping[ResourceKey, str]) -> None:
+    """Candidates the selection no longer renders but that the rest of the repository still holds (moved to
+    a file outside the selection) are kept, with where they are now."""
+    for bucket in (selection.delete, selection.confirm):
+        for c in [c for c in bucket if c.key in elsewhere]:
+            bucket.remove(c)
+            c.reason = f"still in Git ({elsewhere[c.key]}), outside the selection"
+            selection.kept.append(c)
+    selection.kept.sort(key=lambda c: c.key)
 
 
 def check_not_empty(desired_count: int, selection: Selection, opts: PruneOptions, app: AppRef) -> None:

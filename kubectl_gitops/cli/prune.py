@@ -105,6 +105,15 @@ def report_rows(report: PruneReport, *, dry_run: bool) -> list[tuple[str, str, s
     return rows
 
 
+def outside_note(report: PruneReport) -> str | None:
+    """The line saying how many members a prune limited by --include/--exclude did not consider."""
+    n = report.selection.outside
+    if not n:
+        return None
+    return (f"{n} member(s) of app {report.app.name} not rendered from the selected files (--include/--exclude) "
+            "were not considered")
+
+
 def report_json(report: PruneReport) -> dict[str, Any]:
     out: dict[str, Any] = {"app": report.app.name, "recordNamespace": report.app.namespace, "id": report.app.id,
                            "lists": report.lists, **report.selection.to_json(), "unserved": report.unserved}
@@ -166,6 +175,10 @@ def command(yes: bool, confirm_prune: bool, allow_crd_deletion: bool, allow_empt
     --allow-crd-deletion. Prune=confirm objects need --confirm-prune (or a yes on a
     terminal). An empty rendered set is refused unless --allow-empty.
 
+    With --include/--exclude only members rendered from the selected files are
+    considered (each member's source file is recorded by sync); members whose source is
+    unknown make it refuse, and an object moved to a file outside the selection is kept.
+
     Objects are deleted in the reverse of the sync order (PruneLast last) and waited for
     until they are gone. On a terminal the list is shown first and you are asked; without
     a terminal --yes is required.
@@ -208,6 +221,9 @@ def command(yes: bool, confirm_prune: bool, allow_crd_deletion: bool, allow_empt
             p.yaml(doc)
     elif report is not None:
         p.table(["action", "kind", "namespace/name", "reason"], report_rows(report, dry_run=dry_run))
+        note = outside_note(report)
+        if note:
+            p.info(note)
         n = len(report.outcome.deleted) if report.outcome else 0
         if dry_run:
             would = len(report.selection.delete) + len(report.selection.confirm)

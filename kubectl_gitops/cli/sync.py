@@ -13,7 +13,7 @@ from .base import handle_errors, printer
 from .ignore import ignore_option, load_rules
 from .options import app_options, cluster_options, common_options, get_settings, output_option, source_options
 from .output import Printer
-from .prune import make_confirm, prune_flags, prune_options, report_json, report_rows
+from .prune import make_confirm, outside_note, prune_flags, prune_options, report_json, report_rows
 
 
 def _duration(flag: str):  # type: ignore[no-untyped-def]
@@ -120,7 +120,8 @@ def command(dry_run: bool, allow_dirty: bool, force_conflicts: bool, concurrency
     Every applied object is labelled as a member of the app (--app), recorded in the
     Secret kubectl-gitops.<app>; existing objects that belong to nobody or to another
     tool (Argo CD, Flux, kapp, another app) are refused unless --adopt. With --prune,
-    members removed from Git are deleted after the last wave (see `prune --help`).
+    members removed from Git are deleted after the last wave (see `prune --help`); with
+    --include/--exclude only members rendered from the selected files.
 
     \b
     Examples:
@@ -174,12 +175,16 @@ def command(dry_run: bool, allow_dirty: bool, force_conflicts: bool, concurrency
         if result.prune is not None and (result.prune.selection.approved(True) or result.prune.selection.kept):
             p.echo("prune after the last wave:")
             p.table(["action", "kind", "namespace/name", "reason"], report_rows(result.prune, dry_run=True))
+        if result.prune is not None and outside_note(result.prune):
+            p.info(str(outside_note(result.prune)))
     else:
         done = [(str(r.phase), str(r.wave), r.key.group_kind, f"{r.key.namespace}/{r.key.name}".lstrip("/"), r.action,
                  r.health, f"{r.seconds:.2f}s") for r in result.outcome.steps]
         p.table(["phase", "wave", "kind", "namespace/name", "action", "health", "time"], done)
         if result.prune is not None and (result.prune.selection.approved(True) or result.prune.selection.kept):
             p.table(["prune", "kind", "namespace/name", "reason"], report_rows(result.prune, dry_run=False))
+        if result.prune is not None and outside_note(result.prune):
+            p.info(str(outside_note(result.prune)))
         verdict = "synced" if result.ok else "sync FAILED"
         p.echo(f"{verdict} {result.checkout.describe()} to {result.context} in {result.seconds:.1f}s "
                f"({result.writes} writes)")

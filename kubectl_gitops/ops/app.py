@@ -4,11 +4,12 @@ The order is the ApplySet algorithm (kubectl_gitops.inventory), with every check
 
 1. ``Inventory.check`` (reads only): read the record (refuse another tool's), refuse desired objects
    owned by someone else (all conflicts at once; ``--adopt`` takes them), and with ``--prune`` list the
-   members, select what to delete, refuse an empty render and ask for approval.
+   members, select what to delete (only within ``--include``/``--exclude``, see ``preview_prune``), refuse
+   an empty render and ask for approval.
 2. ``Inventory.before_apply``: write the record's scope as old ∪ new (skipped when it already covers it).
 3. the waves run (sync.py), every object labelled ``applyset.kubernetes.io/part-of``;
 4. ``Inventory.after_apply``: prune (only after a successful sync), then write the exact scope and a
-   history entry in one write.
+   history entry in one write, with the source file of every member (``data.sources``).
 
 A process killed between any two steps leaves a record whose scope covers every labelled object.
 ``KUBECTL_GITOPS_FAULT=before-apply|after-apply`` kills the process at those points (tests use it to prove
@@ -45,19 +46,24 @@ from ..inventory import (
 )
 from ..model import Manifest, Obj, ResourceKey
 from ..prune import (
+    EVERYTHING,
     Candidate,
+    FileSelection,
     Listing,
     PruneOptions,
     PruneOutcome,
     Selection,
+    check_attributed,
     check_not_empty,
     execute,
+    keep_still_in_git,
     list_members,
     list_namespace_contents,
     namespace_candidates,
     select,
+    source_of,
 )
-from ..settings import Settings
+from ..settings import Settings, SourceOptions
 from ..source import Checkout
 
 FAULT_ENV = "KUBECTL_GITOPS_FAULT"
@@ -142,18 +148,101 @@ class PruneReport:
         return out
 
 
+# Where each object of the whole repository is (``str(origin)``), rendered without --include/--exclude.
+Elsewhere = Callable[[], Mapping[ResourceKey, str]]
+
+
+def member_sources(manifests: Iterable[Manifest]) -> dict[ResourceKey, str]:
+    """The recorded source of each desired object (see ``prune.source_of``); objects without one are left out."""
+    out = {}
+    for m in manifests:
+        src = source_of(m.origin)
+        if src is not None:
+            out[m.key] = src
+    return out
+
+
+def next_sources(previous: Mapping[ResourceKey, str], desired: Mapping[ResourceKey, str],
+                 report: PruneReport | None, listing: Listing | None) -> dict[ResourceKey, str]:
+    """The sources to record: the previous ones (members outside a selection keep theirs), the desired
+    objects' current ones, without the members this prune removed. After a complete listing, entries of
+    objects that no longer exist are dropped."""
+    out = {**previous, **desired}
+    if report is not None and report.outcome is not None:
+        for key in report.outcome.deleted + report.outcome.gone_already:
+            out.pop(key, None)
+    if listing is not None and not listing.unserved:
+        alive = {k for k, _ in listing.members} | set(desired)
+        out = {k: v for k, v in out.items() if k in alive}
+    return out
+
+
+def file_selection(settings: Settings, checkout: Checkout) -> FileSelection:
+    """The part of the repository this command rendered: the manifests path and --include/--exclude."""
+    return FileSelection.of(settings.source.include, settings.source.exclude, checkout.path)
+
+
+def selection_covers(record: Record, files: FileSelection) -> Callable[[ResourceKey], bool | None] | None:
+    """``covers(member)`` of a prune: None (everything) without --include/--exclude."""
+    if not files.active:
+        return None
+    return lambda key: files.covers(record.sources.get(key))
+
+
 def preview_prune(cluster: Cluster, app: AppRef, record: Record, desired: set[ResourceKey], opts: PruneOptions,
-                  *, check_namespaces: bool = True, metadata_only: bool = True) -> tuple[PruneReport, Listing]:
+                  *, check_namespaces: bool = True, metadata_only: bool = True, files: FileSelection = EVERYTHING,
+                  elsewhere: Elsewhere | None = None) -> tuple[PruneReport, Listing]:
     """List the members (one LIST per recorded group-kind and namespace) and select what to delete.
-    Reads only. Refuses an empty render (``check_not_empty``)."""
+    Reads only. Refuses an empty render (``check_not_empty``).
+
+    With ``--include``/``--exclude`` (``files`` active) only members whose recorded source the selection
+    covers are considered; members without a recorded source make it refuse (``check_attributed``); and
+    when something would be deleted, ``elsewhere()`` renders the whole repository: a candidate still in it
+    (moved to a file outside the selection) is kept. A failing whole render refuses the prune."""
     listing = list_members(cluster, app, record.scope, metadata_only=metadata_only, workers=opts.concurrency)
+    covers = selection_covers(record, files)
     contents = None
     if check_namespaces:
-        doomed = namespace_candidates(listing.members, desired)
+        doomed = namespace_candidates(listing.members, desired, covers)
         contents = list_namespace_contents(cluster, doomed, workers=opts.concurrency) if doomed else {}
-    selection = select(listing.members, desired, app.id, opts, namespace_contents=contents)
+    selection = select(listing.members, desired, app.id, opts, namespace_contents=contents, covers=covers)
+    check_attributed(selection, files, app)
+    if files.active and not selection.empty and elsewhere is not None:
+        keep_still_in_git(selection, whole_repository_or_refuse(elsewhere, selection, files))
     check_not_empty(len(desired), selection, opts, app)
     return PruneReport(app, selection, unserved=listing.unserved, lists=listing.lists), listing
+
+
+def whole_repository_or_refuse(elsewhere: Elsewhere, selection: Selection,
+                               files: FileSelection) -> Mapping[ResourceKey, str]:
+    from ..errors import GitopsError
+
+    try:
+        return elsewhere()
+    except GitopsError as e:
+        n = len(selection.delete) + len(selection.confirm)
+        raise RefusedError(
+            f"prune with {files.describe()}: cannot check that the {n} object(s) it would delete left the "
+            f"repository, because rendering the files outside the selection failed ({type(e).__name__}); "
+            "nothing was deleted",
+            hint="run `kubectl gitops waves` without --include/--exclude to see why, or prune without "
+                 "--include/--exclude") from e
+
+
+def whole_repository(source: SourceOptions, *, committed_only: bool, default_namespace: str,
+                     resolve: Any = None) -> Elsewhere:
+    """``elsewhere`` for ``preview_prune``: render ``source`` without its --include/--exclude (only when
+    called), keys and origins only; placeholders are not resolved (nothing is fetched)."""
+
+    def render_all() -> Mapping[ResourceKey, str]:
+        from ..desired import load_desired
+        from ..secrets import decrypt_if_encrypted
+
+        whole = load_desired(replace(source, include=(), exclude=()), committed_only=committed_only,
+                             default_namespace=default_namespace, resolve=resolve, transform=decrypt_if_encrypted)
+        return {m.key: str(m.origin) for m in whole.manifests}
+
+    return render_all
 
 
 def approve(report: PruneReport, confirm: Confirm | None) -> None:
@@ -192,13 +281,17 @@ class Inventory:
     """The inventory steps of one sync (see the module docstring)."""
 
     def __init__(self, cluster: Cluster, app: AppRef, manifests: list[Manifest], checkout: Checkout, *,
-                 on_event: EventSink = discard):
+                 on_event: EventSink = discard, files: FileSelection = EVERYTHING,
+                 elsewhere: Elsewhere | None = None):
         self.cluster = cluster
         self.app = app
         self.manifests = manifests
         self.checkout = checkout
         self.on_event = on_event
+        self.files = files  # --include/--exclude: prune stays within them
+        self.elsewhere = elsewhere
         self.desired = {m.key for m in manifests}
+        self.sources = member_sources(manifests)
         self.record = Record(app)
         self.prune_opts: PruneOptions | None = None
         self.report: PruneReport | None = None
@@ -227,7 +320,8 @@ class Inventory:
         """List the members and select what to delete after the sync; refuse an empty render; ask for
         approval (``ask`` False for a dry run). Reads only: a no refuses before anything was written."""
         self.prune_opts = prune
-        self.report, self.listing = preview_prune(self.cluster, self.app, self.record, self.desired, prune)
+        self.report, self.listing = preview_prune(self.cluster, self.app, self.record, self.desired, prune,
+                                                  files=self.files, elsewhere=self.elsewhere)
         for gk in self.report.unserved:
             self.on_event(Event("warning", f"the record lists {gk}, which the cluster does not serve now: its "
                                            "objects cannot be listed (kept in the record)"))
@@ -240,7 +334,8 @@ class Inventory:
         if not (self.record.exists and self.record.scope.covers(new)):
             source = source_text(self.checkout)
             self.record = update_record(self.cluster, self.app, lambda r: replace(
-                r, scope=r.scope.union(new), source=source or r.source), current=self.record)
+                r, scope=r.scope.union(new), source=source or r.source, sources={**r.sources, **self.sources}),
+                current=self.record)
         fault_point("before-apply")
 
     def after_apply(self, ok: bool, counts: dict[str, int], *, message: str = "", seconds: float = 0.0,
@@ -261,13 +356,17 @@ class Inventory:
             path=self.checkout.path, dirty=self.checkout.dirty, counts=counts,
             message=message or ("" if prune_ok else "prune did not finish"), seconds=seconds)
         desired = self.desired
-        if self._already_recorded(entry, report, final_scope(desired, report, self.record.scope, self.listing)):
+        sources = next_sources(self.record.sources, self.sources, report, self.listing)
+        if (sources == self.record.sources
+                and self._already_recorded(entry, report, final_scope(desired, report, self.record.scope,
+                                                                      self.listing))):
             self.on_event(Event("record", "nothing changed: the record already shows this commit synced", {}))
             return self.report
 
         def change(r: Record) -> Record:
             scope = final_scope(desired, report, r.scope, self.listing)
-            return replace(r, scope=scope).with_entry(entry)
+            return replace(r, scope=scope, sources=next_sources(r.sources, self.sources, report, self.listing)
+                           ).with_entry(entry)
 
         self.record = update_record(self.cluster, self.app, change, current=self.record)
         return self.report
@@ -287,15 +386,20 @@ class Inventory:
 
 
 def record_prune(cluster: Cluster, record: Record, report: PruneReport, listing: Listing, checkout: Checkout,
-                 desired: set[ResourceKey], seconds: float) -> Record:
-    """After ``kubectl gitops prune``: the exact scope and a history entry, in one write."""
+                 desired: set[ResourceKey], seconds: float, *,
+                 sources: Mapping[ResourceKey, str] | None = None) -> Record:
+    """After ``kubectl gitops prune``: the exact scope, the sources (``sources``: of the desired objects that
+    are members) and a history entry, in one write."""
+    members = {k for k, _ in listing.members}
+    found = {k: v for k, v in (sources or {}).items() if k in members}
     entry = HistoryEntry(revision=0, operation="prune", result="succeeded" if report.ok else "failed",
                          user=current_user(), context=cluster.context, commit=checkout.commit, ref=checkout.ref,
                          path=checkout.path, counts=report.counts(), seconds=seconds,
                          message="" if report.ok else "some objects were not deleted")
 
     def change(r: Record) -> Record:
-        return replace(r, scope=final_scope(desired, report, r.scope, listing)).with_entry(entry)
+        return replace(r, scope=final_scope(desired, report, r.scope, listing),
+                       sources=next_sources(r.sources, found, report, listing)).with_entry(entry)
 
     return update_record(cluster, record.app, change, current=record)
 
@@ -312,10 +416,13 @@ def note_ownership(changes: list[Change], live: dict[ResourceKey, Obj], app: App
 
 def pending_deletions(cluster: Cluster, app: AppRef, desired: set[ResourceKey], *,
                       on_event: EventSink = discard,
-                      prefetched: Mapping[tuple[str, str, str], list[Obj]] | None = None) -> list[Change]:
+                      prefetched: Mapping[tuple[str, str, str], list[Obj]] | None = None,
+                      files: FileSelection = EVERYTHING) -> list[Change]:
     """What ``diff`` shows as deletions: members a prune would delete (or would with a flag: Prune=confirm,
     CRDs, Namespaces whose contents are not checked here, each with a note). Objects kept on purpose
-    (Prune=false, Flux prune disabled, hooks) are not differences. One GET and the member LISTs."""
+    (Prune=false, Flux prune disabled, hooks) are not differences. One GET and the member LISTs.
+    With --include/--exclude (``files``) only members within the selection are shown; members without a
+    recorded source are shown with a note (a prune limited the same way refuses)."""
     from ..diff import deletion
 
     try:
@@ -326,9 +433,15 @@ def pending_deletions(cluster: Cluster, app: AppRef, desired: set[ResourceKey], 
     if not record.exists:
         return []
     listing = list_members(cluster, app, record.scope, metadata_only=False, prefetched=prefetched)
-    sel = select(listing.members, desired, app.id, PruneOptions(), namespace_contents=None)
+    sel = select(listing.members, desired, app.id, PruneOptions(), namespace_contents=None,
+                 covers=selection_covers(record, files))
     live = dict(listing.members)
     out = []
+    for key in sel.unattributed:
+        ch = deletion(key, live[key])
+        ch.note = ("no recorded source file: prune with --include/--exclude refuses it (prune or sync once without "
+                   "them)")
+        out.append(ch)
     for c in sel.delete + sel.confirm + [k for k in sel.kept if k.key.kind == "CustomResourceDefinition"]:
         ch = deletion(c.key, live[c.key])
         if c in sel.confirm:
@@ -341,6 +454,7 @@ def pending_deletions(cluster: Cluster, app: AppRef, desired: set[ResourceKey], 
     return out
 
 
-__all__ = ["Approval", "Confirm", "Inventory", "PruneReport", "app_name", "approve", "current_user", "fault_point",
-           "final_scope", "note_ownership", "pending_deletions", "preview_prune", "record_prune", "resolve_app",
-           "write_record"]
+__all__ = ["Approval", "Confirm", "Elsewhere", "Inventory", "PruneReport", "app_name", "approve", "current_user",
+           "fault_point", "file_selection", "final_scope", "member_sources", "next_sources", "note_ownership",
+           "pending_deletions", "preview_prune", "record_prune", "resolve_app", "selection_covers",
+           "whole_repository", "write_record"]

@@ -11,7 +11,7 @@ from ..model import Manifest
 from ..plan import build_plan, is_hook, plan_annotation_checks
 from ..settings import Settings
 from ..source import Checkout
-from .app import note_ownership, pending_deletions, resolve_app
+from .app import file_selection, note_ownership, pending_deletions, resolve_app
 from .common import CompareOptions, compute_changes, load
 
 
@@ -47,7 +47,8 @@ def run_diff(settings: Settings, opts: CompareOptions, *, on_event: EventSink = 
     keys = {m.key for m in loaded.desired.manifests}
     note_ownership(computed.changes, loaded.live, app)
     computed.changes.extend(pending_deletions(loaded.cluster, app, keys, on_event=on_event,
-                                              prefetched=loaded.listed))  # members: from the same LISTs
+                                              prefetched=loaded.listed,  # members: from the same LISTs
+                                              files=file_selection(settings, loaded.desired.checkout)))
     loaded.timings["compare"] = time.monotonic() - t0
     loaded.cluster.close()
     # Hooks are created on every sync (and often deleted after), so comparing them with live says nothing.

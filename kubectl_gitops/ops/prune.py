@@ -20,7 +20,18 @@ from ..prune import PruneOptions
 from ..secrets import decrypt_if_encrypted
 from ..settings import Settings
 from ..source import Checkout
-from .app import Confirm, PruneReport, approve, preview_prune, prune_approved, record_prune, resolve_app
+from .app import (
+    Confirm,
+    PruneReport,
+    approve,
+    file_selection,
+    member_sources,
+    preview_prune,
+    prune_approved,
+    record_prune,
+    resolve_app,
+    whole_repository,
+)
 
 
 @dataclass(frozen=True)
@@ -68,7 +79,10 @@ def run_prune(settings: Settings, req: PruneRequest, *, confirm: Confirm | None 
                                    "synced there, so it has nothing to prune (check --app and --record-namespace)")
         else:
             keys = {m.key for m in desired.manifests}
-            report, listing = preview_prune(cluster, app, record, keys, req.options)
+            report, listing = preview_prune(
+                cluster, app, record, keys, req.options, files=file_selection(settings, checkout),
+                elsewhere=whole_repository(settings.source, committed_only=True, default_namespace=cluster.namespace,
+                                           resolve=discovery.scope))
             result.report = report
             for gk in report.unserved:
                 result.warnings.append(f"the record lists {gk}, which the cluster does not serve now: "
@@ -78,7 +92,7 @@ def run_prune(settings: Settings, req: PruneRequest, *, confirm: Confirm | None 
                 prune_approved(cluster, report, listing, req.options, on_event)
                 if report.outcome is not None:  # a no-op prune writes nothing
                     result.record = record_prune(cluster, record, report, listing, checkout, keys,
-                                                 time.monotonic() - start)
+                                                 time.monotonic() - start, sources=member_sources(desired.manifests))
         for w in result.warnings:
             on_event(Event("warning", w))
         result.requests, result.writes = cluster.requests, cluster.writes

@@ -19,7 +19,7 @@ from ..prune import PruneOptions
 from ..settings import Settings
 from ..source import Checkout, open_source
 from ..sync import SyncConfig, Syncer, SyncOutcome
-from .app import Confirm, Inventory, PruneReport, resolve_app
+from .app import Confirm, Inventory, PruneReport, file_selection, resolve_app, whole_repository
 from .common import CompareOptions, applied_object, compute_changes, load, respect_ignored
 
 
@@ -71,7 +71,11 @@ def run_sync(settings: Settings, req: SyncRequest, *, on_event: EventSink = disc
                   workers=req.compare.concurrency)
     plan = build_plan(loaded.desired.manifests, checked=True)
     inventory = Inventory(loaded.cluster, resolve_app(settings, loaded.desired.checkout, loaded.cluster),
-                          loaded.desired.manifests, loaded.desired.checkout, on_event=on_event)
+                          loaded.desired.manifests, loaded.desired.checkout, on_event=on_event,
+                          files=file_selection(settings, loaded.desired.checkout),
+                          elsewhere=whole_repository(settings.source, committed_only=not req.allow_dirty,
+                                                     default_namespace=loaded.cluster.namespace,
+                                                     resolve=loaded.cluster.discovery.scope))
     computed = compute_changes(loaded, req.compare, labels=inventory.labels, on_event=on_event)
     changes = {c.key: c for c in computed.changes}
     checkout = loaded.desired.checkout
