@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -88,6 +87,45 @@ def _rule_for(path: str, config_path: str | None):  # type: ignore[no-untyped-de
     if config is None:
         return None, None
     return config, config.rule_for(path)
+
+
+def _rule_name(config, rule) -> str:  # type: ignore[no-untyped-def]
+    return f"{rule.describe()} of {config.path}" if rule is not None else ""
+
+
+def _open_guarded(file: str, config_path: str | None, action: str):  # type: ignore[no-untyped-def]
+    """Parse FILE, refuse it when it lists a recipient its creation rule does not name (before decrypting
+    anything), warn about recipients the rule names that it lacks, then decrypt it.
+    Returns (decrypted, the rule's recipients or None when no rule matches)."""
+    from ..secrets import sops
+
+    text = _read(file)
+    f = sops.parse(text, sops.format_for(file), file)
+    config, rule = _rule_for(file, config_path)
+    allowed = list(rule.recipients) if rule is not None else None
+    if f.metadata is not None:
+        mismatch = sops.guard_recipients(f.metadata, allowed, file=file, rule=_rule_name(config, rule), action=action)
+        if mismatch is not None and mismatch.missing:
+            printer().warn(f"{mismatch}; the file keeps its recipients (`kubectl gitops secrets updatekeys "
+                           f"{file}` adds them)")
+    return _decrypt(file, text), allowed
+
+
+def _signals_exit(f):  # type: ignore[no-untyped-def]
+    """SIGTERM/SIGHUP inside a private temporary folder's block (``Terminated``): exit 128 + the signal."""
+    import functools
+
+    @functools.wraps(f)
+    def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
+        from ..secrets.plaintmp import Terminated
+
+        try:
+            return f(*args, **kwargs)
+        except Terminated as e:
+            printer().info(f"stopped by {e.name}: the temporary plaintext was removed and no file was changed")
+            return e.exit_code
+
+    return wrapper
 
 
 @click.group("secrets", context_settings=CTX)
@@ -291,8 +329,10 @@ def _run_editor(argv: list[str], path: Path) -> None:
 @command.command("edit", context_settings=CTX, short_help='Edit a sops file in $EDITOR, minimal diff.')
 @common_options
 @click.argument("file", type=click.Path(dir_okay=False))
+@config_option
 @handle_errors
-def edit_cmd(file: str) -> int:
+@_signals_exit
+def edit_cmd(file: str, config_path: str | None) -> int:
     """Edit a sops file in $EDITOR and re-encrypt it, changing only what you changed.
 
     \b
@@ -303,18 +343,23 @@ def edit_cmd(file: str) -> int:
     else vi. Invalid YAML/JSON re-opens the editor when run on a terminal.
 
     \b
+    Recipients: a file that lists an age recipient its .sops.yaml creation rule does not name is
+    refused (exit 3) before anything is decrypted; the list is not protected by the MAC, so anyone
+    could have added it (`updatekeys` shows and fixes the difference). Nobody gets the data key
+    that the rule does not name. SIGTERM or SIGHUP removes the temporary file too (exit 143/129).
+
+    \b
     Examples:
       kubectl gitops secrets edit k8s/db-secret.yaml
       EDITOR="code --wait" kubectl gitops secrets edit app.json
     """
     from ..secrets import sops
+    from ..secrets.plaintmp import private_tempdir
 
-    d = _decrypt(file)
+    d, allowed = _open_guarded(file, config_path, "edit")
     original = sops.plaintext(d.file)
     argv = _editor()
-    tmpdir = Path(tempfile.mkdtemp(prefix="kubectl-gitops-edit-"))
-    try:
-        os.chmod(tmpdir, 0o700)
+    with private_tempdir("kubectl-gitops-edit-") as tmpdir:
         tmp = tmpdir / Path(file).name
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
@@ -326,7 +371,7 @@ def edit_cmd(file: str) -> int:
                 printer().info(f"{file}: not modified")
                 return 0
             try:
-                out = sops.reencrypt(d, edited)
+                out = sops.reencrypt(d, edited, allowed)
                 break
             except SecretsError as e:
                 if not (sys.stdin.isatty() and sys.stderr.isatty()):
@@ -334,9 +379,7 @@ def edit_cmd(file: str) -> int:
                 printer().error(e)
                 click.prompt("Press Enter to return to the editor (Ctrl-C to abort)", default="",
                              show_default=False, err=True)
-    finally:
-        shutil.rmtree(tmpdir, ignore_errors=True)
-    _write_atomic(file, out)
+        _write_atomic(file, out)  # inside the block: a signal during the write leaves the file as it was
     printer().info(f"{file}: re-encrypted")
     return 0
 
@@ -347,41 +390,75 @@ def edit_cmd(file: str) -> int:
 @common_options
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @config_option
+@click.option("-y", "--yes", is_flag=True, help="Apply the recipient changes without asking (required when not "
+                                               "on a terminal).")
 @handle_errors
-def updatekeys_cmd(files: tuple[str, ...], config_path: str | None) -> int:
-    """Re-wrap the data key of FILES for the recipients their .sops.yaml rule lists now.
+def updatekeys_cmd(files: tuple[str, ...], config_path: str | None, yes: bool) -> int:
+    """Make the recipients of FILES the ones their .sops.yaml creation rule names.
 
     \b
-    Values are not re-encrypted (same data key); recipients that stay keep their wrapped key, new
-    ones get one, removed ones lose access to future versions (run `rotate` too if a key leaked:
-    old git history still opens with it). Files are changed in place.
+    Shows, per file, who gets the data key and who is removed, then asks (on a terminal) or needs
+    --yes; without a terminal and without --yes nothing is changed (exit 6). The data key is wrapped
+    for exactly the rule's recipients: values are not re-encrypted, recipients that stay keep their
+    wrapped key, removed ones lose access to future versions (run `rotate` too if a key leaked or
+    may have been kept: old git history still opens with it). Needs a key that can decrypt FILES.
 
     \b
     Examples:
       kubectl gitops secrets updatekeys k8s/db-secret.yaml
-      kubectl gitops secrets updatekeys $(git ls-files '*secret*.yaml')
+      kubectl gitops secrets updatekeys --yes $(git ls-files '*secret*.yaml')
     """
     from ..secrets import sops
+    from .prune import interactive
 
     p = printer()
+    plan = []
     for file in files:
         config, rule = _rule_for(file, config_path)
         if rule is None:
-            raise InvalidInputError(f"{file}: no creation rule in .sops.yaml matches it; nothing to update")
-        d = _decrypt(file)
-        old = d.metadata.recipients
-        new = rule.recipients
-        if set(old) == set(new):
-            p.info(f"{file}: recipients already match {config.path}")
+            raise InvalidInputError(f"{file}: no creation rule in .sops.yaml matches it; nothing to update",
+                                    hint="add a creation rule for it, or pass --config")
+        f = sops.parse(_read(file), sops.format_for(file), file)
+        if f.metadata is None:
+            raise InvalidInputError(f"{file} is not encrypted with sops; nothing to update",
+                                    hint=f"encrypt it with `kubectl gitops secrets encrypt -i {file}`")
+        if not rule.recipients:
+            raise InvalidInputError(f"{file}: {_rule_name(config, rule)} names no age recipients",
+                                    hint="add `age: <public key>` to the rule")
+        mismatch = sops.recipient_mismatch(f.metadata, rule.recipients, file=file, rule=_rule_name(config, rule))
+        if mismatch is None:
+            p.info(f"{file}: recipients already match {_rule_name(config, rule)}")
             continue
+        plan.append((file, rule, mismatch))
+    if not plan:
+        return 0
+    lines = []
+    for file, _rule, m in plan:
+        lines += [f"{file}: + {r} (gets the data key)" for r in m.missing]
+        lines += [f"{file}: - {r} (removed)" for r in m.extra]
+    if not yes:
+        if not interactive():
+            raise RefusedError(f"updatekeys would change the recipients of {len(plan)} file(s) and there is no "
+                               "terminal to confirm it; nothing was changed", details=lines,
+                               hint="review the change, then pass --yes")
+        p.info(f"updatekeys will change the recipients of {len(plan)} file(s):")
+        for line in lines:
+            p.info(f"  {line}")
+        if not click.confirm("Apply these recipient changes?", default=False, err=True):
+            raise RefusedError("not confirmed; nothing was changed")
+    for file, rule, m in plan:
+        d = _decrypt(file)
         meta = d.metadata
-        meta.age = sops.wrap_data_key(d.data_key, new, keep=meta.age)
+        keep = [k for k in meta.age if k.recipient in rule.recipients]
+        meta.age = sops.wrap_data_key(d.data_key, list(rule.recipients), keep=keep, allowed=rule.recipients)
         encrypted = sops.parse(_read(file), d.file.fmt, file)
         encrypted.metadata = meta
         _write_atomic(file, sops.render(encrypted))
-        added, removed = [r for r in new if r not in old], [r for r in old if r not in new]
-        p.info(f"{file}: updated keys" + (f"; added {', '.join(added)}" if added else "")
-               + (f"; removed {', '.join(removed)}" if removed else ""))
+        p.info(f"{file}: updated keys" + (f"; added {', '.join(m.missing)}" if m.missing else "")
+               + (f"; removed {', '.join(m.extra)}" if m.extra else ""))
+        if m.extra:
+            p.info(f"note: {file}: removed recipients held the data key until now; run `kubectl gitops secrets "
+                   f"rotate -i {file}` if they may have kept it")
     return 0
 
 
@@ -389,13 +466,16 @@ def updatekeys_cmd(files: tuple[str, ...], config_path: str | None) -> int:
 @common_options
 @click.argument("file", type=click.Path(dir_okay=False))
 @in_place_option
+@config_option
 @handle_errors
-def rotate_cmd(file: str, in_place: bool) -> int:
+def rotate_cmd(file: str, in_place: bool, config_path: str | None) -> int:
     """Re-encrypt every value of FILE with a new data key (same recipients and rules).
 
     \b
     Use it after removing a recipient who may have kept the old data key. Every ciphertext
-    changes. Output to stdout unless -i.
+    changes. Output to stdout unless -i. The new data key is wrapped only for recipients the
+    file's .sops.yaml creation rule names: a file listing anyone else is refused (exit 3; run
+    `updatekeys` first), and so is a file no creation rule matches.
 
     \b
     Examples:
@@ -403,9 +483,14 @@ def rotate_cmd(file: str, in_place: bool) -> int:
     """
     from ..secrets import sops
 
-    d = _decrypt(file)
+    config, rule = _rule_for(file, config_path)
+    if rule is None:
+        where = f"no creation rule in {config.path} matches it" if config else "no .sops.yaml governs it"
+        raise InvalidInputError(f"refusing to rotate {file}: {where}, and the file's own recipient list is not "
+                                "protected by its MAC", hint="add a creation rule naming its recipients to .sops.yaml")
+    d, allowed = _open_guarded(file, config_path, "rotate")
     f = d.file
-    sops.seal(f, d.metadata.rules, d.metadata.recipients, sops.new_data_key())
+    sops.seal(f, d.metadata.rules, d.metadata.recipients, sops.new_data_key(), allowed=allowed)
     return _emit(file, sops.render(f), in_place=in_place, done=f"{file}: rotated the data key")
 
 
@@ -515,11 +600,14 @@ def textconv_cmd(file: str) -> int:
 @click.argument("theirs", type=click.Path(dir_okay=False))
 @click.argument("pathname")
 @handle_errors
+@_signals_exit
 def merge_driver_cmd(base: str, ours: str, theirs: str, pathname: str) -> int:
     """git merge driver (%O %A %B %P): merge sops files on their decrypted values."""
     from ..secrets.gitsetup import merge_files
 
     outcome = merge_files(Path(base), Path(ours), Path(theirs), pathname)
+    for warning in outcome.warnings:
+        printer().warn(warning)
     printer().info(outcome.message)
     return 0 if outcome.clean else 1
 

@@ -164,14 +164,10 @@ def check_file(path: Path, report: CheckReport, keyring: Keyring, *, require_mac
     if bad:
         report.problems.append(Finding(name, f"values that should be encrypted are not: {', '.join(bad)}"))
     if rule is not None:
-        want, have = set(rule.recipients), set(meta.recipients)
-        if want != have:
-            parts = []
-            if want - have:
-                parts.append(f"missing {', '.join(sorted(want - have))}")
-            if have - want:
-                parts.append(f"not in .sops.yaml {', '.join(sorted(have - want))}")
-            report.problems.append(Finding(name, "recipients differ from .sops.yaml: " + "; ".join(parts)
+        where = f"creation_rules[{rule.index}] of {_shown(config.path)}"  # type: ignore[union-attr]
+        mismatch = sops.recipient_mismatch(meta, rule.recipients, file=name, rule=where)
+        if mismatch is not None:
+            report.problems.append(Finding(name, mismatch.describe()
                                            + " (run `kubectl gitops secrets updatekeys` on it)"))
     try:
         sops.decrypt_file(f, keyring.identities_for, keyring.describe)
@@ -183,6 +179,48 @@ def check_file(path: Path, report: CheckReport, keyring: Keyring, *, require_mac
                                              "(hand edit, bad merge or tampering)"))
     except SecretsError as e:
         report.problems.append(Finding(name, str(e).removeprefix(f"{name}: ")))
+
+
+def _shown(path: Path) -> str:
+    """A path as the user will recognise it: relative to the working directory when below it."""
+    rel = os.path.relpath(path)
+    return path.as_posix() if rel.startswith("..") else Path(rel).as_posix()
+
+
+def recipients_warning(root: str | Path, rel: str, meta: sops.Metadata) -> str | None:
+    """For ``diff``/``sync``: a warning when the sops file ``rel`` (relative to the checkout ``root``) lists
+    recipients other than its creation rule's, None otherwise (also when no .sops.yaml inside ``root``
+    governs it). Only a ``.sops.yaml`` inside ``root`` counts (nearest to the file, links that leave
+    ``root`` ignored); this reads that file and nothing else."""
+    from ..pathguard import is_inside
+    from .sopsconfig import ALTERNATE_NAME, CONFIG_NAME, load_config
+
+    top = Path(root)
+    folder = (top / rel).parent
+    config_path = None
+    while is_inside(top, folder):
+        for name in (CONFIG_NAME, ALTERNATE_NAME):
+            candidate = folder / name
+            if candidate.is_file() and is_inside(top, candidate):
+                config_path = candidate
+                break
+        if config_path is not None or folder.resolve() == top.resolve():
+            break
+        folder = folder.parent
+    if config_path is None:
+        return None
+    try:
+        config = load_config(config_path)
+    except SecretsError as e:
+        return f"{rel}: recipients not checked: {e}"
+    rule = config.rule_for(top / rel)
+    if rule is None:
+        return None
+    where = f"creation_rules[{rule.index}] of {config_path.relative_to(top).as_posix()}"
+    mismatch = sops.recipient_mismatch(meta, rule.recipients, file=rel, rule=where)
+    if mismatch is None:
+        return None
+    return f"{mismatch} (`kubectl gitops secrets check` fails on it; `secrets updatekeys {rel}` fixes it)"
 
 
 def check(paths: Iterable[str | Path], *, keyring: Keyring | None = None, require_mac: bool = False,

@@ -15,11 +15,13 @@ command owns and rewrites; re-run it after adding secret files)::
   This is for local review by someone who holds a key; without a key the file is shown as it is
   (ciphertext) with a warning. Decrypted text goes to git's pager only, never into git's storage.
 * merge driver: decrypts base, ours and theirs in memory, runs ``git merge-file`` on the plaintext
-  (in a private temporary folder removed afterwards), and re-encrypts the result with our data key,
-  re-using the IVs of both sides: values nobody changed keep their ciphertext and the MAC is
+  (in a private temporary folder removed afterwards, also on SIGTERM/SIGHUP), and re-encrypts the
+  result with our data key, re-using the IVs of both sides: values nobody changed keep their ciphertext and the MAC is
   recomputed, so merging two branches that edited different values just works (sops#52). On a
   real conflict, our version is kept unchanged, git reports the conflict, and nothing decrypted
-  is written to the work tree; resolve it with ``kubectl gitops secrets edit``.
+  is written to the work tree; resolve it with ``kubectl gitops secrets edit``. Recipient lists are
+  never united: the creation rule of .sops.yaml decides (see ``merged_recipients``), and a side that
+  lists a recipient the rule does not name is refused.
 
 This is the one module of the secrets layer that runs ``git``: configuring git is its job.
 """
@@ -31,13 +33,13 @@ import shlex
 import shutil
 import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import SecretsError
 from . import sops
 from .keys import Keyring
+from .plaintmp import private_tempdir
 from .sopsconfig import SopsConfig, config_for
 
 DRIVER = "sops"
@@ -148,18 +150,34 @@ def textconv(path: Path, keyring: Keyring | None = None) -> tuple[str, str | Non
 class MergeOutcome:
     clean: bool
     message: str
+    warnings: list[str] = field(default_factory=list)
 
 
-def _three_way(base: list[str], ours: list[str], theirs: list[str]) -> list[str]:
-    """Recipients after a merge: keep ours, add what theirs added, drop what either removed."""
-    b, o, t = set(base), set(ours), set(theirs)
-    keep = [r for r in ours if not (r in b and r not in t)]
-    return keep + [r for r in theirs if r not in o and r not in b]
+def merged_recipients(ours: sops.Decrypted, theirs: sops.Decrypted | None,
+                      rule_recipients: list[str] | None) -> tuple[list[str], list[sops.AgeKey]]:
+    """(recipients, wrapped keys to re-use) of a merged file. Never a union of the two sides' lists: with a
+    creation rule, ours' recipients plus those of theirs' that the rule names and that come with a key
+    wrapped for our data key (so nobody gets a newly wrapped key); without one, ours' recipients that hold
+    a wrapped key. ``guard_recipients`` has refused sides that list someone the rule does not name."""
+    keep = [k for k in ours.metadata.age if k.enc]
+    if rule_recipients is None:
+        return [k.recipient for k in keep], keep
+    recipients = [r for r in ours.metadata.recipients if r in rule_recipients]
+    if theirs is not None and theirs.data_key == ours.data_key:
+        for k in theirs.metadata.age:
+            if k.enc and k.recipient in rule_recipients and k.recipient not in recipients:
+                recipients.append(k.recipient)
+                keep.append(k)
+    return recipients, keep
 
 
 def merge_files(base_path: Path, ours_path: Path, theirs_path: Path, pathname: str,
                 keyring: Keyring | None = None) -> MergeOutcome:
-    """The merge driver: on success ``ours_path`` holds the merged, re-encrypted file."""
+    """The merge driver: on success ``ours_path`` holds the merged, re-encrypted file.
+
+    Recipients come from the creation rule that matches ``pathname`` in the work tree's .sops.yaml (during
+    a merge, normally our side's version): a side that lists a recipient the rule does not name is refused
+    (RecipientsError, exit 3; git counts it as a conflict and keeps ours as it was)."""
     fmt = sops.format_for(pathname)
     texts = [p.read_text() if p.exists() else "" for p in (base_path, ours_path, theirs_path)]
     parsed = [sops.parse(t, fmt, f"{pathname} ({side})") if t.strip() else None
@@ -167,6 +185,16 @@ def merge_files(base_path: Path, ours_path: Path, theirs_path: Path, pathname: s
     ours = parsed[1]
     if ours is None or not ours.encrypted:
         return _plain_merge(base_path, ours_path, theirs_path, pathname)
+    config = config_for(Path(pathname))
+    rule = config.rule_for(pathname) if config is not None else None
+    rule_recipients = rule.recipients if rule is not None else None
+    where = f"{rule.describe()} of {config.path}" if rule is not None and config is not None else ""
+    warnings = []
+    for f in parsed[1:]:
+        if f is None or not f.encrypted or (f is not ours and rule_recipients is None):
+            continue
+        assert f.metadata is not None
+        sops.guard_recipients(f.metadata, rule_recipients, file=f.name, rule=where, action="merge")
     keyring = keyring or Keyring()
     decrypted: list[sops.Decrypted | None] = []
     for f in parsed:
@@ -178,8 +206,7 @@ def merge_files(base_path: Path, ours_path: Path, theirs_path: Path, pathname: s
     assert d_ours is not None
     plain = [sops.plaintext(d.file) if d else (t if f is None or not f.encrypted else "")
              for d, f, t in zip(decrypted, parsed, texts, strict=True)]
-    tmp = Path(tempfile.mkdtemp(prefix="kubectl-gitops-merge-"))
-    try:
+    with private_tempdir("kubectl-gitops-merge-") as tmp:
         names = []
         for side, text in zip(("base", "ours", "theirs"), plain, strict=True):
             p = tmp / side
@@ -190,8 +217,6 @@ def merge_files(base_path: Path, ours_path: Path, theirs_path: Path, pathname: s
         done = _git(["merge-file", "-p", "-L", "ours", "-L", "base", "-L", "theirs", names[1], names[0], names[2]],
                     tmp, check=False)
         merged = done.stdout
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     if done.returncode != 0:
         return MergeOutcome(False, f"{pathname}: conflicting changes to the same values; kept our version. "
                                    "Resolve with `kubectl gitops secrets edit` (compare with "
@@ -201,19 +226,17 @@ def merge_files(base_path: Path, ours_path: Path, theirs_path: Path, pathname: s
         if d is not None and d.data_key == d_ours.data_key:
             stash.update(d.stash)
     stash.update(d_ours.stash)
-    meta = d_ours.metadata
-    recipients = meta.recipients
-    keep = list(meta.age)
-    d_base, d_theirs = decrypted[0], decrypted[2]
-    if d_theirs is not None:
-        recipients = _three_way(d_base.metadata.recipients if d_base else [], meta.recipients,
-                                d_theirs.metadata.recipients)
-        if d_theirs.data_key == d_ours.data_key:
-            keep += d_theirs.metadata.age
+    recipients, keep = merged_recipients(d_ours, decrypted[2], rule_recipients)
+    if rule_recipients is not None:
+        lacking = [r for r in rule_recipients if r not in recipients]
+        if lacking:
+            warnings.append(f"{pathname}: {where} also names {', '.join(lacking)}, which neither side gave the "
+                            f"data key; run `kubectl gitops secrets updatekeys {pathname}` after the merge")
     f = sops.parse(merged, fmt, pathname)
-    sops.seal(f, meta.rules, recipients, d_ours.data_key, stash, keep=keep)
+    sops.seal(f, d_ours.metadata.rules, recipients, d_ours.data_key, stash, keep=keep,
+              allowed=rule_recipients if rule_recipients is not None else ())
     ours_path.write_text(sops.render(f))
-    return MergeOutcome(True, f"{pathname}: merged decrypted values and re-encrypted")
+    return MergeOutcome(True, f"{pathname}: merged decrypted values and re-encrypted", warnings)
 
 
 def _plain_merge(base_path: Path, ours_path: Path, theirs_path: Path, pathname: str) -> MergeOutcome:

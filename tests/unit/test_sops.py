@@ -459,5 +459,6 @@ def test_check_flags_recipients_that_differ_from_the_config(repo: Path) -> None:
     config.write_text(config.read_text().rstrip("\n") + f",{newcomer}\n")
     report = check([repo], keyring=keyring())
     assert [f.problem for f in report.problems] == [
-        f"recipients differ from .sops.yaml: missing {newcomer} (run `kubectl gitops secrets updatekeys` on it)"]
+        f"recipients differ from creation_rules[0] of {repo / '.sops.yaml'}: "
+        f"named by the rule but without the data key: {newcomer} (run `kubectl gitops secrets updatekeys` on it)"]
 

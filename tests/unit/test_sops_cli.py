@@ -247,7 +247,7 @@ def test_updatekeys_adds_the_recipients_of_the_rule_without_touching_values(
     newcomer = age.Identity.generate()
     config = repo / ".sops.yaml"
     config.write_text(config.read_text().rstrip("\n") + f",{newcomer.recipient}\n")
-    assert run("updatekeys", "db-secret.yaml") == 0
+    assert run("updatekeys", "--yes", "db-secret.yaml") == 0
     after = path.read_text()
     assert [line for line in after.splitlines() if "ENC[" in line] == before
     assert f"recipient: {newcomer.recipient}" in after
