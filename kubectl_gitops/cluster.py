@@ -7,9 +7,27 @@ code path serves every kind. Requests go through ``transport.HttpTransport`` (th
 ``kubeconfig`` resolving kubectl's choice of server and credentials); kubeconfigs that need the official
 client's loader (auth-provider plugins, proxy-url, basic auth) go through ``officialclient`` instead.
 
-Every request has a timeout; transient failures (429, 5xx, connection resets) are retried with bounded
-exponential backoff and full jitter. Errors become ``ClusterError``/``ApiError`` with the server's own
-message. Every write is counted (``Cluster.writes``) so tests and ``--dry-run`` can prove what was written.
+Every request has a timeout. Retries follow client-go's rules (rest/request.go and with_retry.go), made
+explicit per method:
+
+- A request that never left (connection refused, reset while connecting or writing) is sent again, any method.
+- 429, and 5xx with ``Retry-After``, mean the server did not act: sent again, any method, after the
+  ``Retry-After`` seconds (capped at ``RETRY_AFTER_CAP``) or else a jittered exponential back-off.
+- An *ambiguous* failure — the request was sent and then the connection was reset, the answer was cut, the
+  request timed out, or a 5xx came without ``Retry-After`` — is retried only for idempotent requests: GET
+  (reads, LISTs, discovery), server-side-apply PATCH, DELETE (a re-sent DELETE finds 404, or with a UID
+  precondition, 409 when the name now holds another object). A POST, a PUT or another PATCH is never sent
+  again: ``AmbiguousWriteError`` (exit 5) names it, so the caller can look the object up.
+- A timed-out request is retried once at most (each try costs the whole --request-timeout) and reported as a
+  timeout of that request. TLS failures and failing credential plugins are not retried.
+- Until the first answer from this server, a refused connection is tried ``UNREACHED_ATTEMPTS`` times only:
+  a cluster that is down or a wrong context is reported in well under a second.
+
+409s are classified on ``ApiError``: ``field_manager_conflict`` (server-side apply: another manager owns the
+fields; the caller may force), ``stale`` (optimistic concurrency, "the object has been modified": re-read and
+retry; raised as ``StaleObjectError``), ``already_exists``. Errors become ``ClusterError``/``ApiError`` with the
+server's own message. Every write is counted (``Cluster.writes``) so tests and ``--dry-run`` can prove what was
+written.
 """
 
 from __future__ import annotations
@@ -26,13 +44,18 @@ from typing import Any
 from urllib.parse import quote
 
 from . import FIELD_MANAGER, __version__
-from .errors import ClusterError
+from .errors import AmbiguousWriteError, ClusterError, TransportError
 from .model import Obj, split_api_version
 from .settings import ClusterOptions
 
 USER_AGENT = f"kubectl-gitops/{__version__}"
 DEFAULT_TIMEOUT = 30.0
 TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504})
+SSA_CONTENT_TYPE = "application/apply-patch+yaml"
+RETRY_AFTER_CAP = 10.0  # seconds: the longest Retry-After honoured as given
+BACKOFF_BASE, BACKOFF_CAP = 0.1, 2.0  # seconds: attempt n waits between half and all of min(cap, base * 2**(n-1))
+MAX_ATTEMPTS = 10  # per request: back-offs add up to 4-8 s, so a short outage of the server is ridden out
+UNREACHED_ATTEMPTS = 3  # refused connections before any answer from this server
 AGGREGATED_DISCOVERY = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json"
 TRANSPORT_ENV = "KUBECTL_GITOPS_TRANSPORT"  # "kubernetes-client": always use the official client
 
@@ -40,10 +63,12 @@ TRANSPORT_ENV = "KUBECTL_GITOPS_TRANSPORT"  # "kubernetes-client": always use th
 class ApiError(ClusterError):
     """The API server answered with an error status. ``causes`` are the Status details (field, message)."""
 
-    def __init__(self, message: str, *, status: int, reason: str | None, causes: list[dict[str, Any]] | None = None):
+    def __init__(self, message: str, *, status: int, reason: str | None, causes: list[dict[str, Any]] | None = None,
+                 retry_after: float | None = None):
         super().__init__(message, status=status, reason=reason)
         self.causes = causes or []
         self.request = ""
+        self.retry_after = retry_after  # seconds the server asked us to wait (Retry-After), if it did
 
     @property
     def not_found(self) -> bool:
@@ -51,7 +76,45 @@ class ApiError(ClusterError):
 
     @property
     def conflict(self) -> bool:
+        """Any 409: see ``field_manager_conflict``, ``stale`` and ``already_exists`` for which one."""
         return self.status == 409
+
+    @property
+    def field_manager_conflict(self) -> bool:
+        """Server-side apply: fields owned by another field manager (``--force-conflicts`` takes them)."""
+        return self.status == 409 and any((c or {}).get("type") == "FieldManagerConflict" for c in self.causes)
+
+    @property
+    def stale(self) -> bool:
+        """Optimistic concurrency: the object changed since the resourceVersion we sent. Forcing cannot help;
+        re-read the object and try again."""
+        return (self.status == 409 and self.reason == "Conflict" and not self.field_manager_conflict
+                and "has been modified" in self.message)
+
+    @property
+    def already_exists(self) -> bool:
+        return self.status == 409 and self.reason == "AlreadyExists"
+
+
+class StaleObjectError(ApiError):
+    """A 409 "the object has been modified": someone wrote the object between our read and our write.
+    The caller re-reads and retries (bounded); if it reaches the user, running again is the remedy."""
+
+
+def idempotent(method: str, content_type: str = "application/json") -> bool:
+    """May this request be sent again when we cannot tell whether the server acted on it?"""
+    return method in ("GET", "HEAD", "OPTIONS", "DELETE") or (method == "PATCH" and content_type == SSA_CONTENT_TYPE)
+
+
+def _retry_after(value: str | None, body_seconds: Any = None) -> float | None:
+    """Retry-After as client-go reads it (whole seconds), else the Status' details.retryAfterSeconds."""
+    for v in (value, body_seconds):
+        try:
+            if v is not None and int(str(v).strip()) >= 0:
+                return float(int(str(v).strip()))
+        except ValueError:
+            continue
+    return None
 
 
 @dataclass(frozen=True)
@@ -127,7 +190,11 @@ class Cluster:
         self.writes = 0  # successful write requests sent (dry runs excluded)
         self.dry_runs = 0
         self.requests = 0
-        self.max_attempts = 5
+        self.max_attempts = MAX_ATTEMPTS
+        self.sleep = time.sleep  # injectable: tests record the waits instead of waiting
+        self.rng = random.Random()
+        self.retries = 0  # requests sent again
+        self._reached = False  # has this server answered once?
 
     @classmethod
     def connect(cls, opts: ClusterOptions, *, pool_size: int = 16) -> Cluster:
@@ -150,27 +217,35 @@ class Cluster:
     def request(self, method: str, path: str, *, query: dict[str, Any] | None = None, body: Any = None,
                 content_type: str = "application/json", accept: str = "application/json",
                 retry_conflicts: bool = False) -> Any:
-        """One API call with retries of transient errors; returns the decoded JSON (or None when empty)."""
+        """One API call, sent again by the rules in the module docstring; returns the decoded JSON (or None when
+        empty). ``retry_conflicts``: also retry 409s (the caller re-sends a body that stays valid)."""
         headers = {"Accept": accept, "Content-Type": content_type}
         params = [(k, v) for k, v in (query or {}).items() if v is not None]
         write = method in ("POST", "PUT", "PATCH", "DELETE")
         dry = any(k == "dryRun" for k, _ in params)
-        attempt = 0
+        safe = idempotent(method, content_type)
+        attempt = timeouts = 0
         while True:
             attempt += 1
             try:
                 data = self._send(method, path, params, headers, body)
             except ApiError as e:
-                retryable = e.status in TRANSIENT_STATUS or (retry_conflicts and e.status == 409)
-                if not retryable or attempt >= self.max_attempts:
-                    raise
-                self._sleep_backoff(attempt, e)
+                self._reached = True
+                wait = self._retry_api_error(e, method, path, safe, retry_conflicts, attempt)
+                self._pause(attempt, wait)
                 continue
-            except ClusterError as e:  # no response: only a refused or reset connection is worth another try
-                if attempt >= self.max_attempts or e.reason != "connection":
-                    raise  # timeouts, TLS failures, credential plugins that failed: trying again changes nothing
-                self._sleep_backoff(attempt, e)
+            except TransportError as e:
+                if e.reason not in ("connection", "timeout", "garbled") or attempt >= self._attempts(e):
+                    raise self._final(e, method, path, safe, attempt) from e
+                if e.reason == "timeout" and getattr(e, "sent", True):
+                    timeouts += 1
+                    if timeouts > 1:
+                        raise self._final(e, method, path, safe, attempt) from e
+                if getattr(e, "sent", True) and not safe:
+                    raise self._final(e, method, path, safe, attempt) from e
+                self._pause(attempt, None)
                 continue
+            self._reached = True
             with self._lock:
                 self.requests += 1
                 if write and dry:
@@ -179,9 +254,51 @@ class Cluster:
                     self.writes += 1
             return data
 
-    def _sleep_backoff(self, attempt: int, err: Exception) -> None:
-        delay = min(5.0, 0.2 * 2 ** (attempt - 1))
-        time.sleep(random.uniform(0, delay) + (0.05 if isinstance(err, ApiError) and err.status == 429 else 0))
+    def _attempts(self, e: ClusterError) -> int:
+        refused = not getattr(e, "sent", True) and e.reason == "connection"
+        return min(self.max_attempts, UNREACHED_ATTEMPTS) if refused and not self._reached else self.max_attempts
+
+    def _retry_api_error(self, e: ApiError, method: str, path: str, safe: bool, retry_conflicts: bool,
+                         attempt: int) -> float | None:
+        """The wait before sending again (None: the usual back-off), or raise."""
+        if e.status == 409 and retry_conflicts and attempt < self.max_attempts:
+            return None
+        if e.status not in TRANSIENT_STATUS:
+            raise e
+        told = e.status == 429 or e.retry_after is not None  # the server says it did not act: any method
+        if not told and not safe:
+            raise AmbiguousWriteError(
+                f"{method} {path}: the API server answered {e.status} ({e.message}); it may or may not have "
+                "acted on it, and it is not safe to send again", method=method, path=path, status=e.status,
+                hint="look the object up (kubectl get) before running again; a next run reads the cluster afresh"
+            ) from e
+        if attempt >= self.max_attempts:
+            if attempt > 1:
+                e.message = f"{e.message} (after {attempt} attempts)"
+                e.args = (e.message,)
+            raise e
+        return None if e.retry_after is None else min(RETRY_AFTER_CAP, e.retry_after)
+
+    def _final(self, e: ClusterError, method: str, path: str, safe: bool, attempt: int) -> ClusterError:
+        """The error to raise when ``e`` is not tried again."""
+        if getattr(e, "sent", False) and not safe and e.reason in ("connection", "timeout", "garbled"):
+            return AmbiguousWriteError(
+                f"{e.message}; it is not sent again, since the server may have acted on it",
+                method=method, path=path,
+                hint="look the object up (kubectl get) before running again; a next run reads the cluster afresh")
+        if attempt > 1:
+            e.message = f"{e.message} (after {attempt} attempts)"
+            e.args = (e.message,)
+        return e
+
+    def _pause(self, attempt: int, retry_after: float | None) -> None:
+        with self._lock:
+            self.retries += 1
+        if retry_after is not None and retry_after > 0:
+            self.sleep(retry_after)
+            return
+        delay = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempt - 1))
+        self.sleep(delay / 2 + self.rng.uniform(0, delay / 2))
 
     def get_raw(self, path: str, *, accept: str = "*/*") -> bytes:
         """One GET of a non-JSON body (e.g. a PEM through a service proxy), with the usual errors."""
@@ -193,20 +310,28 @@ class Cluster:
               body: Any, *, decode: bool = True) -> Any:
         resp = self._transport.send(method, path, query=params, headers=headers, body=body, timeout=self.timeout)
         if not 200 <= resp.status < 300:
-            raise self._api_error(resp.status, resp.reason, resp.data, method, path)
+            raise self._api_error(resp.status, resp.reason, resp.data, method, path,
+                                  getattr(resp, "retry_after", None))
         if not decode:
             return resp.data
-        return json.loads(resp.data) if resp.data else None
+        try:
+            return json.loads(resp.data) if resp.data else None
+        except ValueError:
+            raise TransportError(f"{method} {path}: the API server's answer is not valid JSON",
+                                     reason="garbled", hint="check what sits between you and the API server") from None
 
     @staticmethod
-    def _api_error(status: int, reason_phrase: str, body: bytes, method: str, path: str) -> ApiError:
+    def _api_error(status: int, reason_phrase: str, body: bytes, method: str, path: str,
+                   retry_after: str | None = None) -> ApiError:
         msg, reason = reason_phrase, None
         causes: list[dict[str, Any]] = []
+        body_retry = None
         try:
             st = json.loads(body or b"{}")
             msg = st.get("message") or msg
             reason = st.get("reason")
             causes = (st.get("details") or {}).get("causes") or []
+            body_retry = (st.get("details") or {}).get("retryAfterSeconds")
         except (ValueError, TypeError, AttributeError):
             pass
         hint = None
@@ -214,8 +339,14 @@ class Cluster:
             hint = "your credentials were rejected: refresh them or check the kubeconfig user"
         elif status == 403:
             hint = "you are not allowed to do this: check RBAC for your user (kubectl auth can-i)"
-        err = ApiError(f"{msg} ({status})" if msg else f"{method} {path} failed ({status})", status=status,
-                       reason=reason, causes=causes)
+        cls = ApiError
+        if status == 409 and reason == "Conflict" and "has been modified" in str(msg) and not any(
+                isinstance(c, dict) and c.get("type") == "FieldManagerConflict" for c in causes):
+            cls = StaleObjectError
+            hint = "the object changed while it was being written (another writer): run again; it is read afresh"
+        err = cls(f"{msg} ({status})" if msg else f"{method} {path} failed ({status})", status=status,
+                  reason=reason, causes=causes,
+                  retry_after=_retry_after(retry_after, body_retry) if status in TRANSIENT_STATUS else None)
         err.request = f"{method} {path}"
         err.hint = hint
         return err
@@ -306,7 +437,7 @@ class Cluster:
             "PATCH", rt.path(meta.get("namespace"), meta["name"]),
             query={"fieldManager": field_manager, "force": "true" if force else None,
                    "dryRun": "All" if dry_run else None},
-            body=obj, content_type="application/apply-patch+yaml",
+            body=obj, content_type=SSA_CONTENT_TYPE,
         )
         return result
 
@@ -325,11 +456,15 @@ class Cluster:
         return result
 
     def delete(self, rt: ResourceType, namespace: str | None, name: str, *, propagation: str = "Foreground",
-               dry_run: bool = False) -> bool:
-        """Delete; returns False when the object was already gone."""
+               dry_run: bool = False, uid: str | None = None) -> bool:
+        """Delete; returns False when the object was already gone. With ``uid``, only that object (a 409
+        ``ApiError`` when the name now holds another one)."""
+        body: Obj = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": propagation}
+        if uid:
+            body["preconditions"] = {"uid": uid}
         try:
             self.request("DELETE", rt.path(namespace, name), query={"dryRun": "All" if dry_run else None},
-                         body={"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": propagation})
+                         body=body)
             return True
         except ApiError as e:
             if e.not_found:

@@ -99,5 +99,28 @@ class ClusterError(GitopsError):
         self.reason = reason
 
 
+class TransportError(ClusterError):
+    """No (complete) HTTP response: refused, reset, timed out, TLS failed, body cut short. ``reason`` is
+    ``connection``, ``timeout``, ``tls`` or ``garbled``; ``sent`` is True when the whole request was written,
+    so the server may have acted on it (False: it cannot have, and sending again is safe for every method)."""
+
+    def __init__(self, message: str, *, sent: bool = True, **kw):
+        super().__init__(message, **kw)
+        self.sent = sent
+
+
 class RefusedError(GitopsError):
     exit_code = ExitCode.REFUSED
+
+
+class AmbiguousWriteError(ClusterError):
+    """A write whose outcome is unknown: the request may have reached the API server (the connection was reset
+    after it was sent, it timed out, or the server answered 5xx) and it is not safe to send again (a POST
+    could create a second object). The caller can look the object up before deciding what to do.
+    ``method`` and ``path`` name the request."""
+
+    def __init__(self, message: str, *, method: str, path: str, **kw):
+        kw.setdefault("reason", "ambiguous")
+        super().__init__(message, **kw)
+        self.method = method
+        self.path = path

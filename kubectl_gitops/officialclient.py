@@ -138,11 +138,15 @@ class OfficialTransport:
             )
         except ApiException as e:
             data = e.body if isinstance(e.body, bytes) else str(e.body or "").encode()
-            return Response(int(e.status or 0), str(e.reason or ""), data)
+            return Response(int(e.status or 0), str(e.reason or ""), data, (e.headers or {}).get("Retry-After"))
         except (Urllib3Error, OSError) as e:
             reason = "timeout" if "timed out" in str(e).lower() else "connection"
+            # urllib3 says when nothing was sent (no connection made); anything else may have reached the server
+            sent = type(e).__name__ not in ("NewConnectionError", "ConnectTimeoutError", "ConnectionRefusedError")
             raise TransportError(
-                f"cannot reach the API server at {self.server} ({type(e).__name__})", reason=reason,
+                f"cannot reach the API server at {self.server} ({type(e).__name__})"
+                if not sent else f"{method} {path} failed after it was sent to {self.server} ({type(e).__name__})",
+                reason=reason, sent=sent,
                 hint="is the cluster running? check --context/--kubeconfig, or raise --request-timeout",
             ) from None
         return Response(int(resp.status), str(resp.reason or ""), bytes(resp.data or b""))

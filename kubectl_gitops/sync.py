@@ -177,7 +177,7 @@ class Syncer:
                 res.action = "hook" if step.hook else ("configured" if existed else "created")
         except ApiError as e:
             res.action, res.health, res.message = "failed", "", e.message
-            if e.conflict:
+            if e.field_manager_conflict:
                 res.message += "; another field manager owns these fields: re-run with --force-conflicts to take them"
         res.seconds = time.monotonic() - t0
         self.on_event(Event("apply", f"{step.key} {res.action}", {

@@ -11,6 +11,12 @@ Exec credential plugins follow client.authentication.k8s.io v1/v1beta1 as kubect
 only when interactive, the credential cached until ``expirationTimestamp`` and fetched again once after a 401.
 Tokens and keys are registered with ``redact`` and never written to disk (client keys go through an anonymous
 in-memory file where the platform has one, else a private temporary file removed at once).
+
+The transport never re-sends a request the server may have received: a failure is a ``TransportError`` whose
+``sent`` says whether the whole request went out (then the server may have acted on it), and ``cluster.py``
+decides, by method, whether to try again (client-go's rules). The one re-send here is Go's ``net/http`` rule: a
+kept-alive connection that turns out dead while the request is being *written* (nothing was delivered) is
+replaced once.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from . import redact
-from .errors import ClusterError, InvalidInputError
+from .errors import ClusterError, InvalidInputError, TransportError
 from .kubeconfig import Endpoint
 
 TOKEN_FILE_TTL = 60.0  # seconds a tokenFile's content is reused (kubectl re-reads it about once a minute)
@@ -46,10 +52,7 @@ class Response:
     status: int
     reason: str
     data: bytes
-
-
-class TransportError(ClusterError):
-    """No HTTP response: refused, reset, timed out, TLS failed."""
+    retry_after: str | None = None  # the Retry-After header, when the server sent one
 
 
 class HttpTransport:
@@ -194,40 +197,56 @@ class HttpTransport:
             hdrs.append(("Content-Length", str(len(body or b""))))
         for attempt in (1, 2):
             conn, reused = self._acquire(timeout, cert, key)
+            sent = False
             try:
+                if conn.sock is None:
+                    conn.connect()  # explicitly, so that a failure here is known to have sent nothing
                 # putheader, not request(headers=dict): impersonation may repeat a header (one group a line)
                 conn.putrequest(method, target, skip_accept_encoding=True)
                 for name, value in hdrs:
                     conn.putheader(name, value)
                 conn.endheaders(body)
+                sent = True  # every byte is with the kernel: from here on the server may act on it
                 r = conn.getresponse()
                 data = r.read()
             except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as e:
                 self._discard(conn)
-                if reused and attempt == 1:  # the server closed an idle keep-alive connection: a fresh one
+                if reused and attempt == 1 and not sent:  # a dead keep-alive connection, nothing delivered
                     continue
-                raise self._error(e) from None
+                raise self._error(e, method, path, timeout, sent=sent) from None
             except (OSError, http.client.HTTPException) as e:
                 self._discard(conn)
-                raise self._error(e) from None
+                raise self._error(e, method, path, timeout, sent=sent) from None
             if r.will_close:
                 self._discard(conn)
             else:
                 self._release(conn)
-            return Response(r.status, r.reason or "", data)
+            return Response(r.status, r.reason or "", data, r.getheader("Retry-After"))
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _error(self, e: BaseException) -> TransportError:
+    def _error(self, e: BaseException, method: str, path: str, timeout_s: float, *, sent: bool) -> TransportError:
         timeout = isinstance(e, (socket.timeout, TimeoutError)) or "timed out" in str(e).lower()
-        what = "timed out" if timeout else type(e).__name__
+        server = self.endpoint.server
         if isinstance(e, ssl.SSLCertVerificationError):
             return TransportError(
-                f"cannot reach the API server at {self.endpoint.server}: its certificate is not trusted "
-                f"({e.verify_message})", reason="tls",
+                f"cannot reach the API server at {server}: its certificate is not trusted "
+                f"({e.verify_message})", reason="tls", sent=False,
                 hint="check certificate-authority(-data) and tls-server-name of the kubeconfig's cluster")
+        if timeout and sent:
+            return TransportError(
+                f"{method} {path} timed out after {timeout_s:g}s waiting for the API server at {server}",
+                reason="timeout", sent=True,
+                hint="the server may still act on it; raise --request-timeout if the server is slow")
+        if sent:
+            what = "its answer was cut short" if isinstance(e, http.client.IncompleteRead) else (
+                f"the connection was lost ({type(e).__name__})")
+            return TransportError(
+                f"{method} {path} to the API server at {server}: {what} after the request was sent",
+                reason="connection", sent=True,
+                hint="the server may have acted on it; check the connection to the cluster and run again")
         return TransportError(
-            f"cannot reach the API server at {self.endpoint.server} ({what})",
-            reason="timeout" if timeout else "connection",
+            f"cannot reach the API server at {server} ({'timed out' if timeout else type(e).__name__})",
+            reason="timeout" if timeout else "connection", sent=False,
             hint="is the cluster running? check --context/--kubeconfig, or raise --request-timeout")
 
 
