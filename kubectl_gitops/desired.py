@@ -34,9 +34,12 @@ def load_desired(source: SourceOptions, *, committed_only: bool, default_namespa
     without a namespace get ``default_namespace``; ``extra_checks`` sees the manifests with that default
     applied. ``transform`` is applied to each plain file before parsing (sops decryption).
     """
-    with open_source(source, committed_only=committed_only) as checkout:
+    from .secrets import provenance
+
+    with open_source(source, committed_only=committed_only) as checkout, provenance.recording() as decrypted:
         manifests, problems = render(checkout.root, checkout.path, source, transform=transform,
                                      namespace=default_namespace or None)
+    provenance.mark(manifests, decrypted)  # the fields whose values the transform decrypted (diffs mask them)
     result = analyse(manifests, default_namespace=default_namespace, resolve=resolve)
     problems.extend(result.problems)
     apply_defaults(manifests, result.namespaced, default_namespace)

@@ -23,7 +23,10 @@ The questions this module answers, in the order a diff asks them:
 
 4. **Nothing secret leaves**: ``mask_secrets`` replaces Secret ``data``/``stringData`` values and
    the ``kubectl.kubernetes.io/last-applied-configuration`` annotation (any kind) with ``***``, or
-   ``*** (before)`` / ``*** (after)`` when the value changed, as kubectl does. ``Change.before`` and
+   ``*** (before)`` / ``*** (after)`` when the value changed, as kubectl does; ``mask_provenance`` does
+   the same for every field, in any kind, whose desired value came from a secret (``Manifest.secret_fields``:
+   sops-encrypted leaves, substituted placeholders), and ``provenance_warnings`` names the fields that show
+   a secret's value without having come from a secret (shown, never silently masked). ``Change.before`` and
    ``Change.after`` are always masked; ``Change.desired`` (plaintext) is kept out of ``repr``.
 
 managedFields primer (``fieldsV1``, structured-merge-diff's encoding of a set of field paths)::
@@ -68,8 +71,8 @@ from .model import (
 
 __all__ = [
     "FIELD_MANAGER", "MASK", "MASK_AFTER", "MASK_BEFORE", "Change", "Drift", "IgnoreRule", "Op", "classify",
-    "compare_options", "deletion", "drift", "load_ignore_rules", "mask_secrets", "may_differ", "normalize",
-    "path_string", "respect_ignore_rules", "strip_managed_by",
+    "compare_options", "deletion", "drift", "load_ignore_rules", "mask_provenance", "mask_secrets", "may_differ",
+    "normalize", "path_string", "provenance_warnings", "respect_ignore_rules", "strip_managed_by",
 ]
 
 MASK = "***"
@@ -1157,8 +1160,9 @@ class Change:
             "drift": [d.to_json() for d in self.drift],
             "ignoredExtraneous": self.ignored_extraneous,
             "note": self.note,
-            "maskedFields": list(self.masked_fields),
-            "warnings": list(self.warnings),
+            # only when there are any (schema version 1 unchanged for objects without secrets)
+            **({"maskedFields": list(self.masked_fields)} if self.masked_fields else {}),
+            **({"warnings": list(self.warnings)} if self.warnings else {}),
         }
 
 

@@ -92,6 +92,8 @@ class Manifest:
 
     obj: Obj
     origin: Origin = field(default_factory=lambda: Origin("<unknown>"))
+    # paths (keys and list indices) of the fields whose value came from a secret: sops or a placeholder
+    secret_fields: frozenset[tuple[Any, ...]] = field(default=frozenset(), repr=False, compare=False)
 
     @property
     def api_version(self) -> str:

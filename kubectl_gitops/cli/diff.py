@@ -83,12 +83,18 @@ def command(summary: bool, concurrency: int, ignore_file: str | None, no_fast_pa
     co = result.checkout
     shown = result.changes if show_unchanged else [c for c in result.changes if c.changed]
 
+    # Diff bodies are masked by provenance and printed with masked=True (credentials redacted, secret values
+    # not: see kubectl_gitops.redact); a secret's value in a field that is not from a secret is shown, and said.
+    if not (summary or fmt == "table"):
+        for c in result.changes:
+            for w in c.warnings if c.changed or show_unchanged else ():
+                p.warn(w)
     if fmt in ("json", "yaml"):
         doc = diff_view.to_json(result.changes, co.commit, co.dirty, co.ref)
-        p.json(doc) if fmt == "json" else p.yaml(doc)
+        p.json(doc, masked=True) if fmt == "json" else p.yaml(doc, masked=True)
         return code
     if fmt == "markdown":
-        p.echo(diff_view.markdown(result.changes, co.commit))
+        p.echo(diff_view.markdown(result.changes, co.commit), masked=True)
         return code
     if co.dirty:
         p.info(f"note: reading {co.describe()}: uncommitted changes are included")
@@ -105,7 +111,7 @@ def command(summary: bool, concurrency: int, ignore_file: str | None, no_fast_pa
         return code if rc in (0, 1) else int(ExitCode.OPERATION_FAILED)
     color = p.color_on(p.out)
     for c in shown:
-        p.echo(diff_view.unified(c, color=color))
+        p.echo(diff_view.unified(c, color=color), masked=True)
     for c in result.changes:
         if not c.changed and c.note:  # e.g. being deleted: no difference, but worth knowing before a sync
             p.info(f"note: {c.key}: {c.note}")

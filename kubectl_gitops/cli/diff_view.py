@@ -3,8 +3,12 @@ LIVE/MERGED trees for ``KUBECTL_EXTERNAL_DIFF``.
 
 Pure functions from ``Change`` values to text (``write_external`` writes files, nothing else).
 Everything here renders ``Change.before``/``Change.after``, which the diff engine has already
-masked; ``Change.desired`` (plaintext) is never rendered. The Printer redacts known secret values
-from every line on top of that; ``write_external`` redacts its files itself.
+masked (Secret data, last-applied, and by provenance every field whose value came from a secret);
+``Change.desired`` (plaintext) is never rendered. Bodies are printed with ``Printer.echo(masked=True)``,
+which replaces credentials only: replacing secret *values* by text would let a repository hide any
+string by encrypting it elsewhere, so a secret's value in a field not from a secret is shown and named
+in a ``# warning:`` line (and ``warnings`` in JSON). Notes and drift lines are messages: fully redacted.
+``write_external`` redacts its files of credentials itself.
 
 Unified diff format (one block per changed object, like ``kubectl diff``)::
 
@@ -36,7 +40,7 @@ from typing import Any
 
 from ..diff import Change, Drift, Op
 from ..model import Manifest, Obj
-from ..redact import redact
+from ..redact import redact, redact_credentials
 from .output import COLORS
 
 SCHEMA_VERSION = 1
@@ -151,12 +155,16 @@ def _paint(line: str, color: bool) -> str:
 
 
 def annotation_lines(change: Change, now: datetime | None = None) -> list[str]:
-    """The ``# ...`` lines under a diff: drift attribution, then notes."""
-    lines = [f"# {describe_drift(d, now)}" for d in change.drift]
+    """The ``# ...`` lines under a diff: drift attribution, notes, the fields masked because their value came
+    from a secret, and warnings about secret values in fields that did not."""
+    lines = [f"# {redact(describe_drift(d, now))}" for d in change.drift]
     if change.ignored_extraneous:
         lines.append("# not counted as a difference: compare-options IgnoreExtraneous")
     if change.note:
-        lines.append(f"# note: {change.note}")
+        lines.append(f"# note: {redact(change.note)}")
+    if change.masked_fields:
+        lines.append(f"# masked, from a secret: {', '.join(change.masked_fields)}")
+    lines += [f"# warning: {redact(w)}" for w in change.warnings]
     return lines
 
 
@@ -215,7 +223,9 @@ def to_json(changes: Sequence[Change], commit: str | None, dirty: bool, ref: str
         "schemaVersion": SCHEMA_VERSION,
         "source": {"commit": commit, "dirty": dirty, "ref": ref},
         "counts": counts(changes),
-        "changes": [{**c.to_json(), "diff": unified(c, color=False, annotate=False)} for c in changes],
+        "changes": [{**c.to_json(), "note": redact(c.note),
+                     **({"warnings": [redact(w) for w in c.warnings]} if c.warnings else {}),
+                     "diff": unified(c, color=False, annotate=False)} for c in changes],
     }
 
 
@@ -277,9 +287,10 @@ def _html(text: str) -> str:
 
 
 def write_external(changes: Iterable[Change], tmpdir: str | os.PathLike[str]) -> tuple[Path, Path]:
-    """``tmpdir/LIVE`` and ``tmpdir/MERGED`` for ``KUBECTL_EXTERNAL_DIFF``: one masked, redacted YAML file
-    per object side, named like kubectl's; a side that does not exist (create, delete) has no file, which
-    ``diff -N`` reads as empty. Unchanged objects are skipped. The caller removes ``tmpdir``."""
+    """``tmpdir/LIVE`` and ``tmpdir/MERGED`` for ``KUBECTL_EXTERNAL_DIFF``: one masked YAML file (redacted of
+    credentials; secret-sourced fields masked by provenance) per object side, named like kubectl's; a side
+    that does not exist (create, delete) has no file, which ``diff -N`` reads as empty. Unchanged objects
+    are skipped. The caller removes ``tmpdir``."""
     root = Path(tmpdir)
     live, merged = root / "LIVE", root / "MERGED"
     for d in (live, merged):
@@ -293,5 +304,5 @@ def write_external(changes: Iterable[Change], tmpdir: str | os.PathLike[str]) ->
             path = folder / file_name(c)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(redact(to_yaml(side)))
+                f.write(redact_credentials(to_yaml(side)))
     return live, merged

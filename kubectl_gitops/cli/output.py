@@ -1,4 +1,9 @@
-"""Everything the CLI writes goes through here: colour rules, redaction, tables, json/yaml, errors."""
+"""Everything the CLI writes goes through here: colour rules, redaction, tables, json/yaml, errors.
+
+Redaction (``kubectl_gitops.redact``): every message, log line, ``-v`` line and traceback is redacted of
+credentials and secret values; diff bodies (``masked=True``), already masked by provenance, of credentials
+only.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, TextIO
 
 from ..errors import ExitCode, GitopsError
-from ..redact import redact
+from ..redact import redact, redact_credentials
 from ..settings import OutputOptions
 
 COLORS = {"red": "31", "green": "32", "yellow": "33", "blue": "34", "cyan": "36", "bold": "1", "dim": "2"}
@@ -31,9 +36,12 @@ class Printer:
             return text
         return f"\x1b[{COLORS[color]}m{text}\x1b[0m"
 
-    def echo(self, text: str = "", *, err: bool = False, nl: bool = True) -> None:
+    def echo(self, text: str = "", *, err: bool = False, nl: bool = True, masked: bool = False) -> None:
+        """Write ``text`` with every registered secret replaced. ``masked=True`` is for diff bodies, whose
+        secret-sourced fields are already masked by provenance (``diff.mask_provenance``): only credentials
+        are replaced there, so that a repository cannot hide text by encrypting it (see ``redact``)."""
         stream = self.err if err else self.out
-        stream.write(redact(text) + ("\n" if nl else ""))
+        stream.write((redact_credentials(text) if masked else redact(text)) + ("\n" if nl else ""))
         stream.flush()
 
     def info(self, text: str) -> None:
@@ -47,17 +55,17 @@ class Printer:
     def warn(self, text: str) -> None:
         self.echo(self.style("warning: ", "yellow", self.err) + text, err=True)
 
-    def json(self, value: Any) -> None:
-        self.echo(json.dumps(value, indent=2, sort_keys=False, default=str))
+    def json(self, value: Any, *, masked: bool = False) -> None:
+        self.echo(json.dumps(value, indent=2, sort_keys=False, default=str), masked=masked)
 
     def json_line(self, value: Any) -> None:
         self.echo(json.dumps(value, separators=(",", ":"), default=str))
 
-    def yaml(self, value: Any) -> None:
+    def yaml(self, value: Any, *, masked: bool = False) -> None:
         import yaml
 
         docs = value if isinstance(value, list) else [value]
-        self.echo(yaml.safe_dump_all(docs, sort_keys=False, default_flow_style=False).rstrip("\n"))
+        self.echo(yaml.safe_dump_all(docs, sort_keys=False, default_flow_style=False).rstrip("\n"), masked=masked)
 
     def table(self, headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
         from tabulate import tabulate

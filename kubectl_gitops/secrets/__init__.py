@@ -57,12 +57,18 @@ def decrypt_if_encrypted(path: str, text: str) -> str:
 
     ``path`` (relative or absolute) names the file in errors and picks the format (``.json`` is JSON,
     anything else YAML). Raises SecretsError naming the file and the key sources tried when no key
-    fits, on a MAC mismatch, or for malformed sops metadata. Every decrypted value is registered with
-    ``redact``. Text that does not parse is returned unchanged for the renderer to report.
+    fits, on a MAC mismatch, or for malformed sops metadata. Text that does not parse is returned unchanged
+    for the renderer to report.
+
+    Provenance: the paths of the encrypted leaves are reported to ``provenance.report_file(path, ...)``
+    (diffs mask those fields, wherever they are), and every decrypted value is registered with
+    ``redact.register_value`` (messages and logs), except values found only in identity fields (apiVersion,
+    kind, name, namespace), which are printed in every message anyway.
     """
     if not is_sops_text(text):
         return text
-    from . import sops
+    from .. import redact
+    from . import provenance, sops
 
     try:
         f = sops.parse(text, sops.format_for(path), path)
@@ -72,6 +78,53 @@ def decrypt_if_encrypted(path: str, text: str) -> str:
         return text
     if not f.encrypted:
         return text
+    encrypted = [(list(provenance.encrypted_leaves(doc)), _list_lengths(doc)) for doc in f.docs]
     keyring = _keyring()
-    sops.decrypt_file(f, keyring.identities_for, keyring.describe)
+    with redact.capturing() as captured:
+        try:
+            sops.decrypt_file(f, keyring.identities_for, keyring.describe)
+        except BaseException:
+            for value in captured:  # nothing is printed from a file that failed, but stay on the safe side
+                redact.register_value(value)
+            raise
+    paths: set[tuple[Any, ...]] = set()
+    identity_values: set[str] = set()
+    other_values: set[str] = set()
+    for doc, (leaves, lengths) in zip(f.docs, encrypted, strict=True):
+        plain = sops.plain_data(doc)
+        for leaf in leaves:
+            leaf = _after_removed_items(leaf, lengths, plain)
+            paths.add(leaf)
+            value = provenance.value_at(plain, leaf)
+            if isinstance(value, str):
+                (identity_values if leaf in provenance.IDENTITY else other_values).add(value)
+    provenance.report_file(path, paths)
+    for value in captured:
+        if value not in identity_values or value in other_values:
+            redact.register_value(value)
     return sops.plaintext(f)
+
+
+def _list_lengths(node: Any, prefix: tuple[Any, ...] = ()) -> dict[tuple[Any, ...], int]:
+    out: dict[tuple[Any, ...], int] = {}
+    if isinstance(node, dict):
+        for k, v in node.items():
+            out.update(_list_lengths(v, (*prefix, str(k))))
+    elif isinstance(node, list):
+        out[prefix] = len(node)
+        for i, v in enumerate(node):
+            out.update(_list_lengths(v, (*prefix, i)))
+    return out
+
+
+def _after_removed_items(leaf: tuple[Any, ...], lengths: dict[tuple[Any, ...], int], plain: Any) -> tuple[Any, ...]:
+    """An encrypted list item may decrypt to a comment, which is taken out of the list: the indices after
+    it shift, so a path through a list whose length changed stands for the whole list."""
+    from .provenance import value_at
+
+    for j, seg in enumerate(leaf):
+        if isinstance(seg, int):
+            now = value_at(plain, leaf[:j])
+            if not isinstance(now, list) or len(now) != lengths.get(leaf[:j]):
+                return leaf[:j]
+    return leaf

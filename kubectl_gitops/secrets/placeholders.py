@@ -21,8 +21,12 @@ Repositories written for argocd-vault-plugin (AVP) work unchanged. The rules, ta
 
 Every problem of every object is collected and raised as one ``SecretsError`` (object, file:line, field,
 placeholder, reason); when it is raised nothing is returned, so nothing half-resolved can be applied.
-Every value read is registered with ``kubectl_gitops.redact`` before it is used, and no message here
-ever contains a value.
+Every value read (and every transformed value but a checksum) is registered with
+``redact.register_value`` before it is used, and no message here ever contains a value. The path of every
+field that received a value is added to the manifest's ``secret_fields`` (diffs mask those fields in every
+output, whatever the kind, the modifier or the form of the value). Placeholders in the object's identity
+(apiVersion, kind, metadata name/namespace/generateName) are refused: the identity is printed in every
+message and table, so it cannot be masked.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from typing import Any, Protocol
 from .. import redact
 from ..errors import SecretsError
 from ..model import Manifest
+from .provenance import IDENTITY
 
 ANN_PATH = "avp.kubernetes.io/path"
 ANN_IGNORE = "avp.kubernetes.io/ignore"
@@ -116,7 +121,7 @@ def resolve_placeholders(manifests: list[Manifest], source: SecretSource) -> lis
         resolver = _ObjectResolver(m, source)
         obj = resolver.run()
         problems.extend(resolver.problems)
-        out.append(Manifest(obj, m.origin))
+        out.append(Manifest(obj, m.origin, m.secret_fields | frozenset(resolver.secret_fields)))
     if problems:
         n = len(problems)
         raise SecretsError(
@@ -152,6 +157,7 @@ class _ObjectResolver:
         self.secret_version: str | None = str(ann[ANN_SECRET_VERSION]) if ann.get(ANN_SECRET_VERSION) else None
         self.kind = str(self.obj.get("kind", ""))
         self.problems: list[str] = []
+        self.secret_fields: set[tuple[Any, ...]] = set()  # fields that received a value from the source
         self.kv_version: int | None = None
         raw_kv = ann.get(ANN_KV_VERSION)
         if raw_kv is not None:
@@ -194,6 +200,17 @@ class _ObjectResolver:
 
     def _value(self, text: str, fpath: tuple[Any, ...], *, removable: bool) -> Any:
         """The replacement for one string value (``_NO_VALUE``: remove the entry)."""
+        new = self._replacement(text, fpath, removable=removable)
+        if new is not _NO_VALUE and new is not text:
+            if fpath in IDENTITY:
+                self._problem(fpath, "placeholders are not allowed in apiVersion, kind, metadata.name, "
+                                     "metadata.namespace or metadata.generateName (the object's identity is "
+                                     "printed everywhere, so it cannot be masked)")
+                return text
+            self.secret_fields.add(fpath)
+        return new
+
+    def _replacement(self, text: str, fpath: tuple[Any, ...], *, removable: bool) -> Any:
         if _is_secret_data(self.obj, fpath):
             decoded = _b64_text(text)
             if decoded is not None and (GENERIC if self.generic else INLINE).search(decoded):
@@ -249,7 +266,7 @@ class _ObjectResolver:
             return whole
         result = "".join(pieces)
         if sensitive:
-            redact.register(result)
+            redact.register_value(result)
         return result
 
     def _evaluate(self, placeholder: str) -> Any:
@@ -490,17 +507,17 @@ def _stringify(value: Any) -> str:
 def _register(value: Any) -> None:
     """Remember every text the secret could show up as (the value, and each string inside a structure)."""
     if isinstance(value, str):
-        redact.register(value)
+        redact.register_value(value)
     elif isinstance(value, dict):
         for v in value.values():
             _register(v)
-        redact.register(_stringify(value))
+        redact.register_value(_stringify(value))
     elif isinstance(value, list):
         for v in value:
             _register(v)
-        redact.register(_stringify(value))
+        redact.register_value(_stringify(value))
     elif value is not None and not isinstance(value, bool):  # masking every "true" would hide too much
-        redact.register(_stringify(value))
+        redact.register_value(_stringify(value))
 
 
 def _type_name(value: Any) -> str:
