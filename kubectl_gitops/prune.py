@@ -348,8 +348,9 @@ def check_attributed(selection: Selection, files: FileSelection, app: AppRef) ->
         f"prune with {files.describe()}: {n} member(s) of app {app.name} that are not in the selection have no "
         "recorded source file, so it cannot tell whether they are inside it; nothing was deleted",
         details=shown,
-        hint="run once without --include/--exclude (a full sync records the source of every member; after that "
-             "a prune limited to some files works), or sync without --prune")
+        hint="these left Git before their source was recorded: prune once without --include/--exclude "
+             "(`kubectl gitops prune --dry-run` shows what it deletes; syncs record every member's source, so "
+             "limited prunes work after that), or sync without --prune")
 
 
 def keep_still_in_git(selection: Selection, elsewhere: Mapping[ResourceKey, str]) -> None:
