@@ -322,10 +322,19 @@ class _Entry:
     path: str
 
 
-def _tree_entries(repo: Repo, sha: str) -> list[_Entry]:
+_CRAFTED_HINT = ("this commit was crafted (or is corrupt) to write outside the export folder; do not deploy it, "
+                 "and check where it came from (`git fsck` names the bad trees)")
+
+
+def _tree_entries(repo: Repo, sha: str, label: str) -> list[_Entry]:
     """Every blob and submodule of the commit's tree (``ls-tree -r``), paths as git stores them (bytes that are
     not UTF-8 kept as surrogate escapes, so they round-trip to the file system unchanged)."""
-    out = _repo_cli(repo)("ls-tree", "-r", "-z", "--full-tree", sha)
+    try:
+        out = _repo_cli(repo)("ls-tree", "-r", "-z", "--full-tree", sha)
+    except _GitFailed as err:  # git itself refuses some malformed trees (an empty name, a bad mode)
+        reason = str(err).partition(" failed: ")[2] or str(err)
+        raise SourceError(f"{label}: git cannot read the commit's tree ({reason}); nothing was written",
+                          hint=_CRAFTED_HINT) from err
     entries = []
     for record in out.split("\0"):
         if not record:
@@ -370,8 +379,7 @@ def _check_tree(entries: list[_Entry], label: str) -> None:
 
     Every entry of the commit is checked, not only those of the exported folder: such an entry is never an
     accident (git's own commands cannot make one), so the whole commit is treated as crafted."""
-    hint = ("this commit was crafted (or is corrupt) to write outside the export folder; do not deploy it, "
-            "and check where it came from (`git fsck` names the bad trees)")
+    hint = _CRAFTED_HINT
     seen: set[str] = set()
     for e in entries:
         reason = None
@@ -468,7 +476,7 @@ def _write_tree(repo: Repo, entries: list[_Entry], dest: Path, *, label: str) ->
 
 @contextlib.contextmanager
 def _exported(repo: Repo, sha: str, rel: str, *, label: str) -> Iterator[Path]:
-    entries = _tree_entries(repo, sha)
+    entries = _tree_entries(repo, sha, label)
     _check_tree(entries, label)  # before anything is written
     if rel != "." and not any(_under(e.path, rel) for e in entries):
         raise SourceError(f"path {rel!r} does not exist in {label}",
