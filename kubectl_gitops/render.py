@@ -816,9 +816,13 @@ def render(checkout_root: Path, path: str, opts: SourceOptions, *, transform: Tr
         results = [s.result() if isinstance(s, Future) else s for s in slots]
     manifests: list[Manifest] = []
     problems: list[str] = []
+    seen: set[str] = set()
     for r in results:
         manifests.extend(r.manifests)
-        problems.extend(r.problems)
+        for problem in r.problems:
+            if problem not in seen:  # a base shared by two overlays: once
+                seen.add(problem)
+                problems.append(problem)
     for v in opts.helm_values:
         if v in used_values:
             continue

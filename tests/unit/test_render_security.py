@@ -338,3 +338,12 @@ def test_helm_dependency_from_a_repository_must_be_vendored(repo: Path, listener
     (repo / "deploy/charts/redis/Chart.yaml").write_text("apiVersion: v2\nname: redis\nversion: 1.0.0\n")
     manifests, problems, _ = run(repo)
     assert problems == [] and sorted(m.name for m in manifests) == ["c", "r"]
+
+
+@needs_kustomize
+def test_a_problem_of_a_base_shared_by_two_units_is_reported_once(repo: Path):
+    write(repo, {"deploy/base/kustomization.yaml": "resources: ['https://example.invalid/x.yaml']\n",
+                 "deploy/a/kustomization.yaml": "resources: [../base]\n",
+                 "deploy/b/kustomization.yaml": "resources: [../base]\n"})
+    _, problems, _ = run(repo)
+    assert [p.split(": ")[0] for p in problems] == ["deploy/base/kustomization.yaml"]

@@ -1,0 +1,1 @@
+mkdir -p deploy/files && ln -s "$OUTSIDE/secret.txt" deploy/files/k
