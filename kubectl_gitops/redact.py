@@ -12,11 +12,12 @@ Two classes of registered values, because a repository must not be able to choos
   and only run through ``redact_credentials``; messages, logs, ``-v`` output and tracebacks still go
   through ``redact``, which replaces both classes.
 
-``redact`` also catches the forms a value takes when it is printed inside other text (``forms``): base64,
-YAML single-quoted (``'it''s'``), JSON-escaped (``\\"``, ``\\n``, ``\\u00e4`` as ``json.dumps`` writes with
-and without ``ensure_ascii``), YAML double-quoted, and each line of a multi-line value that has at least
-``LINE_MIN`` characters. Values shorter than ``MIN_LEN`` are not registered: replacing ``ab`` in every
-message would destroy unrelated text (diff bodies still mask them by provenance).
+``redact`` also catches the forms a value takes when it is printed inside other text (``forms``):
+base64, YAML single-quoted (``'it''s'``), JSON-escaped (``\\"``, ``\\n``, ``\\u00e4`` as ``json.dumps``
+writes with and without ``ensure_ascii``), YAML double-quoted (``\\xE4``), Python ``repr``, and each line
+of a multi-line value that has at least ``LINE_MIN`` characters. Values shorter than ``MIN_LEN`` are not
+registered: replacing ``ab`` in every message would destroy unrelated text (diff bodies still mask them
+by provenance).
 
 Hand-written (no library does this): one compiled alternation of every form, longest first, rebuilt only
 when the registry changes.
@@ -58,7 +59,8 @@ def forms(value: str) -> set[str]:
     out.add(value.replace("'", "''"))  # YAML single-quoted
     for ascii_only in (True, False):
         out.add(json.dumps(value, ensure_ascii=ascii_only)[1:-1])  # JSON (and most YAML double-quoted)
-    out.add(_yaml_double_quoted(value))
+    out |= {_yaml_double_quoted(value, True), _yaml_double_quoted(value, False)}
+    out.add(repr(value)[1:-1])  # Python's repr, as in a traceback's locals or an f-string with !r
     if "\n" in value or "\r" in value:
         for line in re.split(r"\r?\n|\r", value):
             line = line.strip()
@@ -67,12 +69,13 @@ def forms(value: str) -> set[str]:
     return {f for f in out if len(f) >= MIN_LEN}
 
 
-def _yaml_double_quoted(value: str) -> str:
+def _yaml_double_quoted(value: str, allow_unicode: bool) -> str:
     """How PyYAML writes ``value`` double-quoted (without the quotes and without line folding)."""
     import yaml
 
     try:
-        text = yaml.dump(value, Dumper=yaml.SafeDumper, default_style='"', width=1 << 30, allow_unicode=True)
+        text = yaml.dump(value, Dumper=yaml.SafeDumper, default_style='"', width=1 << 30,
+                         allow_unicode=allow_unicode)
     except yaml.YAMLError:
         return value
     text = text.strip()
