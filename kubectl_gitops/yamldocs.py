@@ -119,6 +119,61 @@ def safe_load(text: str, source: str) -> Any:
         raise InvalidInputError(f"{source}: invalid YAML: {e}", hint="fix the syntax") from e
 
 
+def load_json(text: str) -> Any:
+    """``json.loads`` within the same limits (size, nesting depth): JSON manifests and sops JSON files come from a
+    repository too. Raises ``LimitError`` (line 1 for size, else the line where the nesting passes the limit) or
+    ``json.JSONDecodeError``."""
+    import json
+
+    _check_size(text)
+    try:
+        data = json.loads(text)
+    except RecursionError:
+        data = None  # deeper than Python's own limit: find the line below
+    else:
+        if _depth_within(data):
+            return data
+    depth = 0
+    in_string = escaped = False
+    line = 1
+    for ch in text:  # only for a text already known to be too deep
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                break
+        elif ch in "]}":
+            depth -= 1
+        if ch == "\n":
+            line += 1
+    raise _too_deep(line)
+
+
+def _depth_within(data: Any) -> bool:
+    """True when ``data`` nests at most MAX_DEPTH lists and dicts (an explicit stack: no recursion)."""
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            children: Any = value.values()
+        elif isinstance(value, list):
+            children = value
+        else:
+            continue
+        if depth > MAX_DEPTH:
+            return False
+        stack.extend((c, depth + 1) for c in children if isinstance(c, (dict, list)))
+    return True
+
+
 def _alias_budget_exceeded(decoded: int, from_aliases: int) -> bool:
     """go-yaml v3's rule (decode.go, allowedAliasRatio): more than 100 alias-made nodes in a document of more
     than 1,000, and a share of them above 99% (up to 400,000 nodes), 10% (from 4,000,000), linear between."""

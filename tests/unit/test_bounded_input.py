@@ -250,3 +250,28 @@ def test_jq_test_uses_re2() -> None:
     assert jq.locations(obj) == [("items", 1)]
     with pytest.raises(InvalidInputError, match=r"r\.yaml: ignoreDifferences\[0\]: .*invalid test\(\) pattern"):
         load_ignore_rules([{"kind": "X", "jqPathExpressions": ['.a | select(.b | test("(x)\\\\1"))']}], "r.yaml")
+
+
+# --- JSON (manifests and sops files may be JSON) ---------------------------------------------------------
+
+
+def test_json_nesting_at_the_limit_is_read_one_level_more_is_refused() -> None:
+    limit = yamldocs.MAX_DEPTH
+    assert isinstance(yamldocs.load_json('{"a": ' + "[" * (limit - 1) + "]" * (limit - 1) + "}")["a"], list)
+    text = '{\n"s": "[[[{{",\n"a": ' + "[" * limit + "]" * limit + "}"
+    with pytest.raises(yamldocs.LimitError) as info:
+        yamldocs.load_json(text)
+    assert info.value.line == 3 and "deeper than" in info.value.problem
+
+
+def test_json_deeper_than_python_recursion_is_a_limit_error_not_a_crash() -> None:
+    with pytest.raises(yamldocs.LimitError) as info:
+        yamldocs.load_json("[" * 100_000 + "]" * 100_000)
+    assert info.value.line == 1
+
+
+def test_json_size_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(yamldocs, "MAX_BYTES", 16)
+    assert yamldocs.load_json('{"a": "' + "x" * 7 + '"}') == {"a": "x" * 7}
+    with pytest.raises(yamldocs.LimitError):
+        yamldocs.load_json('{"a": "' + "x" * 8 + '"}')

@@ -122,6 +122,10 @@ def test_every_yaml_file_of_the_repository_reads_the_same() -> None:
     assert len(files) > 50
     for p in files:
         text = p.read_text(encoding="utf-8", errors="replace")
+        try:
+            yamldocs.check(text)
+        except yamldocs.LimitError:
+            continue  # a hostile case over a limit: refused whichever path reads it (test_bounded_input.py)
         fast, fast_err = run(yamldocs.documents, text)
         full, full_err = run(yamldocs._full_documents, text)
         assert fast_err == full_err, p
