@@ -27,13 +27,28 @@ we know about it (commit, dirty, pushed or not). The rules:
 * What an export holds: the subtree of the path, plus the files (not folders) of every folder above it
   (``.sops.yaml`` and repository config files live there). When the subtree holds a kustomization or a
   Helm chart, the whole tree is exported, because those may reference ``../base``. Submodules are not
-  exported; symlinks are kept only when they point inside the tree.
+  exported.
+* A commit is untrusted input (docs/security.md). Before anything is written, every entry of the commit's
+  tree (all of it, not only the exported folder: git's own commands never make such an entry, so the commit
+  is crafted) is refused if a component is empty, only dots (``.``, ``..``, ``...``), ``.git`` in any case or
+  in a spelling Windows (``.git.``, ``.git ``, ``git~1``, ``.git::$DATA``) or macOS (``.git`` with an
+  invisible U+200C inside) opens as ``.git``, or holds a backslash; absolute paths and duplicate names too.
+  The checks mirror git's own ``verify_path``; they are written here because exports read blobs straight from
+  the object database (never the user's index or work tree) and git has no plumbing that checks a tree's
+  names without writing them. Files are then created exclusively (``O_EXCL | O_NOFOLLOW``) in folders
+  verified to be inside the export, symbolic links last; a link whose real path (every link of a chain
+  followed) leaves the export refuses the whole export (exit 3, naming the link). Links that stay inside
+  keep working.
 * ``--ref``: a branch, tag or commit (anything ``git rev-parse`` understands). In a local repository a
   branch that exists only on a remote (``feature`` with ``origin/feature``) is found too. For a remote
   URL, branches and tags are those of the remote; a commit that no branch contains is fetched by sha.
 
-Remote URLs may carry credentials (``https://user:token@host``): they are registered with ``redact``
-and never appear in a ``Checkout`` or an error.
+Remotes are cloned and fetched with ``transfer.fsckObjects``: git checks every object it receives and refuses a
+malformed tree before it reaches the cache. Remote URLs may carry credentials (``https://user:token@host``):
+they are registered with ``redact`` and never appear in a ``Checkout`` or an error; git gets the URL without
+them (in its arguments and in the cache's config) and the credentials from an inline credential helper that
+reads them from its environment and answers only for the URL's host. The cache is keyed by the URL without
+credentials (two tokens for one repository share one clone); its folders are 0700.
 """
 
 from __future__ import annotations
@@ -548,14 +563,16 @@ def _transport(url: str) -> _Transport:
         return _Transport(url, tuple(options), env)
     userinfo, host = parts.netloc.rsplit("@", 1)
     scheme = parts.scheme.lower()
-    if scheme in ("http", "https"):
-        user, _, password = userinfo.partition(":")
+    user, colon, password = userinfo.partition(":")
+    if scheme in ("http", "https") and (colon or len(user) >= 16):  # a password, or a token as user name
         env.update(zip(_CRED_ENV, (scheme, host, unquote(user), unquote(password)), strict=True))
         # the empty value drops the user's own helpers, so none of them stores the URL's token
         options += ["-c", "credential.helper=", "-c", f"credential.helper={_CRED_HELPER}"]
         netloc = host
-    else:  # ssh://git@host: the user name is needed and no secret; a password git would not use anyway
-        netloc = f"{userinfo.partition(':')[0]}@{host}"
+    elif colon:  # ssh://git:pw@host: the user name is needed; a password git would not use is dropped
+        netloc = f"{user}@{host}"
+    else:  # https://alice@host, ssh://git@host: a user name, no secret; the user's own helpers know it
+        return _Transport(url, tuple(options), env)
     return _Transport(urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)),
                       tuple(options), env)
 

@@ -305,6 +305,8 @@ class _GitHandler(BaseHTTPRequestHandler):
             user, _, password = base64.b64decode(header[6:]).decode().partition(":")
             if user == "deploy" and password in self.server.passwords:
                 return True
+            if user in self.server.passwords and password == "":  # a token as the user name (GitHub's style)
+                return True
         return False
 
     def _serve(self) -> None:
@@ -432,6 +434,14 @@ def test_a_wrong_token_is_a_source_error_without_the_token(http_remote, argv_log
     redact.clear()
 
 
+def test_a_token_given_as_the_user_name_is_kept_out_of_argv_too(http_remote, argv_log, private_tmp, repo):
+    _server, host = http_remote
+    with open_source(SourceOptions(repo=f"http://{TOKEN}@{host}/upstream.git"), committed_only=True) as co:
+        assert co.commit == repo.head()
+    assert TOKEN not in argv_log.read_text()
+    assert TOKEN not in _cache_text(cache_dir())
+
+
 def test_the_helper_answers_only_for_the_urls_host(argv_log, private_tmp, monkeypatch):
     # git asks the helpers with the host it talks to; a redirect to another host must not get the token
     from kubectl_gitops.source import _transport
@@ -456,7 +466,12 @@ def test_ssh_urls_keep_their_user_and_drop_a_password():
 
     assert _transport("ssh://git:CANARY-h1-ssh@host/org/repo.git").url == "ssh://git@host/org/repo.git"
     assert _transport("git@host:org/repo.git").url == "git@host:org/repo.git"
-    assert _transport("https://host/org/repo.git").env.get("KUBECTL_GITOPS_GIT_PASSWORD") is None
+    assert _transport("ssh://a-rather-long-user-name@host/x.git").url == "ssh://a-rather-long-user-name@host/x.git"
+    for plain in ("https://host/org/repo.git", "https://alice@host/org/repo.git"):  # no secret: left to git
+        t = _transport(plain)
+        assert t.url == plain and "KUBECTL_GITOPS_GIT_PASSWORD" not in t.env
+        assert not any(o.startswith("credential.helper") for o in t.options)
+        assert "transfer.fsckObjects=true" in t.options
 
 
 def test_a_percent_encoded_token_is_decoded_for_git_and_masked_in_both_forms():
