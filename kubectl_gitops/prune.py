@@ -39,6 +39,7 @@ Everything above ``# --- cluster`` is pure.
 from __future__ import annotations
 
 import posixpath
+import re
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
@@ -125,34 +126,51 @@ class Selection:
 
 # --- the selection: which members a prune may consider --------------------------------------------------------
 
-# How a member's source is recorded: "<renderer>:<repository-relative path>". ``file``: the plain file;
-# ``kustomize``: the kustomization folder (the unit the render selects or skips as a whole); ``helm``: the
-# template path Helm names (``<chart folder>/templates/x.yaml``), whose chart folder ``covers`` recovers.
-SOURCE_RENDERERS = ("file", "kustomize", "helm")
+# How a member's source is recorded: "<renderer>:<repository-relative path>" of the unit the render selects
+# or skips as a whole. ``file``: the plain file; ``kustomize``: the kustomization folder; ``helm``: the chart
+# folder; ``helm-template``: the template path Helm names (``<chart folder>/templates/x.yaml``) when the chart
+# folder could not be told from it (``covers`` then tries every reading, see ``_units``).
+SOURCE_RENDERERS = ("file", "kustomize", "helm", "helm-template")
 _HELM_PARTS = frozenset({"templates", "charts", "crds"})
+_RELEASE = re.compile(r", release (.+)$")
 
 
-def source_of(origin: Origin) -> str | None:
-    """The recorded source of an object rendered from ``origin``; None when it is not known."""
+def _helm_readings(path: str) -> list[str]:
+    """Every chart folder a Helm template path can come from: the part before a templates/, charts/ or crds/
+    folder (``.`` for a chart at the repository root)."""
+    parts = path.split("/")
+    return ["/".join(parts[:i]) or "." for i in range(len(parts)) if parts[i] in _HELM_PARTS]
+
+
+def source_of(origin: Origin, *, release_named: bool = False) -> str | None:
+    """The recorded source of an object rendered from ``origin``; None when it is not known.
+
+    A Helm object's origin is its template path; the chart folder is the reading whose name is the release
+    (render names the release after the chart folder unless ``--release-name`` was given: ``release_named``)."""
     path = origin.path
     if not path or path.startswith("<"):
         return None
     if origin.renderer == "kustomize":
         return f"kustomize:{origin.detail or path}"  # detail: the kustomization folder, when path is a file in it
-    if origin.renderer in SOURCE_RENDERERS:
-        return f"{origin.renderer}:{path}"
+    if origin.renderer == "helm":
+        readings = _helm_readings(path)
+        if not readings:
+            return f"helm:{path}"  # the chart folder itself (a document before any "# Source:" line)
+        m = _RELEASE.search(origin.detail)
+        chart = [u for u in readings if m and posixpath.basename(u) == m.group(1)] if not release_named else []
+        return f"helm:{chart[0]}" if len(chart) == 1 else f"helm-template:{path}"
+    if origin.renderer == "file":
+        return f"file:{path}"
     return None
 
 
 def _units(source: str) -> list[str]:
-    """The folder or file the render selected to produce an object of ``source`` (several when a Helm
-    template path can be read more than one way: each split before a templates/charts/crds folder)."""
+    """The file or folder the render selected to produce an object of ``source`` (several when a Helm
+    template path can be read more than one way)."""
     renderer, _, path = source.partition(":")
-    if renderer != "helm":
+    if renderer != "helm-template":
         return [path]
-    parts = path.split("/")
-    units = ["/".join(parts[:i]) for i in range(1, len(parts)) if parts[i] in _HELM_PARTS]
-    return units or [path]
+    return _helm_readings(path) or [path]
 
 
 @dataclass(frozen=True)

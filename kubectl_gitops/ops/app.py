@@ -152,11 +152,12 @@ class PruneReport:
 Elsewhere = Callable[[], Mapping[ResourceKey, str]]
 
 
-def member_sources(manifests: Iterable[Manifest]) -> dict[ResourceKey, str]:
-    """The recorded source of each desired object (see ``prune.source_of``); objects without one are left out."""
+def member_sources(manifests: Iterable[Manifest], *, release_named: bool = False) -> dict[ResourceKey, str]:
+    """The recorded source of each desired object (see ``prune.source_of``; ``release_named``: --release-name
+    was given); objects without one are left out."""
     out = {}
     for m in manifests:
-        src = source_of(m.origin)
+        src = source_of(m.origin, release_named=release_named)
         if src is not None:
             out[m.key] = src
     return out
@@ -282,7 +283,7 @@ class Inventory:
 
     def __init__(self, cluster: Cluster, app: AppRef, manifests: list[Manifest], checkout: Checkout, *,
                  on_event: EventSink = discard, files: FileSelection = EVERYTHING,
-                 elsewhere: Elsewhere | None = None):
+                 elsewhere: Elsewhere | None = None, release_named: bool = False):
         self.cluster = cluster
         self.app = app
         self.manifests = manifests
@@ -291,7 +292,7 @@ class Inventory:
         self.files = files  # --include/--exclude: prune stays within them
         self.elsewhere = elsewhere
         self.desired = {m.key for m in manifests}
-        self.sources = member_sources(manifests)
+        self.sources = member_sources(manifests, release_named=release_named)
         self.record = Record(app)
         self.prune_opts: PruneOptions | None = None
         self.report: PruneReport | None = None

@@ -92,7 +92,9 @@ def run_prune(settings: Settings, req: PruneRequest, *, confirm: Confirm | None 
                 prune_approved(cluster, report, listing, req.options, on_event)
                 if report.outcome is not None:  # a no-op prune writes nothing
                     result.record = record_prune(cluster, record, report, listing, checkout, keys,
-                                                 time.monotonic() - start, sources=member_sources(desired.manifests))
+                                                 time.monotonic() - start, sources=member_sources(
+                                                     desired.manifests,
+                                                     release_named=bool(settings.source.helm_release)))
         for w in result.warnings:
             on_event(Event("warning", w))
         result.requests, result.writes = cluster.requests, cluster.writes

@@ -75,7 +75,8 @@ def run_sync(settings: Settings, req: SyncRequest, *, on_event: EventSink = disc
                           files=file_selection(settings, loaded.desired.checkout),
                           elsewhere=whole_repository(settings.source, committed_only=not req.allow_dirty,
                                                      default_namespace=loaded.cluster.namespace,
-                                                     resolve=loaded.cluster.discovery.scope))
+                                                     resolve=loaded.cluster.discovery.scope),
+                          release_named=bool(settings.source.helm_release))
     computed = compute_changes(loaded, req.compare, labels=inventory.labels, on_event=on_event)
     changes = {c.key: c for c in computed.changes}
     checkout = loaded.desired.checkout

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 
@@ -38,8 +40,12 @@ def member(name: str) -> tuple[ResourceKey, dict]:
     (Origin("deploy/a.yaml", 3, "file"), "file:deploy/a.yaml"),
     (Origin("deploy/overlay", None, "kustomize", ""), "kustomize:deploy/overlay"),
     (Origin("base/cm.yaml", None, "kustomize", "deploy/overlay"), "kustomize:deploy/overlay"),
-    (Origin("deploy/web/templates/cm.yaml", None, "helm", "chart web, release web"),
-     "helm:deploy/web/templates/cm.yaml"),
+    (Origin("deploy/web/templates/cm.yaml", None, "helm", "chart web, release web"), "helm:deploy/web"),
+    (Origin("deploy/charts/web/crds/w.yaml", None, "helm", "chart x, release web"), "helm:deploy/charts/web"),
+    (Origin("charts/web/templates/cm.yaml", None, "helm", "chart web, release prod"),  # --release-name prod
+     "helm-template:charts/web/templates/cm.yaml"),
+    (Origin("templates/cm.yaml", None, "helm", "chart web, release web"), "helm-template:templates/cm.yaml"),
+    (Origin("deploy/web", None, "helm", "chart web, release web"), "helm:deploy/web"),
     (Origin("<unknown>"), None),
     (Origin("<cluster>"), None),
 ])
@@ -59,10 +65,12 @@ def test_source_of_names_the_unit_the_render_selected(origin: Origin, source: st
     (FileSelection.of(["apps/*"], [], "deploy"), "file:deploy/db/x.yaml", False),
     (FileSelection.of(["apps/*"], [], "deploy"), "file:elsewhere/apps/x.yaml", False),  # outside the path
     (FileSelection.of(["x.yaml"], [], "deploy/overlay"), "kustomize:deploy/overlay", True),  # the path itself
-    (FileSelection.of(["web"], []), "helm:web/templates/cm.yaml", True),
-    (FileSelection.of(["web"], []), "helm:web/charts/db/templates/cm.yaml", True),  # a subchart: the same unit
-    (FileSelection.of([], ["web/templates/cm.yaml"]), "helm:web/templates/cm.yaml", True),  # units are whole
-    (FileSelection.of(["a/*"], []), "helm:a/templates/web/templates/cm.yaml", None),  # two readings disagree
+    (FileSelection.of(["web"], []), "helm:web", True),
+    (FileSelection.of([], ["web/templates/cm.yaml"]), "helm:web", True),  # units are whole
+    (FileSelection.of(["web"], []), "helm-template:web/templates/cm.yaml", True),
+    (FileSelection.of(["web"], []), "helm-template:web/charts/db/templates/cm.yaml", True),  # a subchart
+    (FileSelection.of(["a/*"], []), "helm-template:a/templates/web/templates/cm.yaml", None),  # readings disagree
+    (FileSelection.of(["x.yaml"], []), "helm-template:templates/cm.yaml", True),  # the root chart: never filtered
 ])
 def test_covers(sel: FileSelection, source: str | None, covered: bool | None) -> None:
     assert sel.covers(source) is covered
@@ -70,7 +78,7 @@ def test_covers(sel: FileSelection, source: str | None, covered: bool | None) ->
 
 def test_sources_round_trip_through_the_parent() -> None:
     sources = {key("a"): "file:a.yaml", key("b"): "file:b.yaml", ResourceKey("apps", "Deployment", "ns", "w"):
-               "helm:web/templates/d.yaml"}
+               "helm:web"}
     parent = parent_object(Record(APP, sources=sources))
     parent["metadata"]["resourceVersion"] = "1"
     assert parse_parent(parent, APP).sources == sources
@@ -133,3 +141,44 @@ def test_next_sources_keeps_members_outside_the_selection_and_drops_pruned_ones(
         key("a"): "file:a.yaml", key("b"): "file:b.yaml"}
     gone_by_hand = Listing(members=[member("a")])
     assert next_sources(previous, {key("a"): "file:a.yaml"}, None, gone_by_hand) == {key("a"): "file:a.yaml"}
+
+
+# --- covers agrees with the render itself -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def mixed_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Plain files, a kustomize base and overlay, and a Helm chart (with crds/), side by side."""
+    from source_helpers import FIXTURES, HELM_MISSING, configmap, find_helm
+
+    helm = find_helm()
+    if helm is None:
+        pytest.skip(HELM_MISSING)
+    monkeypatch.setenv("KUBECTL_GITOPS_HELM", helm)
+    shutil.copytree(FIXTURES / "helm", tmp_path / "deploy/charts")
+    shutil.copytree(FIXTURES / "kustomize", tmp_path / "deploy/k")
+    (tmp_path / "deploy/plain").mkdir()
+    (tmp_path / "deploy/plain/a.yaml").write_text(configmap("a"))
+    (tmp_path / "deploy/plain/b.yaml").write_text(configmap("b"))
+    return tmp_path
+
+
+@pytest.mark.parametrize(("include", "exclude"), [
+    (["plain/a.yaml"], []), (["charts"], []), (["charts/demo"], []), (["k/overlays/*"], []), (["k/base"], []),
+    ([], ["plain"]), ([], ["charts/*"]), (["*.yaml"], []), ([], ["charts/demo/templates/deployment.yaml"]),
+    (["plain/*", "k/**"], ["k/base"]),
+])
+def test_covers_agrees_with_what_the_render_selects(mixed_repo: Path, include: list[str], exclude: list[str]) -> None:
+    """For every object of the whole repository: the selection covers its recorded source exactly when the
+    render limited by the same globs produces it."""
+    from kubectl_gitops.render import render
+    from kubectl_gitops.settings import SourceOptions
+
+    whole, problems = render(mixed_repo, "deploy", SourceOptions(path="deploy"), namespace="ns")
+    assert problems == [] and {m.origin.renderer for m in whole} == {"file", "kustomize", "helm"}
+    part, _ = render(mixed_repo, "deploy", SourceOptions(path="deploy", include=tuple(include),
+                                                         exclude=tuple(exclude)), namespace="ns")
+    rendered = {(m.key, str(m.origin)) for m in part}
+    files = FileSelection.of(include, exclude, "deploy")
+    for m in whole:
+        assert files.covers(source_of(m.origin)) is ((m.key, str(m.origin)) in rendered), (m.key, m.origin)
