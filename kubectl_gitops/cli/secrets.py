@@ -90,7 +90,9 @@ def _rule_for(path: str, config_path: str | None):  # type: ignore[no-untyped-de
 
 
 def _rule_name(config, rule) -> str:  # type: ignore[no-untyped-def]
-    return f"{rule.describe()} of {config.path}" if rule is not None else ""
+    from ..secrets.check import rule_label
+
+    return rule_label(config, rule) if rule is not None else ""
 
 
 def _open_guarded(file: str, config_path: str | None, action: str):  # type: ignore[no-untyped-def]

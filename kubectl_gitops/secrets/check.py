@@ -27,7 +27,7 @@ from typing import Any
 from ..errors import SecretsError
 from . import sops
 from .keys import Keyring
-from .sopsconfig import SopsConfig, config_for
+from .sopsconfig import CreationRule, SopsConfig, config_for
 
 EXTENSIONS = (".yaml", ".yml", ".json")
 PLACEHOLDER = re.compile(r"^\s*<[^<>]+>\s*$|<path:[^>]+>")
@@ -164,7 +164,7 @@ def check_file(path: Path, report: CheckReport, keyring: Keyring, *, require_mac
     if bad:
         report.problems.append(Finding(name, f"values that should be encrypted are not: {', '.join(bad)}"))
     if rule is not None:
-        where = f"creation_rules[{rule.index}] of {_shown(config.path)}"  # type: ignore[union-attr]
+        where = rule_label(config, rule)  # type: ignore[arg-type]
         mismatch = sops.recipient_mismatch(meta, rule.recipients, file=name, rule=where)
         if mismatch is not None:
             report.problems.append(Finding(name, mismatch.describe()
@@ -185,6 +185,11 @@ def _shown(path: Path) -> str:
     """A path as the user will recognise it: relative to the working directory when below it."""
     rel = os.path.relpath(path)
     return path.as_posix() if rel.startswith("..") else Path(rel).as_posix()
+
+
+def rule_label(config: SopsConfig, rule: CreationRule) -> str:
+    """``creation_rules[0] of deploy/.sops.yaml``: which rule decides, for messages."""
+    return f"creation_rules[{rule.index}] of {_shown(config.path)}"
 
 
 def recipients_warning(root: str | Path, rel: str, meta: sops.Metadata) -> str | None:

@@ -38,6 +38,7 @@ from pathlib import Path
 
 from ..errors import SecretsError
 from . import sops
+from .check import rule_label
 from .keys import Keyring
 from .plaintmp import private_tempdir
 from .sopsconfig import SopsConfig, config_for
@@ -188,13 +189,16 @@ def merge_files(base_path: Path, ours_path: Path, theirs_path: Path, pathname: s
     config = config_for(Path(pathname))
     rule = config.rule_for(pathname) if config is not None else None
     rule_recipients = rule.recipients if rule is not None else None
-    where = f"{rule.describe()} of {config.path}" if rule is not None and config is not None else ""
+    where = rule_label(config, rule) if rule is not None and config is not None else ""
     warnings = []
     for f in parsed[1:]:
         if f is None or not f.encrypted or (f is not ours and rule_recipients is None):
             continue
         assert f.metadata is not None
-        sops.guard_recipients(f.metadata, rule_recipients, file=f.name, rule=where, action="merge")
+        sops.guard_recipients(f.metadata, rule_recipients, file=f.name, rule=where, action="merge",
+                              hint=f"on the branch that lists it, run `kubectl gitops secrets updatekeys {pathname}` "
+                                   "(it shows the change and asks), then merge again; or add the recipient to the "
+                                   "rule if it belongs there")
     keyring = keyring or Keyring()
     decrypted: list[sops.Decrypted | None] = []
     for f in parsed:

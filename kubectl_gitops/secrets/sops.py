@@ -719,7 +719,7 @@ def recipient_mismatch(meta: Metadata, rule_recipients: Iterable[str], *, file: 
 
 
 def guard_recipients(meta: Metadata, rule_recipients: list[str] | None, *, file: str, rule: str = "",
-                     action: str = "edit") -> RecipientMismatch | None:
+                     action: str = "edit", hint: str | None = None) -> RecipientMismatch | None:
     """Before ``action`` re-wraps or re-uses the data key of ``file``: refuse (RecipientsError) when the file
     lists a recipient its creation rule does not name, or, without a matching rule, a recipient without
     a wrapped key (someone it would be wrapped for anew). Returns the recipients the rule names that the
@@ -740,8 +740,8 @@ def guard_recipients(meta: Metadata, rule_recipients: list[str] | None, *, file:
             f"{', '.join(mismatch.extra)}",
             details=["the recipient list is not protected by the MAC: anyone can add a key to it, and whoever "
                      "re-encrypts the file next would give that key the data key"],
-            hint=f"run `kubectl gitops secrets updatekeys {file}` (it shows the change and asks), or add the "
-                 "recipient to the rule if it belongs there")
+            hint=hint or f"run `kubectl gitops secrets updatekeys {file}` (it shows the change and asks), or add "
+                         "the recipient to the rule if it belongs there")
     return mismatch
 
 
