@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -326,3 +327,31 @@ def test_sops_files_with_comments_inside_lists_decrypt_with_ours(env: Env) -> No
     tampered = written.replace("other: ENC[AES256_GCM,data:", "other: ENC[AES256_GCM,data:A", 1)
     with pytest.raises(SecretsError):
         env.ours_decrypt(tampered, "list.yaml")
+
+
+def test_a_file_updatekeys_rewrote_for_the_rule_decrypts_with_sops_for_the_new_recipient(
+        env: Env, tmp_path: Path) -> None:
+    # a sops-written file with an extra recipient entry (as a pull request could add); `secrets updatekeys --yes`
+    # makes the list the rule's: the extra one is gone, the newcomer's wrapped key opens the file with sops
+    env.config("")
+    (env.dir / "all.yaml").write_text("password: correct-horse\n")
+    by_sops = env.run("encrypt", "all.yaml").stdout
+    extra, newcomer = age.Identity.generate(), age.Identity.generate()
+    f = sops.parse(by_sops, "yaml", "all.yaml")
+    assert f.metadata is not None
+    f.metadata.age.append(sops.AgeKey(str(extra.recipient), ""))
+    (env.dir / "all.yaml").write_text(sops.render(f))
+    (env.dir / ".sops.yaml").write_text(f"creation_rules:\n  - age: {env.ident.recipient},{newcomer.recipient}\n")
+    proc = subprocess.run([sys.executable, str(ROOT / "bin" / "kubectl-gitops"), "secrets", "updatekeys", "--yes",
+                           "all.yaml"],
+                          cwd=env.dir, env=env.vars, text=True, capture_output=True, timeout=60,
+                          stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr
+    assert f"removed {extra.recipient}" in proc.stderr
+    after = sops.parse((env.dir / "all.yaml").read_text(), "yaml", "all.yaml").metadata
+    assert after is not None and after.recipients == [str(env.ident.recipient), str(newcomer.recipient)]
+    newkey = tmp_path / "newcomer-test-key.txt"
+    newkey.write_text(newcomer.secret_string() + "\n")
+    proc = env.run("decrypt", "all.yaml", keyfile=newkey)
+    assert proc.returncode == 0, proc.stderr
+    assert yaml12.load_all(proc.stdout)[0][0]["password"] == "correct-horse"
