@@ -228,6 +228,30 @@ def recipients_warning(root: str | Path, rel: str, meta: sops.Metadata) -> str |
     return f"{mismatch} (`kubectl gitops secrets check` fails on it; `secrets updatekeys {rel}` fixes it)"
 
 
+def recipient_warnings(root: str | Path, rels: Iterable[str]) -> list[str]:
+    """``recipients_warning`` for each sops file ``rels`` (paths relative to ``root`` as the render names them,
+    e.g. the files ``provenance.recording()`` saw decrypted): the hook for ``diff``/``sync``, to be called
+    while the checkout still exists. Reads only those files (links leaving ``root`` skipped) and their
+    ``.sops.yaml``; never decrypts."""
+    from ..pathguard import is_inside
+
+    top = Path(root)
+    out = []
+    for rel in sorted(set(rels)):
+        path = top / rel
+        if not is_inside(top, path):
+            continue
+        try:
+            f = sops.parse(path.read_text(), sops.format_for(rel), rel)
+        except (OSError, UnicodeDecodeError, SecretsError):
+            continue
+        if f.metadata is not None:
+            warning = recipients_warning(top, rel, f.metadata)
+            if warning:
+                out.append(warning)
+    return out
+
+
 def check(paths: Iterable[str | Path], *, keyring: Keyring | None = None, require_mac: bool = False,
           config: str | None = None) -> CheckReport:
     """Check every YAML/JSON file under ``paths``; see the module docstring."""

@@ -22,7 +22,7 @@ from kubectl_gitops import redact
 from kubectl_gitops.cli.main import main
 from kubectl_gitops.errors import SecretsError
 from kubectl_gitops.secrets import age, sops
-from kubectl_gitops.secrets.check import check, recipients_warning
+from kubectl_gitops.secrets.check import check, recipient_warnings, recipients_warning
 from kubectl_gitops.secrets.gitsetup import merge_files
 from kubectl_gitops.secrets.keys import Keyring
 
@@ -316,6 +316,16 @@ def test_recipients_warning_for_diff_and_sync(repo: Repo, tmp_path: Path) -> Non
     (repo.root / ".sops.yaml").symlink_to(outside / ".sops.yaml")
     assert recipients_warning(repo.root, "deploy/db-secret.yaml", meta) is None
     assert recipients_warning(outside / "x" / "..", "../repo/deploy/db-secret.yaml", meta) is None
+
+
+def test_recipient_warnings_reads_the_decrypted_files_of_a_checkout(repo: Repo) -> None:
+    (repo.root / "deploy").mkdir()
+    bad = repo.encrypt("deploy/a-secret.yaml", secret_yaml(canary()))
+    repo.encrypt("deploy/b-secret.yaml", secret_yaml(canary()))
+    attacker = str(age.Identity.generate().recipient)
+    add_recipient(bad, attacker)
+    warnings = recipient_warnings(repo.root, ["deploy/b-secret.yaml", "deploy/a-secret.yaml", "../escape.yaml"])
+    assert len(warnings) == 1 and warnings[0].startswith("deploy/a-secret.yaml: ") and attacker in warnings[0]
 
 
 # --- the merge driver ---------------------------------------------------------------------------
