@@ -239,7 +239,12 @@ def merge_files(base_path: Path, ours_path: Path, theirs_path: Path, pathname: s
     f = sops.parse(merged, fmt, pathname)
     sops.seal(f, d_ours.metadata.rules, recipients, d_ours.data_key, stash, keep=keep,
               allowed=rule_recipients if rule_recipients is not None else ())
-    ours_path.write_text(sops.render(f))
+    tmp_out = ours_path.with_name(f".{ours_path.name}.kubectl-gitops-merged")
+    try:  # all or nothing: git reads ours_path as the merge result
+        tmp_out.write_text(sops.render(f))
+        os.replace(tmp_out, ours_path)
+    finally:
+        tmp_out.unlink(missing_ok=True)
     return MergeOutcome(True, f"{pathname}: merged decrypted values and re-encrypted", warnings)
 
 
