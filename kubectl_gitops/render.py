@@ -76,7 +76,7 @@ from .errors import RenderError
 from .model import Manifest, Obj, Origin
 from .pathguard import is_inside
 from .settings import SourceOptions
-from .yamldocs import DuplicateKeyError, documents
+from .yamldocs import DuplicateKeyError, LimitError, documents, load_json
 from .yamldocs import load as load_yaml
 
 Transform = Callable[[str, str], str]
@@ -164,6 +164,9 @@ def _parse_yaml(out: _Out, text: str, origin: Origin, *,
         if mark is not None and _char_at(text, mark.line, mark.column) == "\t":  # libyaml does not name it
             what = f"a tab character at column {mark.column + 1}; YAML indents with spaces only"
         where = f"{origin.path}:{err_line}" if err_line and origin.renderer == "file" else str(origin)
+        if isinstance(e, LimitError):  # a size, count, depth or alias limit, not a syntax error
+            out.problems.append(f"{where}: {e.problem}; {e.hint} (the rest of this file was not read)")
+            return
         out.problems.append(f"{where}: invalid YAML: {what}; fix the syntax (the rest of this file was not read)")
     except yaml.YAMLError as e:  # e.g. an unknown tag without a mark
         out.problems.append(f"{origin}: invalid YAML: {e}; fix the syntax")
@@ -171,7 +174,10 @@ def _parse_yaml(out: _Out, text: str, origin: Origin, *,
 
 def _parse_json(out: _Out, text: str, origin: Origin) -> None:
     try:
-        data = json.loads(text)
+        data = load_json(text)  # json.loads within the size and depth limits of every repository file
+    except LimitError as e:
+        out.problems.append(f"{origin.path}:{e.line}: {e.problem}; {e.hint}")
+        return
     except json.JSONDecodeError as e:
         out.problems.append(f"{origin.path}:{e.lineno}: invalid JSON: {e.msg} (column {e.colno}); fix the syntax")
         return

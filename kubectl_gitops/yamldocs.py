@@ -51,7 +51,8 @@ MAX_BYTES = 32 * 1024 * 1024  # per text (a file, or one renderer's output)
 MAX_DOCUMENTS = 10_000  # per text, empty ones included
 MAX_DEPTH = 200  # nested mappings and sequences (Python's recursion limit is 1,000; loaders recurse per level)
 _ALIAS_LOW, _ALIAS_HIGH = 400_000, 4_000_000  # go-yaml v3's alias_ratio_range_low/high
-_LIMIT_HINT = "split the file, or remove the aliases; a repository's YAML may not exceed these limits"
+_LIMIT_HINT = ("split the file or simplify it (fewer documents, less nesting, fewer aliases); a repository's "
+               "YAML and JSON may not exceed these limits")
 
 
 class DuplicateKeyError(yaml.MarkedYAMLError):
