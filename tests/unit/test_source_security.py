@@ -446,9 +446,10 @@ def test_the_helper_answers_only_for_the_urls_host(argv_log, private_tmp, monkey
     # git asks the helpers with the host it talks to; a redirect to another host must not get the token
     from kubectl_gitops.source import _transport
 
-    t = _transport(f"https://deploy:{TOKEN}@git.example.com:8443/org/repo.git")
+    token = "helper-test-token-7f2e"  # printed by `git credential fill` on purpose: not a CANARY value
+    t = _transport(f"https://deploy:{token}@git.example.com:8443/org/repo.git")
     assert t.url == "https://git.example.com:8443/org/repo.git"
-    assert all(TOKEN not in arg for arg in t.options)
+    assert all(token not in arg for arg in t.options)
     helper = next(arg for arg in t.options if arg.startswith("credential.helper=!"))
 
     def ask(host: str) -> str:
@@ -457,8 +458,8 @@ def test_the_helper_answers_only_for_the_urls_host(argv_log, private_tmp, monkey
                                                                              "GIT_TERMINAL_PROMPT": "0"},
                               capture_output=True, text=True, check=False).stdout
 
-    assert f"password={TOKEN}" in ask("git.example.com:8443")
-    assert TOKEN not in ask("evil.example.com")
+    assert f"password={token}" in ask("git.example.com:8443")
+    assert token not in ask("evil.example.com")
 
 
 def test_ssh_urls_keep_their_user_and_drop_a_password():
