@@ -9,7 +9,7 @@ one ``ValidationError`` listing every problem (render problems, structural check
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .errors import ValidationError
 from .model import Manifest
@@ -23,6 +23,7 @@ from .validate import ScopeResolver, analyse, apply_defaults
 class Desired:
     manifests: list[Manifest]
     checkout: Checkout  # what was read; its root may be gone (an export is removed on return)
+    warnings: list[str] = field(default_factory=list)  # e.g. a sops file whose recipients differ from its rule
 
 
 def load_desired(source: SourceOptions, *, committed_only: bool, default_namespace: str,
@@ -36,9 +37,14 @@ def load_desired(source: SourceOptions, *, committed_only: bool, default_namespa
     """
     from .secrets import provenance
 
+    warnings: list[str] = []
     with open_source(source, committed_only=committed_only) as checkout, provenance.recording() as decrypted:
         manifests, problems = render(checkout.root, checkout.path, source, transform=transform,
                                      namespace=default_namespace or None)
+        if decrypted.files:  # recipients are not under a sops file's MAC: compare them with .sops.yaml
+            from .secrets.check import recipient_warnings
+
+            warnings = recipient_warnings(checkout.root, decrypted.files)
     provenance.mark(manifests, decrypted)  # the fields whose values the transform decrypted (diffs mask them)
     result = analyse(manifests, default_namespace=default_namespace, resolve=resolve)
     problems.extend(result.problems)
@@ -47,4 +53,4 @@ def load_desired(source: SourceOptions, *, committed_only: bool, default_namespa
         problems.extend(extra_checks(manifests))
     if problems:
         raise ValidationError(problems, hint="fix these in the repository and run again")
-    return Desired(manifests, checkout)
+    return Desired(manifests, checkout, warnings)

@@ -75,7 +75,8 @@ def command(summary: bool, concurrency: int, ignore_file: str | None, no_fast_pa
     rules = load_rules(ignore_file)
     result = run_diff(settings, CompareOptions(concurrency=concurrency, ignore_rules=rules,
                                                fast_path=not no_fast_path),
-                      on_event=lambda ev: p.debug(f"{ev.type}: {ev.message} {ev.data}"))
+                      on_event=lambda ev: p.warn(ev.message) if ev.type == "warning"
+                      else p.debug(f"{ev.type}: {ev.message} {ev.data}"))
     p.debug(f"{len(result.changes)} objects, {result.dry_runs} dry runs, {result.requests} requests; "
             + ", ".join(f"{k} {v:.2f}s" for k, v in result.timings.items()))
     changed = result.differences

@@ -65,6 +65,8 @@ def load(settings: Settings, *, committed_only: bool, on_event: EventSink = disc
     t1 = time.monotonic()
     desired = load_desired(settings.source, committed_only=committed_only, default_namespace=cluster.namespace,
                            resolve=discovery.scope, transform=decrypt_if_encrypted, extra_checks=extra_checks)
+    for warning in desired.warnings:
+        on_event(Event("warning", warning))
     resolve_secret_placeholders(desired, on_event, allow=settings.source.vault_allow)
     t2 = time.monotonic()
     on_event(Event("source", desired.checkout.describe(), {
