@@ -43,6 +43,8 @@ from . import redact
 from .errors import ClusterError, InvalidInputError, TransportError
 from .kubeconfig import Endpoint
 
+_REPLAYABLE = frozenset({"GET", "HEAD", "OPTIONS"})  # safe to send again on a fresh connection
+
 TOKEN_FILE_TTL = 60.0  # seconds a tokenFile's content is reused (kubectl re-reads it about once a minute)
 EXEC_API_VERSIONS = ("client.authentication.k8s.io/v1", "client.authentication.k8s.io/v1beta1")
 
@@ -211,7 +213,9 @@ class HttpTransport:
                 data = r.read()
             except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as e:
                 self._discard(conn)
-                if reused and attempt == 1 and not sent:  # a dead keep-alive connection, nothing delivered
+                # A keep-alive connection the server had closed (Go's net/http rule): replace it once when
+                # nothing was delivered, or, for a replayable read, when no byte of an answer came back.
+                if reused and attempt == 1 and (not sent or method in _REPLAYABLE):
                     continue
                 raise self._error(e, method, path, timeout, sent=sent) from None
             except (OSError, http.client.HTTPException) as e:
