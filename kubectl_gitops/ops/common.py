@@ -202,7 +202,7 @@ def compute_changes(loaded: Loaded, opts: CompareOptions, *, labels: dict[str, s
         try:
             merged = cluster.apply(obj, rt, dry_run=True, force=opts.force_conflicts)
         except ApiError as e:
-            if e.conflict and not opts.force_conflicts:
+            if e.field_manager_conflict and not opts.force_conflicts:
                 conflict = _conflict_text(e)
                 try:
                     merged = cluster.apply(obj, rt, dry_run=True, force=True)
