@@ -299,8 +299,12 @@ def _json_indent(text: str) -> str | int:
 def parse(text: str, fmt: str, name: str = "<input>") -> SopsFile:
     """Parse ``text``; if it carries sops metadata, read it (from the first document, like sops)."""
     if fmt == "json":
+        from ..yamldocs import LimitError, load_json
+
         try:
-            doc = json.loads(text, parse_int=int, object_pairs_hook=dict)
+            doc = load_json(text)  # json.loads within the size and depth limits of every repository file
+        except LimitError as e:
+            raise SecretsError(f"{name}:{e.line}: {e.problem}", hint=e.hint) from e
         except json.JSONDecodeError as e:
             raise SecretsError(f"{name}:{e.lineno}: invalid JSON: {e.msg}") from None
         if not isinstance(doc, dict):
