@@ -81,8 +81,9 @@ class ApiError(ClusterError):
 
     @property
     def field_manager_conflict(self) -> bool:
-        """Server-side apply: fields owned by another field manager (``--force-conflicts`` takes them)."""
-        return self.status == 409 and any((c or {}).get("type") == "FieldManagerConflict" for c in self.causes)
+        """Server-side apply: fields owned by another field manager (``--force-conflicts`` takes them). The
+        Status cause's type is serialised as ``reason`` (metav1.StatusCause), as the real server sends it."""
+        return self.status == 409 and any((c or {}).get("reason") == "FieldManagerConflict" for c in self.causes)
 
     @property
     def stale(self) -> bool:
@@ -341,7 +342,7 @@ class Cluster:
             hint = "you are not allowed to do this: check RBAC for your user (kubectl auth can-i)"
         cls = ApiError
         if status == 409 and reason == "Conflict" and "has been modified" in str(msg) and not any(
-                isinstance(c, dict) and c.get("type") == "FieldManagerConflict" for c in causes):
+                isinstance(c, dict) and c.get("reason") == "FieldManagerConflict" for c in causes):
             cls = StaleObjectError
             hint = "the object changed while it was being written (another writer): run again; it is read afresh"
         err = cls(f"{msg} ({status})" if msg else f"{method} {path} failed ({status})", status=status,
