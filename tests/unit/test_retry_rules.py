@@ -195,7 +195,8 @@ def test_nothing_listening_fails_after_a_few_tries(make: Any) -> None:
 
 def test_conflicts_are_classified(make: Any) -> None:
     fm = status_body(409, "Conflict", 'Apply failed with 1 conflict: conflict with "kubectl-edit": .data.a',
-                     [{"reason": "FieldManagerConflict", "message": 'conflict with "kubectl-edit"', "field": ".data.a"}])
+                     [{"reason": "FieldManagerConflict", "message": 'conflict with "kubectl-edit"',
+                       "field": ".data.a"}])
     stale = status_body(409, "Conflict", 'Operation cannot be fulfilled on configmaps "a": the object has been '
                         "modified; please apply your changes to the latest version and try again")
     exists = status_body(409, "AlreadyExists", 'configmaps "a" already exists')
