@@ -24,21 +24,9 @@ we know about it (commit, dirty, pushed or not). The rules:
   temporary folder (removed on exit) by reading blobs from the object database: the user's work tree
   and index are never touched (``git status`` runs with ``GIT_OPTIONAL_LOCKS=0`` for the same reason).
   A bare repository has no work tree, so HEAD is read.
-* What an export holds: the subtree of the path, plus the files (not folders) of every folder above it
-  (``.sops.yaml`` and repository config files live there). When the subtree holds a kustomization or a
-  Helm chart, the whole tree is exported, because those may reference ``../base``. Submodules are not
-  exported.
-* A commit is untrusted input (docs/security.md). Before anything is written, every entry of the commit's
-  tree (all of it, not only the exported folder: git's own commands never make such an entry, so the commit
-  is crafted) is refused if a component is empty, only dots (``.``, ``..``, ``...``), ``.git`` in any case or
-  in a spelling Windows (``.git.``, ``.git ``, ``git~1``, ``.git::$DATA``) or macOS (``.git`` with an
-  invisible U+200C inside) opens as ``.git``, or holds a backslash; absolute paths and duplicate names too.
-  The checks mirror git's own ``verify_path``; they are written here because exports read blobs straight from
-  the object database (never the user's index or work tree) and git has no plumbing that checks a tree's
-  names without writing them. Files are then created exclusively (``O_EXCL | O_NOFOLLOW``) in folders
-  verified to be inside the export, symbolic links last; a link whose real path (every link of a chain
-  followed) leaves the export refuses the whole export (exit 3, naming the link). Links that stay inside
-  keep working.
+* Exports (``gitexport``): the path's subtree and the files of the folders above it, or the whole tree when a
+  kustomization or chart is inside. A commit is untrusted input (docs/security.md): every entry of its tree is
+  checked before anything is written, and links that leave the export are refused.
 * ``--ref``: a branch, tag or commit (anything ``git rev-parse`` understands). In a local repository a
   branch that exists only on a remote (``feature`` with ``origin/feature``) is found too. For a remote
   URL, branches and tags are those of the remote; a commit that no branch contains is fetched by sha.
@@ -68,8 +56,9 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from . import pathguard, redact
+from . import redact
 from .errors import SourceError
+from .gitexport import CRAFTED_HINT, exported
 from .settings import SourceOptions
 
 if TYPE_CHECKING:  # GitPython is imported lazily: `kubectl gitops --help` must stay fast.
@@ -80,7 +69,6 @@ GIT_TIMEOUT_ENV = "KUBECTL_GITOPS_GIT_TIMEOUT"  # seconds for clone/fetch; defau
 DEFAULT_GIT_TIMEOUT = 300.0
 
 # Files that make a folder a render unit (see render.py); their presence widens an export to the whole tree.
-RENDER_UNIT_FILES = frozenset({"kustomization.yaml", "kustomization.yml", "Kustomization", "Chart.yaml"})
 
 _GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0", "GIT_ASKPASS": "", "SSH_ASKPASS": ""}
 _SHA = re.compile(r"^[0-9a-f]{40}$|^[0-9a-f]{64}$")
@@ -326,186 +314,17 @@ def _dirty(run: GitRun, rel: str) -> bool:
     return bool(out.strip("\0 \n"))
 
 
-# --- exports -----------------------------------------------------------------------------------------
+# --- exports (gitexport writes them) ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Entry:
-    mode: str
-    kind: str
-    sha: str
-    path: str
-
-
-_CRAFTED_HINT = ("this commit was crafted (or is corrupt) to write outside the export folder; do not deploy it, "
-                 "and check where it came from (`git fsck` names the bad trees)")
-
-
-def _tree_entries(repo: Repo, sha: str, label: str) -> list[_Entry]:
-    """Every blob and submodule of the commit's tree (``ls-tree -r``), paths as git stores them (bytes that are
-    not UTF-8 kept as surrogate escapes, so they round-trip to the file system unchanged)."""
+def _ls_tree(repo: Repo, sha: str, label: str) -> str:
+    """``git ls-tree -r -z --full-tree``: every blob and submodule of the commit's tree."""
     try:
-        out = _repo_cli(repo)("ls-tree", "-r", "-z", "--full-tree", sha)
+        return _repo_cli(repo)("ls-tree", "-r", "-z", "--full-tree", sha)
     except _GitFailed as err:  # git itself refuses some malformed trees (an empty name, a bad mode)
         reason = str(err).partition(" failed: ")[2] or str(err)
         raise SourceError(f"{label}: git cannot read the commit's tree ({reason}); nothing was written",
-                          hint=_CRAFTED_HINT) from err
-    entries = []
-    for record in out.split("\0"):
-        if not record:
-            continue
-        info, _, path = record.partition("\t")
-        mode, kind, obj = info.split(" ")
-        entries.append(_Entry(mode, kind, obj, path))
-    return entries
-
-
-# Code points HFS+ ignores in names (git's is_hfs_dotgit): ".g\u200cit" opens ".git" on macOS.
-_HFS_IGNORED = dict.fromkeys([0x200C, 0x200D, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x206A, 0x2070),
-                              0xFEFF])
-# NTFS (git's is_ntfs_dotgit): trailing dots and spaces are dropped, "git~1" is the short name of ".git",
-# and ":name" opens a data stream of ".git".
-_NTFS_DOTGIT = re.compile(r"(?:\.git|git~1)[. ]*(?::.*)?", re.IGNORECASE | re.DOTALL)
-_ONLY_DOTS = re.compile(r"[. ]+")  # ".", "..", and what Windows reads as them ("...", ".. ")
-
-
-def _bad_component(name: str) -> str | None:
-    """Why git refuses to check out a path component like this one, or None when it is fine."""
-    if name == "":
-        return "an empty folder name"
-    if _ONLY_DOTS.fullmatch(name):
-        return f"a {name.strip()!r} component"
-    if "\\" in name:
-        return "a backslash (a folder separator on Windows)"
-    if "\0" in name:
-        return "a NUL byte"
-    if _NTFS_DOTGIT.fullmatch(name) or name.translate(_HFS_IGNORED).lower() == ".git":
-        return "a .git folder (or a name Windows or macOS open as .git)"
-    return None
-
-
-def _quote(path: str) -> str:
-    """A path for a one-line message: quoted, control and invisible characters escaped (``repr`` does both)."""
-    return repr(path)
-
-
-def _check_tree(entries: list[_Entry], label: str) -> None:
-    """Refuse a commit whose tree holds a path git itself would never check out, before anything is written.
-
-    Every entry of the commit is checked, not only those of the exported folder: such an entry is never an
-    accident (git's own commands cannot make one), so the whole commit is treated as crafted."""
-    hint = _CRAFTED_HINT
-    seen: set[str] = set()
-    for e in entries:
-        reason = None
-        if e.path.startswith("/"):
-            reason = "an absolute path"
-        else:
-            reason = next((r for c in e.path.split("/") if (r := _bad_component(c))), None)
-        if reason is None and e.path in seen:
-            reason = "a second entry of the same name"
-        if reason is not None:
-            raise SourceError(f"{label}: tree entry {_quote(e.path)} is refused: it has {reason}; nothing was "
-                              f"written", hint=hint)
-        seen.add(e.path)
-    for e in entries:  # a file (or link) and a folder of the same name: "x" and "x/y"
-        parts = e.path.split("/")
-        for i in range(1, len(parts)):
-            parent = "/".join(parts[:i])
-            if parent in seen:
-                raise SourceError(f"{label}: tree entry {_quote(e.path)} is refused: {_quote(parent)} is both a "
-                                  f"file and a folder; nothing was written", hint=hint)
-
-
-def _under(path: str, rel: str) -> bool:
-    return rel == "." or path == rel or path.startswith(rel + "/")
-
-
-def _select(entries: list[_Entry], rel: str) -> list[_Entry]:
-    """The path's subtree and the files of the folders above it; everything when a render unit is inside."""
-    inside = [e for e in entries if _under(e.path, rel)]
-    if rel == "." or any(posixpath.basename(e.path) in RENDER_UNIT_FILES for e in inside):
-        return entries
-    ancestors = {""}
-    parts = rel.split("/")
-    for i in range(1, len(parts)):
-        ancestors.add("/".join(parts[:i]))
-    return inside + [e for e in entries
-                     if not _under(e.path, rel) and posixpath.dirname(e.path) in ancestors]
-
-
-_CHUNK = 1 << 20
-_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
-_O_BINARY = getattr(os, "O_BINARY", 0)
-
-
-def _write_tree(repo: Repo, entries: list[_Entry], dest: Path, *, label: str) -> None:
-    """Write ``entries`` (already checked by ``_check_tree``) under ``dest``: regular files first, each into a
-    real folder that is verified to be inside ``dest`` and created exclusively (never through a link), then the
-    symbolic links; a link whose real path (every link of a chain followed) leaves ``dest`` refuses the export."""
-    root = os.path.realpath(dest)
-    links: list[tuple[_Entry, str]] = []
-    folders = {root}
-    for e in entries:
-        if e.kind != "blob":  # a submodule ("commit"): its content is not in this repository
-            continue
-        target = os.path.join(root, *e.path.split("/"))
-        parent = os.path.dirname(target)
-        if parent not in folders:
-            os.makedirs(parent, exist_ok=True)
-            if not pathguard.is_inside(root, parent):  # defence in depth: _check_tree already refused ".."
-                raise SourceError(f"{label}: tree entry {_quote(e.path)} would be written outside the export "
-                                  f"folder; nothing was exported", hint="do not deploy this commit")
-            folders.add(parent)
-        if e.mode == "120000":
-            links.append((e, target))
-            continue
-        mode = 0o755 if e.mode == "100755" else 0o644
-        try:
-            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_BINARY, mode)
-        except FileExistsError:  # two names one file system folds together (case, Unicode normalisation)
-            raise SourceError(f"{label}: tree entry {_quote(e.path)} collides with another entry on this file "
-                              f"system", hint="rename one of the two files in the repository") from None
-        stream = repo.odb.stream(bytes.fromhex(e.sha))
-        with os.fdopen(fd, "wb") as fh:
-            while chunk := stream.read(_CHUNK):
-                fh.write(chunk)
-    for e, target in links:  # after the files, so the containment check sees the final tree
-        pointee = repo.odb.stream(bytes.fromhex(e.sha)).read().decode("utf-8", "surrogateescape")
-        if not pointee or "\0" in pointee:
-            raise SourceError(f"{label}: symbolic link {_quote(e.path)} has an invalid target",
-                              hint="do not deploy this commit")
-        try:
-            os.symlink(pointee, target)
-        except FileExistsError:
-            raise SourceError(f"{label}: tree entry {_quote(e.path)} collides with another entry on this file "
-                              f"system", hint="rename one of the two files in the repository") from None
-    leaving = [e.path for e, target in links if not pathguard.is_inside(root, target)]
-    if leaving:
-        more = f" (and {len(leaving) - 1} more)" if len(leaving) > 1 else ""
-        raise SourceError(f"{label}: symbolic link {_quote(leaving[0])}{more} points outside the repository; "
-                          f"nothing was read through it",
-                          hint="links may only point to files of the repository: replace it with a copy of the file "
-                               "(see docs/security.md)")
-
-
-@contextlib.contextmanager
-def _exported(repo: Repo, sha: str, rel: str, *, label: str) -> Iterator[Path]:
-    entries = _tree_entries(repo, sha, label)
-    _check_tree(entries, label)  # before anything is written
-    if rel != "." and not any(_under(e.path, rel) for e in entries):
-        raise SourceError(f"path {rel!r} does not exist in {label}",
-                          hint=f"check --path; list the folders of that revision with `git ls-tree -d {sha[:12]}`")
-    tmp = Path(tempfile.mkdtemp(prefix="kubectl-gitops-src-"))
-    try:
-        try:
-            _write_tree(repo, _select(entries, rel), tmp, label=label)
-        except OSError as err:
-            raise SourceError(f"cannot export {label} into {tmp}: {err.strerror or err}",
-                              hint="check the free space and permissions of the temporary folder (TMPDIR)") from err
-        yield tmp
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+                          hint=CRAFTED_HINT) from err
 
 
 # --- remote cache ------------------------------------------------------------------------------------
@@ -684,7 +503,7 @@ def _open_remote(opts: SourceOptions) -> Iterator[Checkout]:
     try:
         label = f"{safe_url(opts.repo)} at {opts.ref or 'HEAD'} ({sha[:12]})"
         on_remote = _contained_in(_repo_cli(repo), sha, "refs/heads/")
-        with _exported(repo, sha, rel, label=label) as root:
+        with exported(repo, sha, rel, _ls_tree(repo, sha, label), label=label) as root:
             yield Checkout(root=root, repo_root=None, commit=sha, ref=opts.ref, dirty=False,
                            on_remote=on_remote, remote_url=safe_url(opts.repo), path=rel)
     finally:
@@ -732,7 +551,7 @@ def _open_local(opts: SourceOptions, *, committed_only: bool) -> Iterator[Checko
         else:
             sha = _resolve_local(run, rev, str(top))
         label = f"{rev} ({sha[:12]})"
-        with _exported(repo, sha, rel, label=label) as root:
+        with exported(repo, sha, rel, _ls_tree(repo, sha, label), label=label) as root:
             yield Checkout(root=root, repo_root=top, commit=sha, ref=opts.ref, dirty=False,
                            on_remote=_on_remote(run, names, sha), remote_url=url, path=rel)
     finally:
