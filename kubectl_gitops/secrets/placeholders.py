@@ -98,7 +98,7 @@ def find_placeholders(obj: Mapping[str, Any]) -> bool:
     pattern = GENERIC if ANN_PATH in annotations else INLINE
     if pattern is INLINE and obj.get("kind") != "Secret" and "<path:" not in json.dumps(obj, default=str):
         return False  # the common case, decided by one C-speed scan instead of a walk over every string
-    for fpath, value in _strings(obj, ()):
+    for fpath, value in string_leaves(obj, ()):
         if pattern.search(value):
             return True
         if _is_secret_data(obj, fpath):
@@ -171,7 +171,7 @@ class _ObjectResolver:
             self.remove_missing = False
 
     def _problem(self, fpath: tuple[Any, ...], text: str) -> None:
-        where = _format_path(fpath)
+        where = format_path(fpath)
         self.problems.append(f"{self.m.where()}{' ' + where if where else ''}: {text}")
 
     def run(self) -> dict[str, Any]:
@@ -536,18 +536,20 @@ def _b64_text(value: str) -> str | None:
         return None
 
 
-def _strings(node: Any, fpath: tuple[Any, ...]) -> Iterator[tuple[tuple[Any, ...], str]]:
+def string_leaves(node: Any, fpath: tuple[Any, ...]) -> Iterator[tuple[tuple[Any, ...], str]]:
+    """(field path, text) of every string under ``node``."""
     if isinstance(node, dict):
         for k, v in node.items():
-            yield from _strings(v, (*fpath, k))
+            yield from string_leaves(v, (*fpath, k))
     elif isinstance(node, list):
         for i, v in enumerate(node):
-            yield from _strings(v, (*fpath, i))
+            yield from string_leaves(v, (*fpath, i))
     elif isinstance(node, str):
         yield fpath, node
 
 
-def _format_path(fpath: tuple[Any, ...]) -> str:
+def format_path(fpath: tuple[Any, ...]) -> str:
+    """``spec.containers[0].env["A B"]``: a field path for messages."""
     out = ""
     for p in fpath:
         if isinstance(p, int):

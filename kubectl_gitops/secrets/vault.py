@@ -60,7 +60,16 @@ from .. import redact
 from ..errors import ExitCode, SecretsError, UsageError
 from ..model import Manifest
 from ..settings import parse_duration
-from .placeholders import ANN_IGNORE, ANN_PATH, GENERIC, INLINE, INLINE_BODY, SecretNotFound
+from .placeholders import (
+    ANN_IGNORE,
+    ANN_PATH,
+    GENERIC,
+    INLINE,
+    INLINE_BODY,
+    SecretNotFound,
+    format_path,
+    string_leaves,
+)
 
 DEFAULT_TIMEOUT = 10.0
 TRANSIENT_STATUS = frozenset({429, 500, 502, 504})  # 503 is a sealed or standby server: not worth waiting for
@@ -403,7 +412,7 @@ def placeholder_paths(m: Manifest) -> Iterator[tuple[str, str, str]]:
     pattern = GENERIC if generic else INLINE
     ann_path = annotations.get(ANN_PATH)
     ann_used = False
-    for fpath, text in _strings(obj, ()):
+    for fpath, text in string_leaves(obj, ()):
         texts = [text]
         if obj.get("kind") == "Secret" and len(fpath) == 2 and fpath[0] == "data":
             with contextlib.suppress(binascii.Error, ValueError):
@@ -414,7 +423,7 @@ def placeholder_paths(m: Manifest) -> Iterator[tuple[str, str, str]]:
                 name = placeholder[1:-1].split("|")[0].strip(" ")
                 inline = INLINE_BODY.match(name)
                 if inline:
-                    yield _field(fpath), placeholder, inline.group(1)
+                    yield format_path(fpath), placeholder, inline.group(1)
                 elif generic:
                     ann_used = True
     if generic and ann_used and ann_path:
@@ -444,30 +453,3 @@ def check_placeholder_paths(manifests: Sequence[Manifest], allow: Sequence[str] 
             details=refused,
             hint=f"placeholders read KV secrets only, under well-formed paths; if these paths are really meant, "
                  f"allow them explicitly with {ALLOW_FLAG} PREFIX (or {ALLOW_ENV}=PREFIX,...)")
-
-
-def _strings(node: Any, fpath: tuple[Any, ...]) -> Iterator[tuple[tuple[Any, ...], str]]:
-    if isinstance(node, dict):
-        for k, v in node.items():
-            if isinstance(v, str):
-                yield (*fpath, k), v
-            else:
-                yield from _strings(v, (*fpath, k))
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            if isinstance(v, str):
-                yield (*fpath, i), v
-            else:
-                yield from _strings(v, (*fpath, i))
-
-
-def _field(fpath: tuple[Any, ...]) -> str:
-    out = ""
-    for p in fpath:
-        if isinstance(p, int):
-            out += f"[{p}]"
-        elif re.fullmatch(r"[A-Za-z0-9_-]+", str(p)):
-            out += f".{p}" if out else str(p)
-        else:
-            out += f"[{json.dumps(str(p))}]"
-    return out
