@@ -38,7 +38,7 @@ import os
 import random
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -196,6 +196,9 @@ class Cluster:
         self.rng = random.Random()
         self.retries = 0  # requests sent again
         self._reached = False  # has this server answered once?
+        # Called before every write that is not a dry run; raises to stop it (lease.Lease.check: a run that
+        # lost its app's Lease issues no more writes).
+        self.write_guard: Callable[[], None] | None = None
 
     @classmethod
     def connect(cls, opts: ClusterOptions, *, pool_size: int = 16) -> Cluster:
@@ -225,6 +228,8 @@ class Cluster:
         write = method in ("POST", "PUT", "PATCH", "DELETE")
         dry = any(k == "dryRun" for k, _ in params)
         safe = idempotent(method, content_type)
+        if write and not dry and self.write_guard is not None:
+            self.write_guard()
         attempt = timeouts = 0
         while True:
             attempt += 1

@@ -1,0 +1,317 @@
+"""The Lease state machine (kubectl_gitops/lease.py) against an in-memory Lease store with optimistic
+concurrency: free, held, expired + takeover, a lost race, an ambiguous create that was ours, renewal
+failure -> lost, release. Clocks are injected; nothing here waits."""
+
+from __future__ import annotations
+
+import copy
+import random
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from kubectl_gitops.cluster import ApiError, Discovery, ResourceType
+from kubectl_gitops.errors import AmbiguousWriteError, ClusterError, ExitCode, RefusedError
+from kubectl_gitops.events import Event
+from kubectl_gitops.lease import Holder, Lease, LeaseLostError, LeaseOptions, format_time, parse_time
+
+LEASE_RT = ResourceType("coordination.k8s.io", "v1", "Lease", "leases", True, frozenset())
+NS, APP = "team", "web"
+PATH = LEASE_RT.path(NS, "kubectl-gitops.web")
+
+
+class Clock:
+    def __init__(self, t: float = 1_700_000_000.0):
+        self.t = t
+        self.mono = 100.0
+
+    def __call__(self) -> float:
+        return self.t
+
+    def monotonic(self) -> float:
+        return self.mono
+
+    def advance(self, s: float) -> None:
+        self.t += s
+        self.mono += s
+
+
+class FakeLeases:
+    """One namespace of Leases with resourceVersions, 409s like the API server, and scripted faults:
+    ``before[method]`` runs before a write (may raise), ``after[method]`` after it was stored (may raise)."""
+
+    def __init__(self) -> None:
+        self.objs: dict[str, dict[str, Any]] = {}
+        self.rv = 0
+        self.before: dict[str, Callable[[], None]] = {}
+        self.after: dict[str, Callable[[], None]] = {}
+        self.writes: list[str] = []
+        self.write_guard: Callable[[], None] | None = None
+        d = Discovery()
+        d.add(LEASE_RT, True)
+        self.discovery = d
+
+    def get(self, rt: ResourceType, namespace: str | None, name: str) -> dict[str, Any] | None:
+        obj = self.objs.get(name)
+        return copy.deepcopy(obj) if obj else None
+
+    def _store(self, body: dict[str, Any]) -> dict[str, Any]:
+        self.rv += 1
+        obj = copy.deepcopy(body)
+        obj["metadata"]["resourceVersion"] = str(self.rv)
+        self.objs[obj["metadata"]["name"]] = obj
+        return copy.deepcopy(obj)
+
+    def request(self, method: str, path: str, *, body: Any = None, **_: Any) -> Any:
+        if self.write_guard is not None:
+            self.write_guard()
+        if method in self.before:
+            self.before.pop(method)()
+        name = body["metadata"]["name"]
+        if method == "POST":
+            if name in self.objs:
+                raise ApiError(f'leases "{name}" already exists', status=409, reason="AlreadyExists")
+        elif method == "PUT":
+            live = self.objs.get(name)
+            if live is None:
+                raise ApiError("not found", status=404, reason="NotFound")
+            if body["metadata"].get("resourceVersion") != live["metadata"]["resourceVersion"]:
+                raise ApiError("Operation cannot be fulfilled: the object has been modified", status=409,
+                               reason="Conflict")
+        out = self._store(body)
+        self.writes.append(method)
+        if method in self.after:
+            self.after.pop(method)()
+        return out
+
+    def holder(self) -> str:
+        return str((self.objs["kubectl-gitops.web"].get("spec") or {}).get("holderIdentity") or "")
+
+
+def make(cluster: FakeLeases, clock: Clock, *, wait: float = 0.0, holder: str = "ana@laptop",
+         events: list[Event] | None = None, duration: float = 30.0) -> Lease:
+    sink = events.append if events is not None else (lambda e: None)
+    return Lease(cluster, APP, NS, command="sync 1a2b3c4d5e6f",
+                 options=LeaseOptions(duration=duration, wait=wait, poll=2.0, holder=holder), on_event=sink,
+                 clock=clock, monotonic=clock.monotonic, sleep=clock.advance, rng=random.Random(1))
+
+
+def test_free_lease_is_created_and_released() -> None:
+    c, clock = FakeLeases(), Clock()
+    lease = make(c, clock)
+    lease.acquire()
+    assert c.writes == ["POST"] and c.holder() == lease.identity
+    spec = c.objs["kubectl-gitops.web"]["spec"]
+    assert spec["leaseDurationSeconds"] == 30 and parse_time(spec["acquireTime"]) == pytest.approx(clock.t)
+    assert lease.identity.startswith("ana@laptop/") and not lease.waited
+    lease.check()
+    lease.release()
+    assert c.writes == ["POST", "PUT"] and c.holder() == ""
+    # released: the next run takes it with an update, no create
+    other = make(c, clock, holder="bo@ci")
+    other.acquire()
+    assert c.writes[-1] == "PUT" and c.holder() == other.identity
+    assert c.objs["kubectl-gitops.web"]["spec"].get("leaseTransitions", 0) == 0  # it was free, not taken over
+
+
+def test_held_lease_refuses_naming_holder_and_since_when() -> None:
+    c, clock = FakeLeases(), Clock()
+    first = make(c, clock)
+    first.acquire()
+    clock.advance(5)
+    second = make(c, clock, holder="bo@ci")
+    with pytest.raises(RefusedError) as e:
+        second.acquire()
+    assert e.value.exit_code == ExitCode.REFUSED
+    msg = str(e.value)
+    assert "ana@laptop" in msg and "sync 1a2b3c4d5e6f" in msg and "since " in msg and "renewed 5s ago" in msg
+    assert "--lock-timeout" in (e.value.hint or "")
+    assert c.holder() == first.identity and c.writes == ["POST"]
+
+
+def test_expired_lease_is_taken_over_with_a_warning() -> None:
+    c, clock = FakeLeases(), Clock()
+    dead = make(c, clock)
+    dead.acquire()  # then the process dies: no renewals
+    clock.advance(31)
+    events: list[Event] = []
+    heir = make(c, clock, holder="bo@ci", events=events)
+    heir.acquire()
+    assert c.holder() == heir.identity and heir.took_over is not None
+    assert heir.took_over.identity == dead.identity
+    warnings = [e.message for e in events if e.type == "warning"]
+    assert len(warnings) == 1 and "took over" in warnings[0] and "ana@laptop" in warnings[0]
+    assert c.objs["kubectl-gitops.web"]["spec"]["leaseTransitions"] == 1
+    # the dead run, were it to come back, finds it lost at its next renewal
+    assert dead.renew() is False
+    with pytest.raises(LeaseLostError):
+        dead.check()
+
+
+def test_lost_race_on_create_reads_again_and_refuses() -> None:
+    c, clock = FakeLeases(), Clock()
+    rival = make(c, clock, holder="bo@ci")
+    me = make(c, clock)
+    c.before["POST"] = rival.acquire  # the rival creates it between our GET and our POST
+    with pytest.raises(RefusedError, match="bo@ci"):
+        me.acquire()
+    assert c.holder() == rival.identity
+
+
+def test_lost_race_on_update_reads_again_and_refuses() -> None:
+    c, clock = FakeLeases(), Clock()
+    old = make(c, clock, holder="old@host")
+    old.acquire()
+    clock.advance(40)  # expired: both runs try to take it over
+    rival = make(c, clock, holder="bo@ci")
+    me = make(c, clock)
+    c.before["PUT"] = rival.acquire
+    with pytest.raises(RefusedError, match="bo@ci"):
+        me.acquire()
+    assert c.holder() == rival.identity
+
+
+def test_ambiguous_create_that_was_ours_is_held() -> None:
+    c, clock = FakeLeases(), Clock()
+    me = make(c, clock)
+
+    def reset() -> None:
+        raise AmbiguousWriteError("POST ...: connection reset", method="POST", path=PATH)
+
+    c.after["POST"] = reset  # the server created it, the answer was lost
+    me.acquire()
+    assert me.held and c.holder() == me.identity and c.writes == ["POST"]
+
+
+def test_ambiguous_create_that_did_not_happen_is_sent_again() -> None:
+    c, clock = FakeLeases(), Clock()
+    me = make(c, clock)
+
+    def reset() -> None:
+        raise AmbiguousWriteError("POST ...: timed out", method="POST", path=PATH)
+
+    c.before["POST"] = reset  # never reached the server
+    me.acquire()
+    assert me.held and c.writes == ["POST"]
+
+
+def test_wait_polls_until_released_then_acquires() -> None:
+    c, clock = FakeLeases(), Clock()
+    first = make(c, clock)
+    first.acquire()
+    polls = []
+
+    def sleep(s: float) -> None:
+        polls.append(s)
+        clock.advance(s)
+        if len(polls) == 3:
+            first.release()
+
+    events: list[Event] = []
+    second = make(c, clock, holder="bo@ci", wait=120, events=events)
+    second.sleep = sleep
+    second.acquire()
+    assert second.waited and c.holder() == second.identity and len(polls) == 3
+    assert all(1.0 <= p <= 2.0 for p in polls)  # poll=2: jittered between half and all of it
+    assert [e.type for e in events].count("lease.wait") == 1
+
+
+def test_wait_gives_up_at_the_lock_timeout() -> None:
+    c, clock = FakeLeases(), Clock()
+    first = make(c, clock)
+    first.acquire()
+
+    def sleep(s: float) -> None:
+        clock.advance(s)
+        first.renew()  # the holder is alive
+
+    second = make(c, clock, holder="bo@ci", wait=10)
+    second.sleep = sleep
+    with pytest.raises(RefusedError, match="after waiting 10s"):
+        second.acquire()
+    assert clock.mono == pytest.approx(110.0)
+
+
+def test_renewal_keeps_it_and_failed_renewals_lose_it() -> None:
+    c, clock = FakeLeases(), Clock()
+    events: list[Event] = []
+    me = make(c, clock, events=events)
+    me.acquire()
+    c.write_guard = me.check
+    clock.advance(10)
+    assert me.renew() is True
+    assert parse_time(c.objs["kubectl-gitops.web"]["spec"]["renewTime"]) == pytest.approx(clock.t)
+    clock.advance(10)
+
+    def down() -> None:
+        raise ClusterError("cannot reach the API server", status=None)
+
+    c.before["PUT"] = down
+    assert me.renew() is False
+    me.check()  # 10 s since the last renewal: still within 2/3 of 30 s
+    clock.advance(11)
+    with pytest.raises(LeaseLostError) as e:
+        me.check()
+    assert e.value.exit_code == ExitCode.OPERATION_FAILED and "not renewed" in str(e.value)
+    with pytest.raises(LeaseLostError):
+        c.request("PATCH", "/api/v1/configmaps/x", body={"metadata": {"name": "x"}})  # the write guard
+    assert next(e.message for e in events if e.type == "warning").startswith("lost the Lease")
+    me.release()  # not ours any more: no write
+    assert c.writes == ["POST", "PUT"]
+
+
+def test_renewal_conflict_with_ourselves_recovers_but_a_takeover_is_lost() -> None:
+    c, clock = FakeLeases(), Clock()
+    me = make(c, clock)
+    me.acquire()
+    # someone edited the Lease (kubectl annotate): still ours, a newer resourceVersion
+    c._store({**c.objs["kubectl-gitops.web"], "metadata": {**c.objs["kubectl-gitops.web"]["metadata"]}})
+    assert me.renew() is False and me.held
+    assert me.renew() is True
+    # taken by force (kubectl edit): lost at once
+    obj = c.objs["kubectl-gitops.web"]
+    c._store({**obj, "spec": {**obj["spec"], "holderIdentity": "eve@x/1/ff"}})
+    assert me.renew() is False and not me.held
+    with pytest.raises(LeaseLostError, match="eve@x"):
+        me.check()
+
+
+def test_ambiguous_renewal_that_happened_counts() -> None:
+    c, clock = FakeLeases(), Clock()
+    me = make(c, clock)
+    me.acquire()
+    clock.advance(10)
+
+    def reset() -> None:
+        raise AmbiguousWriteError("PUT ...: connection reset", method="PUT", path=PATH)
+
+    c.after["PUT"] = reset
+    assert me.renew() is True
+    clock.advance(15)  # 25 s after acquiring, 15 s after the ambiguous renewal
+    me.check()
+
+
+def test_forbidden_names_the_verbs() -> None:
+    c, clock = FakeLeases(), Clock()
+
+    def forbidden(*a: Any, **k: Any) -> None:
+        raise ApiError('leases.coordination.k8s.io "kubectl-gitops.web" is forbidden: User "ci" cannot get '
+                       'resource "leases"', status=403, reason="Forbidden")
+
+    c.get = forbidden  # type: ignore[method-assign]
+    with pytest.raises(ClusterError) as e:
+        make(c, clock).acquire()
+    assert e.value.exit_code == ExitCode.CLUSTER_ERROR and "get, create and update" in (e.value.hint or "")
+    assert "namespace team" in (e.value.hint or "")
+
+
+def test_holder_describe_and_times() -> None:
+    t = 1_700_000_000.25
+    assert parse_time(format_time(t)) == pytest.approx(t)
+    h = Holder.of({"metadata": {"annotations": {"gitops.kubectl.dev/lease-command": "prune 1a2b"}},
+                   "spec": {"holderIdentity": "ana@laptop/4242/abcdef", "acquireTime": format_time(t),
+                            "renewTime": format_time(t + 5), "leaseDurationSeconds": 30}})
+    assert h.describe(t + 7) == "ana@laptop (pid 4242, prune 1a2b) since 2023-11-14T22:13:20Z, renewed 2s ago"
+    assert not h.expired(t + 34) and h.expired(t + 36)
+    assert Holder.of({"spec": {}}).free
