@@ -46,6 +46,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from . import interrupt
 from .errors import RefusedError
 from .events import Event, EventSink, discard
 from .inventory import LABEL_PART_OF, AppRef, Scope, parse_group_kind
@@ -108,20 +109,23 @@ class Selection:
     delete: list[Candidate] = field(default_factory=list)
     confirm: list[Candidate] = field(default_factory=list)  # Prune=confirm, not confirmed yet
     kept: list[Candidate] = field(default_factory=list)
+    hooks: list[Candidate] = field(default_factory=list)  # leftover hook copies of other runs (hooks.py)
     outside: int = 0  # members not desired whose source is outside --include/--exclude: not considered
     unattributed: list[ResourceKey] = field(default_factory=list)  # not desired, source unknown (see covers)
 
     @property
     def empty(self) -> bool:
-        return not self.delete and not self.confirm
+        return not self.delete and not self.confirm and not self.hooks
 
     def approved(self, include_confirm: bool) -> list[Candidate]:
-        """The objects to delete, in order, with the Prune=confirm ones when they were confirmed."""
-        return order_for_deletion(self.delete + (self.confirm if include_confirm else []))
+        """The objects to delete, in order, with the Prune=confirm ones when they were confirmed; leftover
+        hooks after the rest."""
+        return order_for_deletion(self.delete + (self.confirm if include_confirm else [])) + self.hooks
 
     def to_json(self) -> dict[str, Any]:
         return {"delete": [c.to_json() for c in self.delete], "confirm": [c.to_json() for c in self.confirm],
-                "kept": [c.to_json() for c in self.kept], "outsideSelection": self.outside}
+                "kept": [c.to_json() for c in self.kept], "leftoverHooks": [c.to_json() for c in self.hooks],
+                "outsideSelection": self.outside}
 
 
 # --- the selection: which members a prune may consider --------------------------------------------------------
@@ -487,6 +491,27 @@ def list_members(cluster: Cluster, app: AppRef, scope: Scope, *, metadata_only: 
     return listing
 
 
+def find_leftover_hooks(cluster: Cluster, selection: Selection, types: Mapping[ResourceKey, ResourceType],
+                        *, workers: int = 8) -> None:
+    """Move the kept hooks that are leftovers of other runs (``hooks.leftovers``: superseded copies, finished
+    copies their policy deletes) from ``selection.kept`` to ``selection.hooks``. Reads each labelled hook in
+    full (its status tells whether it finished): one GET per hook object carrying a run label."""
+    from .concurrency import map_bounded
+    from .hooks import LABEL_RUN, leftovers
+
+    kept = [c for c in selection.kept if c.reason.startswith("a hook")
+            and LABEL_RUN in ((c.obj.get("metadata") or {}).get("labels") or {}) and c.key in types]
+    if not kept:
+        return
+    full = map_bounded(lambda c: (c, cluster.get(types[c.key], c.key.namespace or None, c.key.name)), kept, workers)
+    found = {x.key: x.reason for x in leftovers([(c.key, obj) for c, obj in full if obj is not None])}
+    for c in kept:
+        if c.key in found:
+            selection.kept.remove(c)
+            c.reason, c.note = "", f"leftover hook: {found[c.key]}"
+            selection.hooks.append(c)
+
+
 def list_namespace_contents(cluster: Cluster, namespaces: list[str], *, workers: int = 8) -> dict[str, list[Obj]]:
     """Everything in each namespace (metadata only): one LIST per listable namespaced kind and namespace.
     Only run for Namespaces about to be pruned, so its cost does not touch a no-op prune."""
@@ -585,7 +610,10 @@ def execute(cluster: Cluster, app: AppRef, candidates: list[Candidate], types: M
     on_event(Event("prune.start", f"{len(candidates)} object(s) to delete", {"objects": len(candidates)}))
     todo = batches(candidates)
     for i, batch in enumerate(todo):
+        interrupt.check("during prune")
+
         def one(c: Candidate) -> tuple[Candidate, str, str]:
+            interrupt.check(f"before deleting {c.key}")
             try:
                 return c, _delete(cluster, types[c.key], c, opts.propagation), ""
             except ApiError as e:

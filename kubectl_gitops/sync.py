@@ -22,12 +22,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import FIELD_MANAGER
+from . import FIELD_MANAGER, interrupt
 from .cluster import ApiError, Cluster, ResourceType
 from .concurrency import map_bounded
-from .errors import GitopsError
+from .errors import AmbiguousWriteError, GitopsError
 from .events import Event, EventSink, discard
 from .health import Health, HealthStatus, assess, hook_completed
+from .hooks import LABEL_HOOK, hook_id, hook_labels, labelled, new_run_id, run_of, selector, stale_reason
+from .inventory import LABEL_PART_OF
 from .live import Target, fetch_live
 from .model import Obj, ResourceKey
 from .plan import KIND_ORDER, Phase, Plan, Step
@@ -97,7 +99,7 @@ class Syncer:
 
     def __init__(self, cluster: Cluster, plan: Plan, *, types: dict[ResourceKey, ResourceType | None],
                  objects: dict[ResourceKey, Obj], existing: set[ResourceKey], needs_apply: NeedsApply,
-                 config: SyncConfig, on_event: EventSink = discard):
+                 config: SyncConfig, on_event: EventSink = discard, run_id: str | None = None):
         self.cluster = cluster
         self.plan = plan
         self.types = types
@@ -109,6 +111,7 @@ class Syncer:
         self.deadline = time.monotonic() + config.timeout if config.timeout else None
         self.hook_names: dict[int, str] = {}  # step.order -> actual name of a generateName hook
         self.last_health: dict[ResourceKey, Health] = {}  # the last health seen of each waited-for object
+        self.run_id = run_id or new_run_id()  # labels every hook object this run makes (hooks.py)
 
     # -- public -------------------------------------------------------------------------------------
     def run(self) -> SyncOutcome:
@@ -137,7 +140,8 @@ class Syncer:
                              "keys": [str(s.key) for s in steps]}))
         applied = 0
         for batch in _kind_batches(steps):
-            self._delete_before_creation([s for s in batch if s.hook])
+            interrupt.check(f"before {phase} wave {wave}")
+            self._clean_earlier_copies([s for s in batch if s.hook])
             results = map_bounded(self._apply_step, batch, self.config.concurrency)
             out.steps.extend(results)
             failed = [r for r in results if r.action == "failed"]
@@ -163,9 +167,12 @@ class Syncer:
         if rt is None:
             rt = self._type_for(step)
         obj = self.objects[step.key]
+        if step.hook:
+            obj = labelled(obj, hook_labels(step.key, generated=step.generated, run=self.run_id, phase=str(step.phase)))
+        interrupt.check(f"before applying {step.key}")
         try:
             if step.hook and step.generated:
-                created = self.cluster.create(obj, rt)
+                created = self._create_hook(step, obj, rt)
                 self.hook_names[step.order] = created["metadata"]["name"]
                 res.action = "hook"
             elif step.options.replace:
@@ -237,6 +244,7 @@ class Syncer:
                     f"{phase} wave {wave}: timed out after {limit:.0f}s waiting for {len(pending)} object(s) "
                     "to become healthy (raise --wave-timeout, or check the objects)",
                     [StepResult(s.key, phase, wave, "failed", h.status.value, h.message) for s, h in pending])
+            interrupt.check(f"while waiting for {phase} wave {wave}")
             time.sleep(self.config.poll_interval)
 
     def _healths(self, steps: list[Step]) -> list[tuple[Step, Health]]:
@@ -269,13 +277,66 @@ class Syncer:
                 time.sleep(self.config.poll_interval / 2)
 
     # -- hooks --------------------------------------------------------------------------------------
-    def _delete_before_creation(self, hooks: list[Step]) -> None:
+    def _create_hook(self, step: Step, obj: Obj, rt: ResourceType) -> Obj:
+        """Create a generateName hook. When the create is ambiguous (the POST may have reached the server), look
+        for this run's copy by its labels first: found, it is the hook; not found, creating again is safe."""
+        try:
+            created: Obj = self.cluster.create(obj, rt)
+            return created
+        except AmbiguousWriteError as e:
+            found = self._own_copy(step, obj, rt)
+            how = "found by its labels" if found is not None else "not created: created again"
+            self.on_event(Event("hook.recovered", f"{step.key}: the create's outcome was unknown; {how}",
+                                {"key": str(step.key), "found": found is not None, "request": e.method}))
+            if found is not None:
+                return found
+            interrupt.check(f"before creating {step.key} again")
+            created = self.cluster.create(obj, rt)
+            return created
+
+    def _own_copy(self, step: Step, obj: Obj, rt: ResourceType) -> Obj | None:
+        labels = (obj.get("metadata") or {}).get("labels") or {}
+        mine = {k: labels[k] for k in labels if k.startswith("gitops.kubectl.dev/")}
+        copies = list(self.cluster.list(rt, step.namespace or None,
+                                        label_selector=selector(labels.get(LABEL_PART_OF), mine)))
+        return copies[0] if copies else None
+
+    def _clean_earlier_copies(self, hooks: list[Step]) -> None:
+        """Before a hook is created: delete the copies of it that other runs left, by their delete policy
+        (hooks.py): ``BeforeHookCreation`` always, ``HookSucceeded``/``HookFailed`` when finished so. A named
+        hook with ``BeforeHookCreation`` is deleted by name, whoever made it (as before runs were labelled)."""
         doomed = []
         for s in hooks:
-            if "BeforeHookCreation" in s.delete_policies and not s.generated:
-                rt = self.types.get(s.key) or self._type_for(s)
-                if self.cluster.delete(rt, s.namespace or None, s.name, propagation="Background"):
+            rt = self.types.get(s.key) or self._type_for(s)
+            ns = s.namespace or None
+            if not s.generated and "BeforeHookCreation" in s.delete_policies:
+                interrupt.check(f"before deleting {s.key}")
+                if self.cluster.delete(rt, ns, s.name, propagation="Background"):
                     doomed.append((rt, s.namespace, s.name))
+                continue
+            if s.generated:
+                part_of = ((self.objects[s.key].get("metadata") or {}).get("labels") or {}).get(LABEL_PART_OF)
+                copies = list(self.cluster.list(rt, ns, label_selector=selector(
+                    part_of, {LABEL_HOOK: hook_id(s.key, generated=True)})))
+            else:
+                live = self.cluster.get(rt, ns, s.name)
+                copies = [live] if live is not None else []
+            for obj in copies:
+                reason = stale_reason(obj, run=self.run_id, superseded=True)
+                if not reason:
+                    continue
+                meta = obj.get("metadata") or {}
+                interrupt.check(f"before deleting {s.key}")
+                try:
+                    gone = not self.cluster.delete(rt, ns, meta["name"], propagation="Background", uid=meta.get("uid"))
+                except ApiError as e:
+                    if not e.conflict:
+                        raise
+                    continue  # the name holds another object now: not that copy
+                if not gone:
+                    doomed.append((rt, s.namespace, meta["name"]))
+                self.on_event(Event("hook.deleted", f"{s.key} {meta['name']} deleted: {reason}",
+                                    {"key": str(s.key), "name": meta["name"], "run": run_of(obj), "reason": reason}))
         self._wait_gone(doomed)
 
     def _delete_hooks_by_policy(self, hooks: list[Step], policy: str) -> None:

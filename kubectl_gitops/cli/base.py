@@ -36,3 +36,24 @@ def handle_errors(f: F) -> F:
             return printer().error(e)
 
     return wrapper  # type: ignore[return-value]
+
+
+def interruptible(f: F) -> F:
+    """For commands that write (sync, prune): the first SIGINT/SIGTERM stops them before their next write
+    (``interrupt.Interrupted``, exit 130/143), a second one at once (see kubectl_gitops/interrupt.py)."""
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        import contextlib
+        import os
+
+        from .. import interrupt
+
+        def notice(text: str) -> None:  # from a signal handler: no buffered stream, no locks
+            with contextlib.suppress(OSError):
+                os.write(2, f"{text}\n".encode())
+
+        with interrupt.handling(notice):
+            return f(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]

@@ -15,7 +15,7 @@ import click
 from ..errors import ExitCode, RefusedError
 from ..events import Event
 from ..settings import parse_duration
-from .base import handle_errors, printer
+from .base import handle_errors, interruptible, printer
 from .options import app_options, cluster_options, common_options, compose, get_settings, output_option, source_options
 from .output import Printer
 
@@ -58,7 +58,7 @@ def make_confirm(p: Printer, *, yes: bool, what: str = "prune") -> Callable[[Sel
     from ..ops.app import Approval
 
     def confirm(sel: Selection) -> Approval:
-        n = len(sel.delete) + len(sel.confirm)
+        n = len(sel.approved(True))
         if yes:
             return Approval.YES
         if not interactive():
@@ -68,7 +68,8 @@ def make_confirm(p: Printer, *, yes: bool, what: str = "prune") -> Callable[[Sel
                 hint="review the list (kubectl gitops prune --dry-run), then pass --yes")
         p.info(p.style(f"{what} will delete {n} object(s), in this order:", "bold", p.err))
         for c in sel.approved(True):
-            p.info(f"  - {c.key}" + ("  (Prune=confirm)" if c in sel.confirm else ""))
+            p.info(f"  - {c.key}" + ("  (Prune=confirm)" if c in sel.confirm else "")
+                   + (f"  ({c.note})" if c in sel.hooks else ""))
         for c in sel.kept:
             p.info(p.style(f"  kept: {c.key}: {c.reason}", "dim", p.err))
         ok = click.confirm(f"Delete these {n} object(s)?", default=False, err=True)
@@ -89,7 +90,10 @@ def report_rows(report: PruneReport, *, dry_run: bool) -> list[tuple[str, str, s
         status.update({k: "not attempted" for k in outcome.not_attempted})
     unconfirmed = {c.key for c in report.unconfirmed}
     rows = []
+    hooks = {c.key for c in report.selection.hooks}
     for c in report.selection.approved(True):
+        if c.key in hooks:
+            continue  # in their own section: hook_rows
         if c.key in status:
             action = status[c.key]
         elif dry_run:
@@ -102,6 +106,25 @@ def report_rows(report: PruneReport, *, dry_run: bool) -> list[tuple[str, str, s
         rows.append((action, c.key.group_kind, _where(c), note))
     for c in report.selection.kept:
         rows.append(("kept", c.key.group_kind, _where(c), c.reason))
+    return rows
+
+
+def hook_rows(report: PruneReport, *, dry_run: bool) -> list[tuple[str, str, str, str]]:
+    """The "leftover hooks" section: hook copies left by other runs (interrupted ones, or superseded)."""
+    o = report.outcome
+    rows = []
+    for c in report.selection.hooks:
+        if o is None:
+            action = "would delete" if dry_run else "not deleted"
+        elif c.key in o.deleted:
+            action = "deleted"
+        elif c.key in o.gone_already:
+            action = "already gone"
+        elif c.key in dict(o.failed):
+            action = f"FAILED: {dict(o.failed)[c.key]}"
+        else:
+            action = "not deleted"
+        rows.append((action, c.key.group_kind, _where(c), c.note.removeprefix("leftover hook: ")))
     return rows
 
 
@@ -158,6 +181,7 @@ class PruneProgress:
 @click.option("--timeout", default="5m", show_default=True, help="How long to wait for deleted objects to be gone.")
 @click.option("--concurrency", type=click.IntRange(1, 64), default=8, show_default=True, help="Parallel API calls.")
 @handle_errors
+@interruptible
 def command(yes: bool, confirm_prune: bool, allow_crd_deletion: bool, allow_empty: bool, propagation: str,
             dry_run: bool, timeout: str, concurrency: int) -> int:
     """Delete the app's objects that were removed from Git.
@@ -221,14 +245,19 @@ def command(yes: bool, confirm_prune: bool, allow_crd_deletion: bool, allow_empt
             p.yaml(doc)
     elif report is not None:
         p.table(["action", "kind", "namespace/name", "reason"], report_rows(report, dry_run=dry_run))
+        if report.selection.hooks:
+            p.echo(f"leftover hooks ({len(report.selection.hooks)}, left by other runs):")
+            p.table(["action", "kind", "namespace/name", "reason"], hook_rows(report, dry_run=dry_run))
         note = outside_note(report)
         if note:
             p.info(note)
         n = len(report.outcome.deleted) if report.outcome else 0
         if dry_run:
             would = len(report.selection.delete) + len(report.selection.confirm)
-            p.echo(f"dry run: {would} object(s) of app {result.app.name} would be deleted, "
-                   f"{len(report.selection.kept)} kept; nothing was changed")
+            hooks = len(report.selection.hooks)
+            p.echo(f"dry run: {would} object(s) of app {result.app.name} would be deleted"
+                   + (f" and {hooks} leftover hook(s)" if hooks else "")
+                   + f", {len(report.selection.kept)} kept; nothing was changed")
         elif report.selection.empty:
             p.echo(f"nothing to prune for app {result.app.name} ({result.desired} objects in Git"
                    + (f", {len(report.selection.kept)} kept" if report.selection.kept else "") + ")")

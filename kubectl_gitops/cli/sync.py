@@ -9,7 +9,7 @@ import click
 from ..errors import ExitCode
 from ..events import Event
 from ..settings import parse_duration
-from .base import handle_errors, printer
+from .base import handle_errors, interruptible, printer
 from .ignore import ignore_option, load_rules
 from .options import app_options, cluster_options, common_options, get_settings, output_option, source_options
 from .output import Printer
@@ -67,7 +67,7 @@ class Progress:
                 filled = int(width * self.waves_done / self.waves_total)
                 line += f"  [{'#' * filled}{'.' * (width - filled)}] {self.waves_done}/{self.waves_total} waves"
             p.info(line)
-        elif t in ("hook.deleted", "syncfail.start", "adopt", "prune.start", "prune.gone"):
+        elif t in ("hook.deleted", "hook.recovered", "syncfail.start", "adopt", "prune.start", "prune.gone"):
             p.info(f"    {ev.message}")
         elif t == "sync.done":
             pass
@@ -102,6 +102,7 @@ class Progress:
               help="How long the whole sync may take (default: no limit beyond the wave timeouts).")
 @click.option("--poll-interval", default="1s", callback=_duration("--poll-interval"), hidden=True)
 @handle_errors
+@interruptible
 def command(dry_run: bool, allow_dirty: bool, force_conflicts: bool, concurrency: int, wait: bool,
             wave_timeout: float | None, timeout: float | None, poll_interval: float | None, prune: bool,
             yes: bool, confirm_prune: bool, allow_crd_deletion: bool, allow_empty: bool, propagation: str,

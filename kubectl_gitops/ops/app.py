@@ -56,6 +56,7 @@ from ..prune import (
     check_attributed,
     check_not_empty,
     execute,
+    find_leftover_hooks,
     keep_still_in_git,
     list_members,
     list_namespace_contents,
@@ -192,7 +193,7 @@ def selection_covers(record: Record, files: FileSelection) -> Callable[[Resource
 
 def preview_prune(cluster: Cluster, app: AppRef, record: Record, desired: set[ResourceKey], opts: PruneOptions,
                   *, check_namespaces: bool = True, metadata_only: bool = True, files: FileSelection = EVERYTHING,
-                  elsewhere: Elsewhere | None = None) -> tuple[PruneReport, Listing]:
+                  elsewhere: Elsewhere | None = None, hooks: bool = False) -> tuple[PruneReport, Listing]:
     """List the members (one LIST per recorded group-kind and namespace) and select what to delete.
     Reads only. Refuses an empty render (``check_not_empty``).
 
@@ -207,6 +208,8 @@ def preview_prune(cluster: Cluster, app: AppRef, record: Record, desired: set[Re
         doomed = namespace_candidates(listing.members, desired, covers)
         contents = list_namespace_contents(cluster, doomed, workers=opts.concurrency) if doomed else {}
     selection = select(listing.members, desired, app.id, opts, namespace_contents=contents, covers=covers)
+    if hooks:  # `prune` also deletes hook copies left by other runs (prune.find_leftover_hooks)
+        find_leftover_hooks(cluster, selection, listing.types, workers=opts.concurrency)
     check_attributed(selection, files, app)
     if files.active and not selection.empty and elsewhere is not None:
         keep_still_in_git(selection, whole_repository_or_refuse(elsewhere, selection, files))

@@ -82,7 +82,7 @@ def run_prune(settings: Settings, req: PruneRequest, *, confirm: Confirm | None 
             report, listing = preview_prune(
                 cluster, app, record, keys, req.options, files=file_selection(settings, checkout),
                 elsewhere=whole_repository(settings.source, committed_only=True, default_namespace=cluster.namespace,
-                                           resolve=discovery.scope))
+                                           resolve=discovery.scope), hooks=True)
             result.report = report
             for gk in report.unserved:
                 result.warnings.append(f"the record lists {gk}, which the cluster does not serve now: "
