@@ -22,7 +22,8 @@ Members carry the label ``applyset.kubernetes.io/part-of: <id>``.
 The crash-safe order (the ApplySet algorithm): before applying, the scope becomes old ∪ new; after a
 successful prune it becomes exactly the desired scope (plus the scope of members that were deliberately
 kept). A run killed at any point leaves a scope that covers every labelled object, so the next prune
-finds them all.
+finds them all. Every write is a read-modify-write merged with the fresh record (``record_merge.py``), so a
+run never narrows the scope another run widened meanwhile, and never appends its history entry twice.
 
 Ownership: ``owner_of`` names who else manages an object (another ApplySet, Argo CD, Flux, kapp, Helm);
 ``ownership_conflicts`` lists every desired object sync must not take without ``--adopt``.
@@ -260,12 +261,16 @@ class HistoryEntry:
     counts: dict[str, int] = field(default_factory=dict)
     message: str = ""
     seconds: float = 0.0
+    run: str = ""  # the run's random id: a write re-done after a failure never appends the entry twice
 
     def to_json(self) -> dict[str, Any]:
-        return {"revision": self.revision, "operation": self.operation, "result": self.result, "time": self.time,
-                "user": self.user, "context": self.context, "commit": self.commit, "ref": self.ref,
-                "path": self.path, "dirty": self.dirty, "counts": dict(self.counts), "message": self.message,
-                "seconds": round(self.seconds, 3)}
+        out = {"revision": self.revision, "operation": self.operation, "result": self.result, "time": self.time,
+               "user": self.user, "context": self.context, "commit": self.commit, "ref": self.ref,
+               "path": self.path, "dirty": self.dirty, "counts": dict(self.counts), "message": self.message,
+               "seconds": round(self.seconds, 3)}
+        if self.run:
+            out["run"] = self.run
+        return out
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> HistoryEntry:
@@ -275,7 +280,8 @@ class HistoryEntry:
                    context=str(d.get("context") or ""), commit=d.get("commit") or None, ref=d.get("ref") or None,
                    path=str(d.get("path") or "."), dirty=bool(d.get("dirty")),
                    counts={str(k): int(v) for k, v in counts.items() if isinstance(v, int)},
-                   message=str(d.get("message") or ""), seconds=float(d.get("seconds") or 0.0))
+                   message=str(d.get("message") or ""), seconds=float(d.get("seconds") or 0.0),
+                   run=str(d.get("run") or ""))
 
 
 # --- the record --------------------------------------------------------------------------------------------
@@ -532,13 +538,18 @@ def write_record(cluster: Cluster, record: Record) -> Record:
 def update_record(cluster: Cluster, app: AppRef, change: Callable[[Record], Record], *, current: Record | None = None,
                   attempts: int = 5) -> Record:
     """Read-modify-write the parent with optimistic locking: ``change`` is re-applied to a fresh read when
-    another writer got in between."""
+    another writer got in between (or when our own write landed but its answer was lost, and the re-sent
+    apply met our new resourceVersion). ``change`` merges with the record it is given (record_merge.py).
+    A change that leaves the record as it is writes nothing."""
     from .cluster import ApiError
 
     record = current if current is not None else read_record(cluster, app)
     for attempt in range(attempts):
+        new = change(record)
+        if record.exists and parent_object(new) == parent_object(record):
+            return record  # e.g. a write re-done after a reset had already landed: nothing to add
         try:
-            return write_record(cluster, change(record))
+            return write_record(cluster, new)
         except ApiError as e:
             if not e.conflict or attempt == attempts - 1:
                 raise

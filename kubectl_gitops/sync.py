@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import FIELD_MANAGER, interrupt
-from .cluster import ApiError, Cluster, ResourceType
+from .cluster import ApiError, Cluster, ClusterError, ResourceType
 from .concurrency import map_bounded
 from .errors import AmbiguousWriteError, GitopsError
 from .events import Event, EventSink, discard
@@ -35,6 +35,7 @@ from .model import Obj, ResourceKey
 from .plan import KIND_ORDER, Phase, Plan, Step
 
 UNKNOWN_KIND = max(KIND_ORDER.values()) + 1
+APPLIED = ("created", "configured", "hook")
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,14 @@ class SyncOutcome:
     waves: list[WaveResult] = field(default_factory=list)
     message: str = ""
     failed: list[StepResult] = field(default_factory=list)
+    error: GitopsError | None = None  # what stopped the sync when it was not a failed wave (cluster error, signal)
+    reached: str = ""  # the wave it was in: "Sync wave 1"
+    writes: int = 0  # write requests that succeeded during the run (objects, hooks, hook deletions)
+
+    @property
+    def applied(self) -> int:
+        """Objects (and hooks) written before the end or the failure."""
+        return sum(r.action in APPLIED for r in self.steps)
 
 
 class WaveFailed(GitopsError):
@@ -118,13 +127,19 @@ class Syncer:
         out = SyncOutcome(ok=True)
         self.on_event(Event("sync.start", f"{len(self.plan.main_groups())} waves",
                             {"waves": len(self.plan.main_groups()), "objects": len(self.plan.steps)}))
+        writes = self.cluster.writes
         try:
             for phase, wave, steps in self.plan.main_groups():
+                out.reached = f"{phase} wave {wave}"
                 out.waves.append(self._run_wave(phase, wave, steps, out))
         except WaveFailed as e:
             out.ok, out.message, out.failed = False, e.message, e.failed
-            self._delete_hooks_by_policy(self._all_hooks_run(out), "HookFailed")
-            self._run_sync_fail(out)
+            self._after_failure(out)
+        except GitopsError as e:  # the API server failed us mid-way (or a signal): the caller records and raises it
+            out.ok, out.message, out.error = False, e.message, e
+            if not _interrupted(e):
+                self._after_failure(out)
+        out.writes = self.cluster.writes - writes
         for r in out.steps:
             if not r.health and r.key in self.last_health:
                 r.health = self.last_health[r.key].status.value
@@ -142,8 +157,7 @@ class Syncer:
         for batch in _kind_batches(steps):
             interrupt.check(f"before {phase} wave {wave}")
             self._clean_earlier_copies([s for s in batch if s.hook])
-            results = map_bounded(self._apply_step, batch, self.config.concurrency)
-            out.steps.extend(results)
+            results = self._apply_batch(batch, out)
             failed = [r for r in results if r.action == "failed"]
             if failed:
                 raise WaveFailed(f"{phase} wave {wave}: {len(failed)} object(s) could not be applied", failed)
@@ -157,6 +171,24 @@ class Syncer:
         self.on_event(Event("wave.done", f"{phase} wave {wave}: {applied} applied, healthy in {seconds:.1f}s",
                             {"phase": str(phase), "wave": wave, "applied": applied, "seconds": round(seconds, 3)}))
         return WaveResult(phase, wave, len(steps), applied, seconds)
+
+    def _apply_batch(self, batch: list[Step], out: SyncOutcome) -> list[StepResult]:
+        """Apply one batch concurrently. When a request fails outright (a cluster error, not a refused apply),
+        the batch's other results are kept in ``out`` (what was applied is known) before the error is raised."""
+        errors: list[GitopsError] = []
+
+        def guarded(step: Step) -> StepResult | None:
+            try:
+                return self._apply_step(step)
+            except GitopsError as e:
+                errors.append(e)
+                return None
+
+        results = [r for r in map_bounded(guarded, batch, self.config.concurrency) if r is not None]
+        out.steps.extend(results)
+        if errors:
+            raise next((e for e in errors if not _interrupted(e)), errors[0])
+        return results
 
     def _apply_step(self, step: Step) -> StepResult:
         t0 = time.monotonic()
@@ -211,7 +243,8 @@ class Syncer:
 
     # -- health -------------------------------------------------------------------------------------
     def _wait(self, steps: list[Step], phase: Phase, wave: int, start: float) -> None:
-        """Block until every step is healthy; raise WaveFailed on Degraded or timeout."""
+        """Block until every step is healthy; raise WaveFailed on Degraded or timeout. Failed reads are
+        tolerated until the wave's deadline (``_poll_healths``)."""
         if not steps:
             return
         hooks = [s for s in steps if s.hook]
@@ -220,8 +253,13 @@ class Syncer:
             return
         last: dict[ResourceKey, HealthStatus] = {}
         wave_deadline = start + self.config.wave_timeout
+        self._read_failed: ClusterError | None = None
         while True:
-            healths = self._healths(watched)
+            healths = self._poll_healths(watched, phase, wave, wave_deadline)
+            if healths is None:  # the reads failed: tolerated until the wave's deadline
+                interrupt.check(f"while waiting for {phase} wave {wave}")
+                time.sleep(self.config.poll_interval)
+                continue
             self.last_health.update((s.key, h) for s, h in healths)
             for s, h in healths:
                 if last.get(s.key) != h.status:
@@ -246,6 +284,31 @@ class Syncer:
                     [StepResult(s.key, phase, wave, "failed", h.status.value, h.message) for s, h in pending])
             interrupt.check(f"while waiting for {phase} wave {wave}")
             time.sleep(self.config.poll_interval)
+
+    def _poll_healths(self, steps: list[Step], phase: Phase, wave: int,
+                      wave_deadline: float) -> list[tuple[Step, Health]] | None:
+        """``_healths``, or None when its reads failed for a reason that may pass (unreachable, timed out,
+        429, 5xx): one warning, then the wave keeps waiting until its deadline, where the error is raised."""
+        try:
+            healths = self._healths(steps)
+        except ClusterError as e:
+            if not _transient(e):
+                raise
+            now = time.monotonic()
+            if now > wave_deadline or (self.deadline and now > self.deadline):
+                e.message = f"{phase} wave {wave}: health checks failed until the wave's deadline: {e.message}"
+                raise
+            if self._read_failed is None:
+                self.on_event(Event("warning", f"{phase} wave {wave}: reading health failed ({e.message}); "
+                                               "retrying until the wave times out",
+                                    {"phase": str(phase), "wave": wave}))
+            self._read_failed = e
+            return None
+        if self._read_failed is not None:
+            self._read_failed = None
+            self.on_event(Event("health.resumed", f"{phase} wave {wave}: health can be read again",
+                                {"phase": str(phase), "wave": wave}))
+        return healths
 
     def _healths(self, steps: list[Step]) -> list[tuple[Step, Health]]:
         targets, names = [], {}
@@ -353,7 +416,20 @@ class Syncer:
         ran = {r.key for r in out.steps if r.action == "hook"}
         return [s for s in self.plan.steps if s.hook and s.key in ran and s.phase is not Phase.SYNC_FAIL]
 
+    def _after_failure(self, out: SyncOutcome) -> None:
+        """After a failed wave or a cluster error: delete hooks by ``HookFailed`` and run the SyncFail hooks,
+        best effort (a cluster that fails here too is noted in the message; a signal stops it)."""
+        try:
+            self._delete_hooks_by_policy(self._all_hooks_run(out), "HookFailed")
+        except GitopsError as e:
+            if _interrupted(e):
+                out.error = out.error or e
+                return
+            out.message += f"; deleting HookFailed hooks failed: {e.message}"
+        self._run_sync_fail(out)
+
     def _run_sync_fail(self, out: SyncOutcome) -> None:
+        """The SyncFail phase, bounded like any wave (by --wave-timeout); it never hides the first failure."""
         groups = self.plan.groups(Phase.SYNC_FAIL)
         if not groups:
             return
@@ -363,6 +439,12 @@ class Syncer:
                 out.waves.append(self._run_wave(phase, wave, steps, out))
             except WaveFailed as e:
                 out.message += f"; SyncFail hooks failed too: {e.message}"
+                return
+            except GitopsError as e:
+                if _interrupted(e):
+                    out.error = out.error or e
+                    return
+                out.message += f"; SyncFail hooks could not run: {e.message}"
                 return
 
     # -- types --------------------------------------------------------------------------------------
@@ -379,6 +461,16 @@ class Syncer:
     def _resolve_pending_types(self) -> None:
         if any(v is None for v in self.types.values()):
             self.cluster.refresh_discovery()
+
+
+def _interrupted(e: BaseException) -> bool:
+    """A stop asked for by a signal: no new writes, so no SyncFail hooks either."""
+    return isinstance(e, interrupt.Interrupted)
+
+
+def _transient(e: ClusterError) -> bool:
+    """A failed read that may pass if asked again later: no answer at all, or 429/5xx."""
+    return e.status is None or e.status == 429 or e.status >= 500
 
 
 def _kind_batches(steps: list[Step]) -> list[list[Step]]:

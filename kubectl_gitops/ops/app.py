@@ -28,7 +28,7 @@ from typing import Any
 
 from ..cluster import Cluster
 from ..diff import Change
-from ..errors import RefusedError
+from ..errors import GitopsError, RefusedError
 from ..events import Event, EventSink, discard
 from ..inventory import (
     AppRef,
@@ -64,6 +64,7 @@ from ..prune import (
     select,
     source_of,
 )
+from ..record_merge import RecordUpdate, merge_record, new_run_id
 from ..settings import Settings, SourceOptions
 from ..source import Checkout
 
@@ -300,6 +301,7 @@ class Inventory:
         self.prune_opts: PruneOptions | None = None
         self.report: PruneReport | None = None
         self.listing: Listing | None = None
+        self.run_id = new_run_id()  # on this run's history entry: a re-done write never appends it twice
 
     @property
     def labels(self) -> dict[str, str]:
@@ -333,50 +335,71 @@ class Inventory:
             approve(self.report, confirm)
 
     def before_apply(self) -> None:
-        """Write old ∪ new scope (and the record itself on the first sync), unless it already covers it."""
+        """Write old ∪ new scope and members (and the record itself on the first sync) before anything is
+        applied, unless the record already covers it: a run killed mid-way leaves a record covering what it
+        wrote."""
         new = Scope.of(self.desired)
         if not (self.record.exists and self.record.scope.covers(new)):
-            source = source_text(self.checkout)
-            self.record = update_record(self.cluster, self.app, lambda r: replace(
-                r, scope=r.scope.union(new), source=source or r.source, sources={**r.sources, **self.sources}),
-                current=self.record)
+            update = RecordUpdate(self.record, new, sources={**self.record.sources, **self.sources},
+                                  source=source_text(self.checkout))
+            self.record = update_record(self.cluster, self.app, lambda r: merge_record(r, update),
+                                        current=self.record)
         fault_point("before-apply")
 
     def after_apply(self, ok: bool, counts: dict[str, int], *, message: str = "", seconds: float = 0.0,
-                    ref: str | None = None) -> PruneReport | None:
-        """Prune (after a successful sync only), then record the exact scope and the history entry."""
+                    ref: str | None = None, result: str | None = None) -> PruneReport | None:
+        """Prune (after a successful sync only), then record the scope, the members and the history entry in
+        one write, merged with the fresh record. A prune that fails with a cluster error is recorded as failed
+        (best effort) and its error raised. ``result`` overrides the entry's result (``interrupted``)."""
         fault_point("after-apply")
+        prune_error: GitopsError | None = None
         if ok and self.report is not None and self.listing is not None and self.prune_opts is not None:
-            prune_approved(self.cluster, self.report, self.listing, self.prune_opts, self.on_event)
-        report = self.report if ok else None
+            try:
+                prune_approved(self.cluster, self.report, self.listing, self.prune_opts, self.on_event)
+            except GitopsError as e:
+                prune_error = e
+        report = self.report if ok and prune_error is None else None
         counts = dict(counts)
         if report is not None:
             counts.update(report.counts())
         prune_ok = report is None or report.ok
+        if prune_error is not None:
+            message = message or f"prune did not finish: {prune_error.message}"
+        elif not prune_ok:
+            message = message or "prune did not finish"
         entry = HistoryEntry(
-            revision=0, operation="sync", result="succeeded" if ok and prune_ok else "failed",
+            revision=0, operation="sync",
+            result=result or ("succeeded" if ok and prune_ok and prune_error is None else "failed"),
             user=current_user(), context=self.cluster.context,
             commit=None if self.checkout.dirty else self.checkout.commit, ref=ref or self.checkout.ref,
-            path=self.checkout.path, dirty=self.checkout.dirty, counts=counts,
-            message=message or ("" if prune_ok else "prune did not finish"), seconds=seconds)
-        desired = self.desired
-        sources = next_sources(self.record.sources, self.sources, report, self.listing)
-        if (sources == self.record.sources
-                and self._already_recorded(entry, report, final_scope(desired, report, self.record.scope,
-                                                                      self.listing))):
+            path=self.checkout.path, dirty=self.checkout.dirty, counts=counts, message=message, seconds=seconds,
+            run=self.run_id)
+        update = self._update(entry, report)
+        if prune_error is None and self._already_recorded(entry, report, merge_record(self.record, update)):
             self.on_event(Event("record", "nothing changed: the record already shows this commit synced", {}))
             return self.report
-
-        def change(r: Record) -> Record:
-            scope = final_scope(desired, report, r.scope, self.listing)
-            return replace(r, scope=scope, sources=next_sources(r.sources, self.sources, report, self.listing)
-                           ).with_entry(entry)
-
-        self.record = update_record(self.cluster, self.app, change, current=self.record)
+        try:
+            self.record = update_record(self.cluster, self.app, lambda r: merge_record(r, update),
+                                        current=self.record)
+        except GitopsError as e:
+            if prune_error is None:
+                raise
+            prune_error.message += f"; the failure could not be recorded in the history either ({e.message})"
+        if prune_error is not None:
+            raise prune_error
         return self.report
 
+    def _update(self, entry: HistoryEntry, report: PruneReport | None) -> RecordUpdate:
+        """This run's view of the record: exact after a prune that listed every member, else a widening."""
+        base = self.record
+        sources = next_sources(base.sources, self.sources, report, self.listing)
+        if report is None or self.listing is None:
+            return RecordUpdate(base, base.scope.union(Scope.of(self.desired)), sources=sources, entry=entry)
+        pruned = frozenset(report.outcome.deleted + report.outcome.gone_already) if report.outcome else frozenset()
+        return RecordUpdate(base, final_scope(self.desired, report, base.scope, self.listing), exact=True,
+                            sources=sources, pruned=pruned, entry=entry)
 
-    def _already_recorded(self, entry: HistoryEntry, report: PruneReport | None, scope: Any) -> bool:
+    def _already_recorded(self, entry: HistoryEntry, report: PruneReport | None, merged: Record) -> bool:
         """A re-sync that wrote nothing (no object, no hook, no prune) of the commit the record's last sync
         already shows as succeeded adds nothing to the record, so it writes nothing: a no-op sync makes zero
         write calls. Any change, failure, other commit, path or dirty work tree is recorded."""
@@ -386,26 +409,28 @@ class Inventory:
             return False
         last = next((h for h in reversed(self.record.history) if h.operation == "sync"), None)
         return (self.record.exists and last is not None and last.result == "succeeded"
-                and last.commit == entry.commit and last.path == entry.path and scope == self.record.scope)
+                and last.commit == entry.commit and last.path == entry.path and merged.scope == self.record.scope
+                and merged.sources == self.record.sources)
 
 
 def record_prune(cluster: Cluster, record: Record, report: PruneReport, listing: Listing, checkout: Checkout,
                  desired: set[ResourceKey], seconds: float, *,
-                 sources: Mapping[ResourceKey, str] | None = None) -> Record:
+                 sources: Mapping[ResourceKey, str] | None = None, run: str = "") -> Record:
     """After ``kubectl gitops prune``: the exact scope, the sources (``sources``: of the desired objects that
-    are members) and a history entry, in one write."""
+    are members) and a history entry, in one write merged with the fresh record (``record`` is the one the
+    prune listed)."""
     members = {k for k, _ in listing.members}
     found = {k: v for k, v in (sources or {}).items() if k in members}
     entry = HistoryEntry(revision=0, operation="prune", result="succeeded" if report.ok else "failed",
                          user=current_user(), context=cluster.context, commit=checkout.commit, ref=checkout.ref,
                          path=checkout.path, counts=report.counts(), seconds=seconds,
-                         message="" if report.ok else "some objects were not deleted")
-
-    def change(r: Record) -> Record:
-        return replace(r, scope=final_scope(desired, report, r.scope, listing),
-                       sources=next_sources(r.sources, found, report, listing)).with_entry(entry)
-
-    return update_record(cluster, record.app, change, current=record)
+                         message="" if report.ok else "some objects were not deleted", run=run or new_run_id())
+    outcome = report.outcome
+    update = RecordUpdate(record, final_scope(desired, report, record.scope, listing), exact=True,
+                          sources=next_sources(record.sources, found, report, listing),
+                          pruned=frozenset(outcome.deleted + outcome.gone_already) if outcome else frozenset(),
+                          entry=entry)
+    return update_record(cluster, record.app, lambda r: merge_record(r, update), current=record)
 
 
 def note_ownership(changes: list[Change], live: dict[ResourceKey, Obj], app: AppRef) -> None:

@@ -21,6 +21,7 @@ from ..source import Checkout, open_source
 from ..sync import SyncConfig, Syncer, SyncOutcome
 from .app import Confirm, Inventory, PruneReport, file_selection, resolve_app, whole_repository
 from .common import CompareOptions, applied_object, compute_changes, load, respect_ignored
+from .failure import record_outcome
 
 
 @dataclass(frozen=True)
@@ -112,16 +113,8 @@ def run_sync(settings: Settings, req: SyncRequest, *, on_event: EventSink = disc
     syncer = Syncer(loaded.cluster, plan, types=dict(loaded.types), objects=objects, existing=set(loaded.live),
                     needs_apply=lambda step: changes[step.key].changed, config=req.config, on_event=on_event)
     result.outcome = syncer.run()
-    result.prune = inventory.after_apply(result.outcome.ok, _counts(result.outcome), message=result.outcome.message,
-                                         seconds=time.monotonic() - start, ref=settings.source.ref)
+    result.prune = record_outcome(inventory, result.outcome, seconds=time.monotonic() - start, ref=settings.source.ref)
     result.writes = loaded.cluster.writes
     result.seconds = time.monotonic() - start
     loaded.cluster.close()
     return result
-
-
-def _counts(outcome: SyncOutcome) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for step in outcome.steps:
-        counts[step.action] = counts.get(step.action, 0) + 1
-    return counts
