@@ -1,6 +1,6 @@
 """Syncs through the fault-injecting proxy (tests/faults/proxy.py) against the local control plane: every run
 either succeeds or exits 4/5 with a one-line message, a clean sync afterwards converges, and an injected reset
-after the server created a generateName hook never leads to a second copy.
+after the server created a generateName hook never leads to a second copy (the run finds its copy by its labels).
 
 Small on purpose (a ~20-object app, three seeded runs at 5% faults: well under two minutes). The full
 measurement of issue 12 (146 objects, 16+ seeds at 5-30%) belongs in bench/, with the same harness.
@@ -71,8 +71,9 @@ def test_a_reset_after_the_server_created_a_hook_makes_no_second_copy(
     with FaultProxy.start(cluster.kubeconfig, faults, tmp_path / "proxy") as p:
         proc = app.run("sync", env={"KUBECONFIG": str(p.kubeconfig)})
         assert p.count("reset-after", "POST") == 1  # one create reached the server, and only one was sent
-    assert proc.returncode == 5, proc.stderr
-    assert "POST" in proc.stderr and "not sent again" in proc.stderr and "Traceback" not in proc.stderr
+    # the sync looks the Job up by the labels this run put on it, finds it and carries on
+    assert proc.returncode == 0, proc.stderr
+    assert "smoke-: the create's outcome was unknown; found by its labels" in proc.stderr, proc.stderr
     assert len(jobs_named("smoke-", ns)) == 1
     assert len([w for w in writes_in(ns, mark) if w[:2] == ("create", "jobs")]) == 1  # the audit log agrees
 
