@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from .. import interrupt
 from ..diff import Change
 from ..errors import RefusedError
 from ..events import Event, EventSink, discard
@@ -109,9 +110,11 @@ def run_sync(settings: Settings, req: SyncRequest, *, on_event: EventSink = disc
     rules = req.compare.ignore_rules if req.compare.respect_ignored else ()
     objects = {m.key: respect_ignored(applied_object(m, commit, inventory.labels), loaded.live.get(m.key), rules)
                for m in loaded.desired.manifests}
+    interrupt.check("before the first write")
     inventory.before_apply()
     syncer = Syncer(loaded.cluster, plan, types=dict(loaded.types), objects=objects, existing=set(loaded.live),
-                    needs_apply=lambda step: changes[step.key].changed, config=req.config, on_event=on_event)
+                    needs_apply=lambda step: changes[step.key].changed, config=req.config, on_event=on_event,
+                    run_id=inventory.run_id)
     result.outcome = syncer.run()
     result.prune = record_outcome(inventory, result.outcome, seconds=time.monotonic() - start, ref=settings.source.ref)
     result.writes = loaded.cluster.writes
