@@ -217,6 +217,15 @@ class Cluster:
         return cls(transport, namespace=endpoint.namespace, context=endpoint.context,
                    timeout=opts.request_timeout or DEFAULT_TIMEOUT, host=endpoint.server)
 
+    def sibling(self) -> Cluster:
+        """The same connection and discovery with counters of its own and no write guard (the Lease's
+        requests are not the run's writes)."""
+        twin = Cluster(self._transport, namespace=self.namespace, context=self.context, timeout=self.timeout,
+                       host=self.host)
+        twin._discovery, twin._reached, twin.sleep, twin.max_attempts = (self._discovery, self._reached, self.sleep,
+                                                                         self.max_attempts)
+        return twin
+
     # -- raw requests -------------------------------------------------------------------------------
     def request(self, method: str, path: str, *, query: dict[str, Any] | None = None, body: Any = None,
                 content_type: str = "application/json", accept: str = "application/json",

@@ -135,7 +135,8 @@ class Lease:
                  on_event: EventSink = discard, clock: Callable[[], float] = time.time,
                  monotonic: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
                  rng: random.Random | None = None):
-        self.cluster = cluster
+        self.guarded = cluster  # its writes stop when the Lease is lost (hold)
+        self.cluster = cluster.sibling() if hasattr(cluster, "sibling") else cluster  # the Lease's own requests
         self.app = app
         self.namespace = namespace
         self.name = LEASE_PREFIX + app
@@ -355,6 +356,8 @@ class Lease:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        if getattr(self.guarded, "write_guard", None) == self.check:
+            self.guarded.write_guard = None
         obj = self._obj
         if obj is None or self._lost:
             return
@@ -374,10 +377,15 @@ class Lease:
             with self._lock:
                 self._obj = None
 
-    def __enter__(self) -> Lease:
+    def hold(self) -> Lease:
+        """Acquire, start renewing, and guard every write of the cluster connection with ``check``."""
         self.acquire()
         self.start_renewing()
+        self.guarded.write_guard = self.check
         return self
+
+    def __enter__(self) -> Lease:
+        return self.hold()
 
     def __exit__(self, *exc: object) -> None:
         self.release()

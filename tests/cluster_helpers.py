@@ -252,13 +252,17 @@ def audit_events_since(mark: AuditMark) -> list[dict[str, Any]]:
     return [json.loads(line) for line in lines if line.strip()]
 
 
-def writes_since(mark: AuditMark, user_agent_prefix: str | None = "kubectl-gitops") -> list[WriteCall]:
+def writes_since(mark: AuditMark, user_agent_prefix: str | None = "kubectl-gitops", *,
+                 leases: bool = False) -> list[WriteCall]:
     """The write calls made after mark, oldest first, by clients whose User-Agent starts with the prefix.
 
     Our client sends `kubectl-gitops/<version> ...`; kubectl sends `kubectl/<version> ...`; None means any
-    client, controllers and kwok included.
+    client, controllers and kwok included. Writes of Leases (every sync and prune takes and releases its app's
+    Lease, controllers renew theirs) are left out unless ``leases``.
     """
     calls = [_write_call(e) for e in audit_events_since(mark) if e.get("verb") in WRITE_VERBS]
+    if not leases:
+        calls = [c for c in calls if c.resource != "leases"]
     if user_agent_prefix is not None:
         calls = [c for c in calls if c.user_agent.startswith(user_agent_prefix)]
     return calls

@@ -16,6 +16,7 @@ from ..errors import ExitCode, RefusedError
 from ..events import Event
 from ..settings import parse_duration
 from .base import handle_errors, interruptible, printer
+from .lock import lease_options, lock_option
 from .options import app_options, cluster_options, common_options, compose, get_settings, output_option, source_options
 from .output import Printer
 
@@ -166,6 +167,8 @@ class PruneProgress:
             self.p.info(f"    {ev.message}" + (f": {ev.data['message']}" if ev.data.get("message") else ""))
         elif ev.type == "source":
             self.p.info(f"source: {ev.message} ({ev.data.get('objects')} objects)")
+        elif ev.type == "lease.wait":
+            self.p.info(ev.message)
         else:
             self.p.debug(f"{ev.type}: {ev.message}")
 
@@ -180,10 +183,11 @@ class PruneProgress:
 @click.option("--dry-run", is_flag=True, help="Show what would be deleted, delete nothing.")
 @click.option("--timeout", default="5m", show_default=True, help="How long to wait for deleted objects to be gone.")
 @click.option("--concurrency", type=click.IntRange(1, 64), default=8, show_default=True, help="Parallel API calls.")
+@lock_option
 @handle_errors
 @interruptible
 def command(yes: bool, confirm_prune: bool, allow_crd_deletion: bool, allow_empty: bool, propagation: str,
-            dry_run: bool, timeout: str, concurrency: int) -> int:
+            dry_run: bool, timeout: str, concurrency: int, lock_timeout: str) -> int:
     """Delete the app's objects that were removed from Git.
 
     Only members of the app are candidates: objects that a sync labelled
@@ -215,7 +219,8 @@ def command(yes: bool, confirm_prune: bool, allow_crd_deletion: bool, allow_empt
 
     \b
     Exit codes: 0 done, 2 usage, 3 invalid input, 4 some deletions failed or timed out,
-    5 cluster error, 6 refused (not confirmed, empty render, another tool's record).
+    5 cluster error, 6 refused (not confirmed, empty render, another tool's record, another
+    run holds the app's Lease: --lock-timeout waits for it).
     """
     from ..ops.prune import PruneRequest, run_prune
 
@@ -228,7 +233,7 @@ def command(yes: bool, confirm_prune: bool, allow_crd_deletion: bool, allow_empt
         raise click.BadParameter(str(e), param_hint="--timeout") from None
     opts = prune_options(allow_crd_deletion=allow_crd_deletion, confirm_prune=confirm_prune, allow_empty=allow_empty,
                          propagation=propagation, timeout=wait, concurrency=concurrency)
-    result = run_prune(settings, PruneRequest(options=opts, dry_run=dry_run),
+    result = run_prune(settings, PruneRequest(options=opts, dry_run=dry_run, lease=lease_options(lock_timeout)),
                        confirm=make_confirm(p, yes=yes), on_event=PruneProgress(p))
     report = result.report
     if fmt in ("json", "yaml"):

@@ -11,6 +11,7 @@ from ..events import Event
 from ..settings import parse_duration
 from .base import handle_errors, interruptible, printer
 from .ignore import ignore_option, load_rules
+from .lock import lease_options, lock_option
 from .options import app_options, cluster_options, common_options, get_settings, output_option, source_options
 from .output import Printer
 from .prune import make_confirm, outside_note, prune_flags, prune_options, report_json, report_rows
@@ -69,6 +70,8 @@ class Progress:
             p.info(line)
         elif t in ("hook.deleted", "hook.recovered", "syncfail.start", "adopt", "prune.start", "prune.gone"):
             p.info(f"    {ev.message}")
+        elif t == "lease.wait":
+            p.info(ev.message)
         elif t == "sync.done":
             pass
         else:
@@ -101,12 +104,13 @@ class Progress:
 @click.option("--timeout", default=None, callback=_duration("--timeout"),
               help="How long the whole sync may take (default: no limit beyond the wave timeouts).")
 @click.option("--poll-interval", default="1s", callback=_duration("--poll-interval"), hidden=True)
+@lock_option
 @handle_errors
 @interruptible
 def command(dry_run: bool, allow_dirty: bool, force_conflicts: bool, concurrency: int, wait: bool,
             wave_timeout: float | None, timeout: float | None, poll_interval: float | None, prune: bool,
             yes: bool, confirm_prune: bool, allow_crd_deletion: bool, allow_empty: bool, propagation: str,
-            adopt: bool, ignore_file: str | None, apply_ignored: bool) -> int:
+            adopt: bool, ignore_file: str | None, apply_ignored: bool, lock_timeout: str) -> int:
     """Apply the repository to the cluster in Argo CD phases and sync waves.
 
     Everything is rendered, validated and dry-run on the server first: if anything
@@ -131,11 +135,16 @@ def command(dry_run: bool, allow_dirty: bool, force_conflicts: bool, concurrency
       kubectl gitops sync --dry-run                    # plan and changes, nothing written
       kubectl gitops sync -o json | jq .               # one JSON event per line, for CI
       kubectl gitops sync --prune --yes                # and delete what left Git
+      kubectl gitops sync --lock-timeout 5m            # wait for another run of the app to finish
+
+    One sync or prune of an app runs at a time: each holds the Lease
+    kubectl-gitops.<app> in the record's namespace while it writes; another run is
+    refused (exit 6) or, with --lock-timeout, waits and then reads the cluster afresh.
 
     \b
     Exit codes: 0 synced, 2 usage, 3 invalid input (nothing changed), 4 sync failed,
     5 cluster error, 6 refused (dirty work tree, field or ownership conflicts, prune
-    not confirmed, empty render with --prune).
+    not confirmed, empty render with --prune, another run holds the app's Lease).
     """
     from ..ops.common import CompareOptions
     from ..ops.sync import SyncRequest, run_sync
@@ -153,7 +162,8 @@ def command(dry_run: bool, allow_dirty: bool, force_conflicts: bool, concurrency
         allow_dirty=allow_dirty, dry_run=dry_run, adopt=adopt,
         prune=prune_options(allow_crd_deletion=allow_crd_deletion, confirm_prune=confirm_prune,
                             allow_empty=allow_empty, propagation=propagation, timeout=timeout,
-                            concurrency=concurrency) if prune else None)
+                            concurrency=concurrency) if prune else None,
+        lease=lease_options(lock_timeout))
     result = run_sync(settings, req, on_event=progress, confirm=make_confirm(p, yes=yes, what="sync --prune"))
 
     if json_out:

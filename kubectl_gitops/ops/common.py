@@ -57,10 +57,11 @@ def crd_kinds(manifests: list[Manifest]) -> set[tuple[str, str]]:
 
 def load(settings: Settings, *, committed_only: bool, on_event: EventSink = discard,
          extra_checks: Callable[[list[Manifest]], list[str]] | None = None,
-         workers: int = 8) -> Loaded:
-    """Connect, render, validate (with the server's discovery) and read live state. Writes nothing."""
+         workers: int = 8, cluster: Cluster | None = None) -> Loaded:
+    """Connect (unless given ``cluster``), render, validate (with the server's discovery) and read live state.
+    Writes nothing."""
     t0 = time.monotonic()
-    cluster = Cluster.connect(settings.cluster, pool_size=workers)
+    cluster = cluster or Cluster.connect(settings.cluster, pool_size=workers)
     discovery = cluster.discovery
     t1 = time.monotonic()
     desired = load_desired(settings.source, committed_only=committed_only, default_namespace=cluster.namespace,

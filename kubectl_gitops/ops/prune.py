@@ -15,6 +15,7 @@ from ..cluster import Cluster
 from ..desired import load_desired
 from ..events import Event, EventSink, discard
 from ..inventory import AppRef, Record, read_record
+from ..lease import Lease, LeaseOptions
 from ..plan import plan_annotation_checks
 from ..prune import PruneOptions
 from ..secrets import decrypt_if_encrypted
@@ -38,6 +39,7 @@ from .app import (
 class PruneRequest:
     options: PruneOptions = field(default_factory=PruneOptions)
     dry_run: bool = False
+    lease: LeaseOptions = field(default_factory=LeaseOptions)  # one writer per app (--lock-timeout)
 
 
 @dataclass
@@ -63,6 +65,7 @@ def run_prune(settings: Settings, req: PruneRequest, *, confirm: Confirm | None 
               on_event: EventSink = discard) -> PruneResult:
     start = time.monotonic()
     cluster = Cluster.connect(settings.cluster, pool_size=req.options.concurrency)
+    lease: Lease | None = None
     try:
         discovery = cluster.discovery
         desired = load_desired(settings.source, committed_only=True, default_namespace=cluster.namespace,
@@ -71,6 +74,9 @@ def run_prune(settings: Settings, req: PruneRequest, *, confirm: Confirm | None 
         checkout = desired.checkout
         on_event(Event("source", checkout.describe(), {"commit": checkout.commit, "objects": len(desired.manifests)}))
         app = resolve_app(settings, checkout, cluster)
+        if not req.dry_run:  # one writer per app: held before the record is read
+            lease = Lease(cluster, app.name, app.namespace, command=f"prune {checkout.short_commit}",
+                          options=req.lease, on_event=on_event).hold()
         record = read_record(cluster, app)
         result = PruneResult(app, checkout, cluster.context, record, None, dry_run=req.dry_run,
                              desired=len(desired.manifests))
@@ -101,5 +107,7 @@ def run_prune(settings: Settings, req: PruneRequest, *, confirm: Confirm | None 
         result.seconds = time.monotonic() - start
         return result
     finally:
+        if lease is not None:
+            lease.release()
         cluster.close()
 

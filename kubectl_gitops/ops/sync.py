@@ -14,6 +14,7 @@ from .. import interrupt
 from ..diff import Change
 from ..errors import RefusedError
 from ..events import Event, EventSink, discard
+from ..lease import Lease, LeaseOptions
 from ..model import ResourceKey
 from ..plan import Plan, build_plan, plan_annotation_checks
 from ..prune import PruneOptions
@@ -21,7 +22,7 @@ from ..settings import Settings
 from ..source import Checkout, open_source
 from ..sync import SyncConfig, Syncer, SyncOutcome
 from .app import Confirm, Inventory, PruneReport, file_selection, resolve_app, whole_repository
-from .common import CompareOptions, applied_object, compute_changes, load, respect_ignored
+from .common import CompareOptions, Loaded, applied_object, compute_changes, load, respect_ignored
 from .failure import record_outcome
 
 
@@ -33,6 +34,7 @@ class SyncRequest:
     dry_run: bool = False
     adopt: bool = False  # take over existing objects owned by nobody or by another tool
     prune: PruneOptions | None = None  # --prune: delete members no longer desired after the last wave
+    lease: LeaseOptions = field(default_factory=LeaseOptions)  # one writer per app (--lock-timeout)
 
 
 @dataclass
@@ -71,6 +73,20 @@ def run_sync(settings: Settings, req: SyncRequest, *, on_event: EventSink = disc
         _check_dirty(settings)
     loaded = load(settings, committed_only=not req.allow_dirty, on_event=on_event, extra_checks=plan_annotation_checks,
                   workers=req.compare.concurrency)
+    if req.dry_run:  # writes nothing: no Lease
+        return _run_sync(settings, req, loaded, start, on_event=on_event, confirm=confirm)
+    app = resolve_app(settings, loaded.desired.checkout, loaded.cluster)
+    with Lease(loaded.cluster, app.name, app.namespace, command=f"sync {loaded.desired.checkout.short_commit}",
+               options=req.lease, on_event=on_event) as lease:
+        if lease.waited:  # another run held the app: what was read before it finished is stale, read it again
+            loaded = load(settings, committed_only=not req.allow_dirty, on_event=on_event,
+                          extra_checks=plan_annotation_checks, workers=req.compare.concurrency, cluster=loaded.cluster)
+        return _run_sync(settings, req, loaded, start, on_event=on_event, confirm=confirm)
+
+
+def _run_sync(settings: Settings, req: SyncRequest, loaded: Loaded, start: float, *, on_event: EventSink,
+              confirm: Confirm | None) -> SyncResult:
+    """The rest of ``run_sync``, after loading (and, unless a dry run, while holding the app's Lease)."""
     plan = build_plan(loaded.desired.manifests, checked=True)
     inventory = Inventory(loaded.cluster, resolve_app(settings, loaded.desired.checkout, loaded.cluster),
                           loaded.desired.manifests, loaded.desired.checkout, on_event=on_event,

@@ -288,7 +288,7 @@ def test_prune_after_a_sync_killed_mid_way_removes_the_right_objects(tmp_path: P
     ok(app.sync())
     # v2 drops b and brings a kind the record has never seen; the sync is killed mid-way.
     app.remove("b.yaml").write("s.yaml", secret("s", namespace)).commit("v2")
-    killed = app.run("sync", env={"KUBECTL_GITOPS_FAULT": point})
+    killed = app.run("sync", env={"KUBECTL_GITOPS_FAULT": point, "KUBECTL_GITOPS_LEASE_SECONDS": "3"})
     assert killed.returncode == 137, killed.stderr
     rec = record("crash", namespace)
     assert rec["metadata"]["annotations"]["applyset.kubernetes.io/contains-group-kinds"] == "ConfigMap,Secret"
@@ -297,7 +297,8 @@ def test_prune_after_a_sync_killed_mid_way_removes_the_right_objects(tmp_path: P
 
     # v3 drops the Secret again: only the superset written before applying lets prune find it.
     app.remove("s.yaml").commit("v3")
-    ok(app.prune("--yes"))
+    pruned = ok(app.prune("--yes", "--lock-timeout", "1m"))  # the killed run's Lease expires after 3s
+    assert "took over the Lease" in pruned.stderr
     assert gone("configmap", "b", namespace) and gone("secret", "s", namespace)
     assert exists("configmap", "a", namespace)
     rec = record("crash", namespace)
