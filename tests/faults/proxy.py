@@ -40,7 +40,7 @@ import struct
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,6 +60,7 @@ class Faults:
     slow_seconds: float = 2.0
     methods: frozenset[str] | None = None  # inject only into these methods (None: all)
     path_contains: str | None = None  # inject only into paths holding this (None: all)
+    limit: int | None = None  # inject at most this many faults in all (None: no limit)
 
     @classmethod
     def uniform(cls, rate: float, seed: int, **kw: Any) -> Faults:
@@ -144,6 +145,9 @@ class FaultProxy:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.upstream = resolve(kubeconfig, context, None)
         self.injected: list[Injection] = []
+        # called with (method, target) before each request is answered: a test can start an outage at a given
+        # request (the first PATCH of wave 2, say) or change the faults
+        self.on_request: Callable[[str, str], None] | None = None
         self.requests: list[tuple[str, str]] = []
         self._seen: Counter[tuple[str, str]] = Counter()
         self._lock = threading.Lock()
@@ -277,10 +281,14 @@ class FaultProxy:
             n = self._seen[(method, path)]
             self._seen[(method, path)] += 1
             self.requests.append((method, target))
+        if self.on_request is not None:
+            self.on_request(method, target)
         if time.monotonic() < self._outage_until:
             self._record(method, path, "outage")
             return self._send_canned(conn, "503")
         fault = self.faults.choose(method, path, n)
+        if fault is not None and self.faults.limit is not None and self.count() >= self.faults.limit:
+            fault = None
         if fault in ("429", "500", "503"):
             self._record(method, path, fault)
             return self._send_canned(conn, fault)
