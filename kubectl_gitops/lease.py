@@ -127,6 +127,10 @@ class Holder:
         return text
 
 
+def _rv(obj: dict[str, Any] | None) -> str | None:
+    return None if obj is None else (obj.get("metadata") or {}).get("resourceVersion")
+
+
 class Lease:
     """The Lease of one app, held by this run. ``acquire()``, then ``start_renewing()``; ``check()`` before
     writes; ``release()`` at the end. Also a context manager doing all of that."""
@@ -147,7 +151,9 @@ class Lease:
         self.rng = rng or random.Random()
         self.identity = f"{options.holder or local_holder()}/{os.getpid()}/{secrets.token_hex(6)}"
         self.duration = max(1, round(options.duration))
-        self.waited = False  # it was held when we came: what we read before may be stale
+        self.waited = False  # it was held when we came
+        self.stale = False  # someone held it since peek() (or we waited): what was read before may be stale
+        self._seen: tuple[str | None] | None = None  # peek(): the resourceVersion then (None inside: no Lease)
         self.took_over: Holder | None = None  # the expired holder we replaced
         self._obj: dict[str, Any] | None = None  # the Lease as we last wrote it
         self._valid_until: float | None = None  # monotonic: writes stop after this without a renewal
@@ -257,6 +263,14 @@ class Lease:
         return {"apiVersion": LEASE_API, "kind": "Lease", "metadata": meta, "spec": spec}
 
     # -- acquire ------------------------------------------------------------------------------------
+    def peek(self) -> Lease:
+        """Note the Lease's resourceVersion before reading the cluster: if it is not the same when ``acquire``
+        reads it, another run held the Lease meanwhile (and may have written), so ``stale`` is set and the
+        caller reads again. Every writer holds the Lease, so an unchanged Lease means unchanged objects."""
+        live = self._get()
+        self._seen = (_rv(live),)
+        return self
+
     def acquire(self) -> None:
         give_up = self.monotonic() + max(0.0, self.options.wait)
         rounds = 0
@@ -268,6 +282,8 @@ class Lease:
             started = self.monotonic()
             now = self.clock()
             live = self._get()
+            if self._seen is not None and _rv(live) != self._seen[0]:
+                self.stale = True
             holder = Holder.of(live) if live is not None else None
             if holder is not None and not holder.free and holder.identity != self.identity \
                     and not holder.expired(now):
@@ -276,7 +292,7 @@ class Lease:
                 if not self.waited:
                     self.on_event(Event("lease.wait", f"app {self.app} is locked by {holder.describe(now)}: "
                                                       "waiting (--lock-timeout)", {"holder": holder.identity}))
-                self.waited = True
+                self.waited = self.stale = True
                 pause = self.options.poll * (0.5 + self.rng.random() / 2)
                 self.sleep(max(0.0, min(pause, give_up - self.monotonic())))
                 continue

@@ -57,9 +57,10 @@ def crd_kinds(manifests: list[Manifest]) -> set[tuple[str, str]]:
 
 def load(settings: Settings, *, committed_only: bool, on_event: EventSink = discard,
          extra_checks: Callable[[list[Manifest]], list[str]] | None = None,
-         workers: int = 8, cluster: Cluster | None = None) -> Loaded:
+         workers: int = 8, cluster: Cluster | None = None,
+         before_live: Callable[[Desired, Cluster], None] | None = None) -> Loaded:
     """Connect (unless given ``cluster``), render, validate (with the server's discovery) and read live state.
-    Writes nothing."""
+    Writes nothing. ``before_live`` is called once the desired state is known, before live state is read."""
     t0 = time.monotonic()
     cluster = cluster or Cluster.connect(settings.cluster, pool_size=workers)
     discovery = cluster.discovery
@@ -72,6 +73,8 @@ def load(settings: Settings, *, committed_only: bool, on_event: EventSink = disc
     t2 = time.monotonic()
     on_event(Event("source", desired.checkout.describe(), {
         "commit": desired.checkout.commit, "dirty": desired.checkout.dirty, "objects": len(desired.manifests)}))
+    if before_live is not None:
+        before_live(desired, cluster)
     pending_crds = crd_kinds(desired.manifests)
     types: dict[ResourceKey, ResourceType | None] = {}
     targets, unserved = [], []

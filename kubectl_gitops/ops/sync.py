@@ -11,6 +11,8 @@ import time
 from dataclasses import dataclass, field
 
 from .. import interrupt
+from ..cluster import Cluster
+from ..desired import Desired
 from ..diff import Change
 from ..errors import RefusedError
 from ..events import Event, EventSink, discard
@@ -71,14 +73,19 @@ def run_sync(settings: Settings, req: SyncRequest, *, on_event: EventSink = disc
     start = time.monotonic()
     if not req.allow_dirty:
         _check_dirty(settings)
+    leases: list[Lease] = []
+
+    def peek(desired: Desired, cluster: Cluster) -> None:  # the app's Lease, as it was before live reads
+        app = resolve_app(settings, desired.checkout, cluster)
+        leases.append(Lease(cluster, app.name, app.namespace, command=f"sync {desired.checkout.short_commit}",
+                            options=req.lease, on_event=on_event).peek())
+
     loaded = load(settings, committed_only=not req.allow_dirty, on_event=on_event, extra_checks=plan_annotation_checks,
-                  workers=req.compare.concurrency)
+                  workers=req.compare.concurrency, before_live=None if req.dry_run else peek)
     if req.dry_run:  # writes nothing: no Lease
         return _run_sync(settings, req, loaded, start, on_event=on_event, confirm=confirm)
-    app = resolve_app(settings, loaded.desired.checkout, loaded.cluster)
-    with Lease(loaded.cluster, app.name, app.namespace, command=f"sync {loaded.desired.checkout.short_commit}",
-               options=req.lease, on_event=on_event) as lease:
-        if lease.waited:  # another run held the app: what was read before it finished is stale, read it again
+    with leases[0] as lease:
+        if lease.stale:  # another run held the app since we began reading: read it again, after that run
             loaded = load(settings, committed_only=not req.allow_dirty, on_event=on_event,
                           extra_checks=plan_annotation_checks, workers=req.compare.concurrency, cluster=loaded.cluster)
         return _run_sync(settings, req, loaded, start, on_event=on_event, confirm=confirm)

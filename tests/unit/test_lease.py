@@ -315,3 +315,17 @@ def test_holder_describe_and_times() -> None:
     assert h.describe(t + 7) == "ana@laptop (pid 4242, prune 1a2b) since 2023-11-14T22:13:20Z, renewed 2s ago"
     assert not h.expired(t + 34) and h.expired(t + 36)
     assert Holder.of({"spec": {}}).free
+
+
+def test_peek_then_a_run_that_came_and_went_makes_it_stale() -> None:
+    c, clock = FakeLeases(), Clock()
+    quiet = make(c, clock).peek()  # nobody touched it between peek and acquire
+    quiet.acquire()
+    assert not quiet.stale and not quiet.waited
+    quiet.release()
+    me = make(c, clock, holder="bo@ci").peek()
+    other = make(c, clock, holder="eve@ci")
+    other.acquire()  # held and released while "me" was reading the cluster
+    other.release()
+    me.acquire()
+    assert me.stale and not me.waited and c.holder() == me.identity
