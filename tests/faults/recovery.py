@@ -19,7 +19,7 @@ import json
 import os
 from typing import Any
 
-from cli_helpers import ROOT
+from cli_helpers import ROOT, gitops
 from cluster_helpers import kubectl
 from faults.kill import KillResult, run_and_kill
 from sync_helpers import SyncApp, argo, configmap, deployment, job, service
@@ -82,7 +82,7 @@ def _is_hook(obj: dict[str, Any]) -> bool:
 
 def desired_names(app: SyncApp) -> set[tuple[str, str]]:
     """(kind, name) of the app's non-hook objects, rendered from the repository as the CLI renders them."""
-    proc = app.run("waves", "-o", "json")
+    proc = gitops("waves", "-o", "json", cwd=app.repo.path)
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     steps = doc["steps"] if isinstance(doc, dict) else doc
