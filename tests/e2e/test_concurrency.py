@@ -165,3 +165,32 @@ def test_read_only_commands_never_take_the_lease(tmp_path: Path, namespace: str)
     assert obj is not None and not held(app)
     assert [(w.verb, w.resource) for w in writes_since(mark, leases=True)
             if w.namespace == ns and w.resource == "leases"] == [("create", "leases"), ("update", "leases")]
+
+
+def can(user: str, verb: str, resource: str, ns: str) -> bool:
+    proc = kubectl("auth", "can-i", verb, resource, "-n", ns, "--as", user, check=False)
+    return proc.stdout.strip() == "yes"
+
+
+def test_without_rbac_for_leases_sync_stops_before_any_write(tmp_path: Path, namespace: str) -> None:
+    ns = namespace
+    user = f"gitops-{ns[-6:]}"
+    kubectl("create", "role", "objects", "-n", ns, "--verb=*", "--resource=configmaps,secrets")
+    kubectl("create", "rolebinding", "objects", "-n", ns, "--role=objects", f"--user={user}")
+    wait_for("RBAC for configmaps", lambda: can(user, "patch", "configmaps", ns))
+    config = json.loads(kubectl("config", "view", "--raw", "--minify", "-o", "json").stdout)
+    config["users"][0]["user"]["as"] = user
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(json.dumps(config))
+    app = SyncApp(tmp_path, "rbac", ns).write("config.yaml", configmap("settings", ns))
+    app.commit()
+    mark = audit_mark()
+    proc = app.run("sync", env={"KUBECONFIG": str(kubeconfig)})
+    assert proc.returncode == 5, proc.stderr
+    assert "not allowed to read the Lease" in proc.stderr and "get, create and update on leases" in proc.stderr
+    assert [w for w in writes_since(mark, leases=True) if w.namespace == ns and not w.dry_run] == []
+    kubectl("create", "role", "lease", "-n", ns, "--verb=get,create,update", "--resource=leases.coordination.k8s.io")
+    kubectl("create", "rolebinding", "lease", "-n", ns, "--role=lease", f"--user={user}")
+    wait_for("RBAC for leases", lambda: can(user, "update", "leases.coordination.k8s.io", ns))
+    ok(app.run("sync", env={"KUBECONFIG": str(kubeconfig)}))
+    assert not held(app)
