@@ -78,6 +78,9 @@ class _Listener(http.server.ThreadingHTTPServer):
         self.token = token
         self.seen: list[str] = []
         super().__init__(("127.0.0.1", 0), _Handler)
+        # A client that connects and resets before the accept leaves the selector "ready" and accept() blocking
+        # (the connection is gone from the queue): with a timeout, serve_forever gets back to its shutdown check.
+        self.socket.settimeout(1.0)
 
     @property
     def url(self) -> str:
