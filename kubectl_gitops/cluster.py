@@ -43,10 +43,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from . import FIELD_MANAGER, __version__
-from .errors import AmbiguousWriteError, ClusterError, TransportError
-from .model import Obj, split_api_version
-from .settings import ClusterOptions
+from kubectl_gitops import FIELD_MANAGER, __version__
+from kubectl_gitops.errors import AmbiguousWriteError, ClusterError, TransportError
+from kubectl_gitops.model import Obj, split_api_version
+from kubectl_gitops.settings import ClusterOptions
 
 USER_AGENT = f"kubectl-gitops/{__version__}"
 DEFAULT_TIMEOUT = 30.0
@@ -202,16 +202,16 @@ class Cluster:
 
     @classmethod
     def connect(cls, opts: ClusterOptions, *, pool_size: int = 16) -> Cluster:
-        from .kubeconfig import resolve
+        from kubectl_gitops.kubeconfig import resolve
 
         endpoint = resolve(opts.kubeconfig, opts.context, opts.namespace)
         transport: Any
         if endpoint.unsupported or os.environ.get(TRANSPORT_ENV) == "kubernetes-client":
-            from .officialclient import OfficialTransport
+            from kubectl_gitops.officialclient import OfficialTransport
 
             transport = OfficialTransport(opts, user_agent=USER_AGENT, pool_size=pool_size)
         else:
-            from .transport import HttpTransport
+            from kubectl_gitops.transport import HttpTransport
 
             transport = HttpTransport(endpoint, user_agent=USER_AGENT)
         return cls(transport, namespace=endpoint.namespace, context=endpoint.context,

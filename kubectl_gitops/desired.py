@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .errors import ValidationError
-from .model import Manifest
-from .render import Transform, render
-from .settings import SourceOptions
-from .source import Checkout, open_source
-from .validate import ScopeResolver, analyse, apply_defaults
+from kubectl_gitops.errors import ValidationError
+from kubectl_gitops.model import Manifest
+from kubectl_gitops.render import Transform, render
+from kubectl_gitops.settings import SourceOptions
+from kubectl_gitops.source import Checkout, open_source
+from kubectl_gitops.validate import ScopeResolver, analyse, apply_defaults
 
 
 @dataclass
@@ -35,14 +35,14 @@ def load_desired(source: SourceOptions, *, committed_only: bool, default_namespa
     without a namespace get ``default_namespace``; ``extra_checks`` sees the manifests with that default
     applied. ``transform`` is applied to each plain file before parsing (sops decryption).
     """
-    from .secrets import provenance
+    from kubectl_gitops.secrets import provenance
 
     warnings: list[str] = []
     with open_source(source, committed_only=committed_only) as checkout, provenance.recording() as decrypted:
         manifests, problems = render(checkout.root, checkout.path, source, transform=transform,
                                      namespace=default_namespace or None)
         if decrypted.files:  # recipients are not under a sops file's MAC: compare them with .sops.yaml
-            from .secrets.check import recipient_warnings
+            from kubectl_gitops.secrets.check import recipient_warnings
 
             warnings = recipient_warnings(checkout.root, decrypted.files)
     provenance.mark(manifests, decrypted)  # the fields whose values the transform decrypted (diffs mask them)

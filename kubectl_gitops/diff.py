@@ -57,9 +57,9 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from . import FIELD_MANAGER, saferegex
-from .errors import InvalidInputError
-from .model import (
+from kubectl_gitops import FIELD_MANAGER, saferegex
+from kubectl_gitops.errors import InvalidInputError
+from kubectl_gitops.model import (
     ANN_COMPARE_OPTIONS,
     ANN_LAST_APPLIED,
     ANN_SOURCE_COMMIT,
@@ -912,7 +912,7 @@ def provenance_warnings(key: ResourceKey, b: Obj | None, a: Obj | None) -> list[
     """One warning per field of the (masked) sides that holds a value equal to a registered secret value
     (in any printed form) although it did not come from a secret: shown unmasked, so that a pull request
     cannot hide a change by encrypting its text elsewhere."""
-    from .redact import contains_secret_value
+    from kubectl_gitops.redact import contains_secret_value
 
     where: dict[str, set[str]] = {}
     for side, obj in (("live", b), ("after", a)):

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from .model import split_api_version
+from kubectl_gitops.model import split_api_version
 
 Obj = dict[str, Any]
 

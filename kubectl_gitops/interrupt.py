@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from .errors import ExitCode, GitopsError
+from kubectl_gitops.errors import ExitCode, GitopsError
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 

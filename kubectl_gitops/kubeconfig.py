@@ -26,7 +26,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ClusterError, InvalidInputError
+from kubectl_gitops.errors import ClusterError, InvalidInputError
 
 SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 DEFAULT_PATH = "~/.kube/config"
@@ -243,7 +243,7 @@ def _in_cluster(namespace: str | None) -> Endpoint:
 
 
 def _read(path: str) -> dict[str, Any]:
-    from .yamldocs import load
+    from kubectl_gitops.yamldocs import load
 
     try:
         with open(path, encoding="utf-8") as f:

@@ -36,8 +36,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from .errors import AmbiguousWriteError, ClusterError, OperationFailed, RefusedError
-from .events import Event, EventSink, discard
+from kubectl_gitops.errors import AmbiguousWriteError, ClusterError, OperationFailed, RefusedError
+from kubectl_gitops.events import Event, EventSink, discard
 
 LEASE_PREFIX = "kubectl-gitops."
 LEASE_API = "coordination.k8s.io/v1"
@@ -209,7 +209,7 @@ class Lease:
                  "(a Role bound to you; see docs/reliability.md)")
 
     def _get(self) -> dict[str, Any] | None:
-        from .cluster import ApiError
+        from kubectl_gitops.cluster import ApiError
 
         try:
             obj: dict[str, Any] | None = self.cluster.get(self._type(), self.namespace, self.name)
@@ -222,7 +222,7 @@ class Lease:
     def _write(self, method: str, body: dict[str, Any]) -> dict[str, Any] | None:
         """POST or PUT ``body``; the object written, or None when someone else got in first (409) or the
         outcome was unknown and the read-back shows the write did not happen as ours."""
-        from .cluster import ApiError
+        from kubectl_gitops.cluster import ApiError
 
         rt = self._type()
         path = rt.path(self.namespace, None if method == "POST" else self.name)

@@ -11,9 +11,9 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .cluster import Cluster, ResourceType
-from .concurrency import map_bounded
-from .model import Obj, ResourceKey
+from kubectl_gitops.cluster import Cluster, ResourceType
+from kubectl_gitops.concurrency import map_bounded
+from kubectl_gitops.model import Obj, ResourceKey
 
 LIST_THRESHOLD = 3
 

@@ -66,8 +66,8 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
-from .errors import ValidationError
-from .model import (
+from kubectl_gitops.errors import ValidationError
+from kubectl_gitops.model import (
     ANN_HELM_HOOK,
     ANN_HELM_HOOK_DELETE_POLICY,
     ANN_HELM_HOOK_WEIGHT,

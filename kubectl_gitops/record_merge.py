@@ -26,8 +26,8 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
-from .inventory import HistoryEntry, Record, Scope
-from .model import ResourceKey
+from kubectl_gitops.inventory import HistoryEntry, Record, Scope
+from kubectl_gitops.model import ResourceKey
 
 
 def new_run_id() -> str:

@@ -50,11 +50,11 @@ from typing import Any
 
 import yaml
 
-from .errors import RenderError
-from .model import Manifest, Obj, Origin
-from .pathguard import is_inside
-from .settings import SourceOptions
-from .unitguard import (
+from kubectl_gitops.errors import RenderError
+from kubectl_gitops.model import Manifest, Obj, Origin
+from kubectl_gitops.pathguard import is_inside
+from kubectl_gitops.settings import SourceOptions
+from kubectl_gitops.unitguard import (
     CHART_FILE,
     KUSTOMIZATION_FILES,
     LINK_HINT,
@@ -62,8 +62,8 @@ from .unitguard import (
     link_problems,
     scan_kustomization,
 )
-from .yamldocs import DuplicateKeyError, LimitError, documents, load_json
-from .yamldocs import load as load_yaml
+from kubectl_gitops.yamldocs import DuplicateKeyError, LimitError, documents, load_json
+from kubectl_gitops.yamldocs import load as load_yaml
 
 Transform = Callable[[str, str], str]
 

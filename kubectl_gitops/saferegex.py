@@ -18,7 +18,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from .errors import InvalidInputError
+from kubectl_gitops.errors import InvalidInputError
 
 MAX_PATTERN = 4096  # characters; RE2's max_mem bounds the compiled program as well
 MAX_MEM = 8 << 20  # RE2's own default, set explicitly: a larger program is an error, not an allocation

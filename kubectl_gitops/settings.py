@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .errors import UsageError
+from kubectl_gitops.errors import UsageError
 
 
 @dataclass(frozen=True)

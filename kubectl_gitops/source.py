@@ -56,10 +56,10 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from . import redact
-from .errors import SourceError
-from .gitexport import CRAFTED_HINT, exported
-from .settings import SourceOptions
+from kubectl_gitops import redact
+from kubectl_gitops.errors import SourceError
+from kubectl_gitops.gitexport import CRAFTED_HINT, exported
+from kubectl_gitops.settings import SourceOptions
 
 if TYPE_CHECKING:  # GitPython is imported lazily: `kubectl gitops --help` must stay fast.
     from git import Repo

@@ -39,9 +39,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from . import redact
-from .errors import ClusterError, InvalidInputError, TransportError
-from .kubeconfig import Endpoint
+from kubectl_gitops import redact
+from kubectl_gitops.errors import ClusterError, InvalidInputError, TransportError
+from kubectl_gitops.kubeconfig import Endpoint
 
 _REPLAYABLE = frozenset({"GET", "HEAD", "OPTIONS"})  # safe to send again on a fresh connection
 

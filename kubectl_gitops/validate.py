@@ -26,8 +26,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import ValidationError
-from .model import ANN_HELM_HOOK, ANN_HOOK, Manifest, ResourceKey, split_api_version
+from kubectl_gitops.errors import ValidationError
+from kubectl_gitops.model import ANN_HELM_HOOK, ANN_HOOK, Manifest, ResourceKey, split_api_version
 
 ScopeResolver = Callable[[str, str], bool | None]  # (apiVersion, kind) -> namespaced? None = not served/unknown
 

@@ -7,7 +7,7 @@ import platform
 import subprocess
 from importlib import metadata
 
-from . import __version__
+from kubectl_gitops import __version__
 
 DEPENDENCIES = ("click", "kubernetes", "GitPython", "tabulate", "jsonpatch", "PyYAML", "ruamel.yaml", "cryptography",
                 "google-re2")
@@ -16,7 +16,7 @@ DEPENDENCIES = ("click", "kubernetes", "GitPython", "tabulate", "jsonpatch", "Py
 def git_commit() -> str | None:
     """The commit a release was built from (baked into ``_build_info``), or the checkout's HEAD."""
     try:
-        from ._build_info import COMMIT  # type: ignore[import-not-found]
+        from kubectl_gitops._build_info import COMMIT  # type: ignore[import-not-found]
 
         return str(COMMIT)
     except ImportError:

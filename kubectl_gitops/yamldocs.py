@@ -105,7 +105,7 @@ def load(text: str) -> Any:
 def safe_load(text: str, source: str) -> Any:
     """One document of YAML that came from a repository (``source`` names it: a repo-relative path), within the
     limits. Any problem is an ``InvalidInputError`` naming ``source:line``, never quoting the content."""
-    from .errors import InvalidInputError
+    from kubectl_gitops.errors import InvalidInputError
 
     try:
         return load(text)

@@ -6,9 +6,9 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from ..errors import ExitCode, GitopsError
-from .options import get_settings
-from .output import Printer
+from kubectl_gitops.cli.options import get_settings
+from kubectl_gitops.cli.output import Printer
+from kubectl_gitops.errors import ExitCode, GitopsError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -47,7 +47,7 @@ def interruptible(f: F) -> F:
         import contextlib
         import os
 
-        from .. import interrupt
+        from kubectl_gitops import interrupt
 
         def notice(text: str) -> None:  # from a signal handler: no buffered stream, no locks
             with contextlib.suppress(OSError):

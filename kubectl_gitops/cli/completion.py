@@ -34,7 +34,7 @@ from collections.abc import Sequence
 import click
 from click.shell_completion import BashComplete, CompletionItem, FishComplete, ShellComplete, ZshComplete
 
-from .main import COMMANDS, CONTEXT_SETTINGS, Group, cli, load
+from kubectl_gitops.cli.main import COMMANDS, CONTEXT_SETTINGS, Group, cli, load
 
 COMPLETE_VAR = "_KUBECTL_GITOPS_COMPLETE"
 PROG_NAME = "kubectl-gitops"

@@ -9,15 +9,22 @@ import tempfile
 
 import click
 
-from ..errors import ExitCode, InvalidInputError
-from .base import handle_errors, printer
-from .ignore import ignore_option, load_rules
-from .options import app_options, cluster_options, common_options, get_settings, output_option, source_options
+from kubectl_gitops.cli.base import handle_errors, printer
+from kubectl_gitops.cli.ignore import ignore_option, load_rules
+from kubectl_gitops.cli.options import (
+    app_options,
+    cluster_options,
+    common_options,
+    get_settings,
+    output_option,
+    source_options,
+)
+from kubectl_gitops.errors import ExitCode, InvalidInputError
 
 
 def _external(cmd: str, changes: list) -> int:  # type: ignore[type-arg]
     """Run KUBECTL_EXTERNAL_DIFF like kubectl: `<cmd> LIVE_DIR MERGED_DIR`, masked files only."""
-    from .diff_view import write_external
+    from kubectl_gitops.cli.diff_view import write_external
 
     with tempfile.TemporaryDirectory(prefix="kubectl-gitops-diff-") as tmp:
         live, merged = write_external(changes, tmp)
@@ -65,9 +72,9 @@ def command(summary: bool, concurrency: int, ignore_file: str | None, no_fast_pa
     Exit codes: 0 no differences, 1 differences, 2 usage, 3 invalid input,
     5 cluster error.
     """
-    from ..ops.common import CompareOptions
-    from ..ops.diff import run_diff
-    from . import diff_view
+    from kubectl_gitops.cli import diff_view
+    from kubectl_gitops.ops.common import CompareOptions
+    from kubectl_gitops.ops.diff import run_diff
 
     settings = get_settings()
     p = printer()

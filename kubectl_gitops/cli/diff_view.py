@@ -38,10 +38,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ..diff import Change, Drift, Op
-from ..model import Manifest, Obj
-from ..redact import redact, redact_credentials
-from .output import COLORS
+from kubectl_gitops.cli.output import COLORS
+from kubectl_gitops.diff import Change, Drift, Op
+from kubectl_gitops.model import Manifest, Obj
+from kubectl_gitops.redact import redact, redact_credentials
 
 SCHEMA_VERSION = 1
 SUMMARY_HEADERS = ("OP", "KIND", "NAMESPACE/NAME", "SOURCE", "DRIFT")
@@ -60,7 +60,7 @@ def file_name(change: Change) -> str:
 
 def display_kind(change: Change) -> str:
     """``Deployment`` for built-in API groups, ``Widget.example.com`` for custom resources (as ``waves``)."""
-    from ..plan import display_kind as plan_kind
+    from kubectl_gitops.plan import display_kind as plan_kind
 
     return plan_kind(Manifest({"apiVersion": change.api_version, "kind": change.key.kind}))
 

@@ -6,8 +6,15 @@ import sys
 
 import click
 
-from .base import handle_errors, printer
-from .options import app_options, cluster_options, common_options, get_settings, output_option, source_options
+from kubectl_gitops.cli.base import handle_errors, printer
+from kubectl_gitops.cli.options import (
+    app_options,
+    cluster_options,
+    common_options,
+    get_settings,
+    output_option,
+    source_options,
+)
 
 COUNT_ORDER = ("created", "configured", "unchanged", "hook", "failed", "pruned", "kept", "pruneFailed")
 
@@ -40,7 +47,7 @@ def command() -> int:
     \b
     Exit codes: 0 ok, 2 usage, 3 invalid input, 5 cluster error, 6 refused (another tool's record).
     """
-    from ..ops.history import run_history
+    from kubectl_gitops.ops.history import run_history
 
     settings = get_settings()
     p = printer()

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 import click
 
-from ..errors import InvalidInputError
+from kubectl_gitops.errors import InvalidInputError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -22,8 +22,8 @@ def load_rules(path: str | None) -> tuple[Any, ...]:
     """The rules in FILE (``()`` without one); an unreadable or invalid file is invalid input (exit 3)."""
     if not path:
         return ()
-    from ..diff import load_ignore_rules
-    from ..yamldocs import safe_load
+    from kubectl_gitops.diff import load_ignore_rules
+    from kubectl_gitops.yamldocs import safe_load
 
     try:
         with open(path, encoding="utf-8") as f:

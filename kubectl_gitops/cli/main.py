@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from ..errors import ExitCode
+from kubectl_gitops.errors import ExitCode
 
 # name -> (module, one-line help shown by --help without importing the module)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -34,7 +34,7 @@ CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 
 def _version(ctx: click.Context, param: click.Parameter, value: bool) -> None:
     if not value or ctx.resilient_parsing:
         return
-    from ..version import version_line
+    from kubectl_gitops.version import version_line
 
     click.echo(version_line())
     ctx.exit(0)
@@ -100,7 +100,7 @@ def cli() -> None:
 
 
 def _run(command: click.Command, prog_name: str, args: list[str] | None = None) -> int:
-    from ..redact import redact
+    from kubectl_gitops.redact import redact
 
     try:
         rv: Any = command.main(args=args, prog_name=prog_name, standalone_mode=False)
@@ -129,7 +129,7 @@ def _run(command: click.Command, prog_name: str, args: list[str] | None = None) 
 def main(args: list[str] | None = None) -> int:
     instruction = os.environ.get("_KUBECTL_GITOPS_COMPLETE")
     if instruction:  # a script from `kubectl gitops completion SHELL` asks for candidates
-        from .completion import shell_complete_from_env
+        from kubectl_gitops.cli.completion import shell_complete_from_env
 
         return shell_complete_from_env(instruction)
     return _run(cli, "kubectl gitops", args)

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import click
 
-from ..settings import ClusterOptions, OutputOptions, Settings, SourceOptions, parse_duration
+from kubectl_gitops.settings import ClusterOptions, OutputOptions, Settings, SourceOptions, parse_duration
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -13,9 +13,9 @@ import traceback
 from collections.abc import Iterable, Sequence
 from typing import Any, TextIO
 
-from ..errors import ExitCode, GitopsError
-from ..redact import redact, redact_credentials
-from ..settings import OutputOptions
+from kubectl_gitops.errors import ExitCode, GitopsError
+from kubectl_gitops.redact import redact, redact_credentials
+from kubectl_gitops.settings import OutputOptions
 
 COLORS = {"red": "31", "green": "32", "yellow": "33", "blue": "34", "cyan": "36", "bold": "1", "dim": "2"}
 

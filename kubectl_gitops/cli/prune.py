@@ -12,17 +12,25 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..errors import ExitCode, RefusedError
-from ..events import Event
-from ..settings import parse_duration
-from .base import handle_errors, interruptible, printer
-from .lock import lease_options, lock_option
-from .options import app_options, cluster_options, common_options, compose, get_settings, output_option, source_options
-from .output import Printer
+from kubectl_gitops.cli.base import handle_errors, interruptible, printer
+from kubectl_gitops.cli.lock import lease_options, lock_option
+from kubectl_gitops.cli.options import (
+    app_options,
+    cluster_options,
+    common_options,
+    compose,
+    get_settings,
+    output_option,
+    source_options,
+)
+from kubectl_gitops.cli.output import Printer
+from kubectl_gitops.errors import ExitCode, RefusedError
+from kubectl_gitops.events import Event
+from kubectl_gitops.settings import parse_duration
 
 if TYPE_CHECKING:
-    from ..ops.app import Approval, PruneReport
-    from ..prune import Candidate, PruneOptions, Selection
+    from kubectl_gitops.ops.app import Approval, PruneReport
+    from kubectl_gitops.prune import Candidate, PruneOptions, Selection
 
 prune_flags = compose(
     click.option("-y", "--yes", is_flag=True, help="Delete without asking (required when not on a terminal)."),
@@ -39,7 +47,7 @@ prune_flags = compose(
 
 def prune_options(*, allow_crd_deletion: bool, confirm_prune: bool, allow_empty: bool, propagation: str,
                   timeout: float | None, concurrency: int) -> PruneOptions:
-    from ..prune import PruneOptions
+    from kubectl_gitops.prune import PruneOptions
 
     return PruneOptions(propagation=propagation, allow_crd_deletion=allow_crd_deletion, confirm_prune=confirm_prune,
                         allow_empty=allow_empty, timeout=timeout or 300.0, concurrency=concurrency)
@@ -56,7 +64,7 @@ def interactive() -> bool:
 def make_confirm(p: Printer, *, yes: bool, what: str = "prune") -> Callable[[Selection], Approval]:
     """A terminal shows the list and asks (a yes confirms Prune=confirm objects too); ``--yes`` approves the
     list without the unconfirmed Prune=confirm objects; otherwise the command is refused (exit 6)."""
-    from ..ops.app import Approval
+    from kubectl_gitops.ops.app import Approval
 
     def confirm(sel: Selection) -> Approval:
         n = len(sel.approved(True))
@@ -222,7 +230,7 @@ def command(yes: bool, confirm_prune: bool, allow_crd_deletion: bool, allow_empt
     5 cluster error, 6 refused (not confirmed, empty render, another tool's record, another
     run holds the app's Lease: --lock-timeout waits for it).
     """
-    from ..ops.prune import PruneRequest, run_prune
+    from kubectl_gitops.ops.prune import PruneRequest, run_prune
 
     settings = get_settings()
     p = printer()

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import click
 
-from ..errors import ExitCode, InvalidInputError, OperationFailed, RefusedError, SecretsError, UsageError
-from .base import handle_errors, printer
-from .options import common_options
+from kubectl_gitops.cli.base import handle_errors, printer
+from kubectl_gitops.cli.options import common_options
+from kubectl_gitops.errors import ExitCode, InvalidInputError, OperationFailed, RefusedError, SecretsError, UsageError
 
 CTX = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
 
@@ -63,13 +63,13 @@ def _write_atomic(path: str, text: str) -> None:
 
 
 def _keyring():  # type: ignore[no-untyped-def]
-    from ..secrets.keys import Keyring
+    from kubectl_gitops.secrets.keys import Keyring
 
     return Keyring()
 
 
 def _decrypt(path: str, text: str | None = None):  # type: ignore[no-untyped-def]
-    from ..secrets import sops
+    from kubectl_gitops.secrets import sops
 
     text = _read(path) if text is None else text
     f = sops.parse(text, sops.format_for(path), path)
@@ -81,7 +81,7 @@ def _decrypt(path: str, text: str | None = None):  # type: ignore[no-untyped-def
 
 
 def _rule_for(path: str, config_path: str | None):  # type: ignore[no-untyped-def]
-    from ..secrets.sopsconfig import config_for
+    from kubectl_gitops.secrets.sopsconfig import config_for
 
     config = config_for(path, config_path)
     if config is None:
@@ -90,7 +90,7 @@ def _rule_for(path: str, config_path: str | None):  # type: ignore[no-untyped-de
 
 
 def _rule_name(config, rule) -> str:  # type: ignore[no-untyped-def]
-    from ..secrets.check import rule_label
+    from kubectl_gitops.secrets.check import rule_label
 
     return rule_label(config, rule) if rule is not None else ""
 
@@ -99,7 +99,7 @@ def _open_guarded(file: str, config_path: str | None, action: str):  # type: ign
     """Parse FILE, refuse it when it lists a recipient its creation rule does not name (before decrypting
     anything), warn about recipients the rule names that it lacks, then decrypt it.
     Returns (decrypted, the rule's recipients or None when no rule matches)."""
-    from ..secrets import sops
+    from kubectl_gitops.secrets import sops
 
     text = _read(file)
     f = sops.parse(text, sops.format_for(file), file)
@@ -119,7 +119,7 @@ def _signals_exit(f):  # type: ignore[no-untyped-def]
 
     @functools.wraps(f)
     def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
-        from ..secrets.plaintmp import Terminated
+        from kubectl_gitops.secrets.plaintmp import Terminated
 
         try:
             return f(*args, **kwargs)
@@ -189,8 +189,8 @@ def init_cmd(key_file: str | None, directory: str, path_regex: str, force: bool)
       kubectl gitops secrets init --key-file ~/.config/sops/age/team.txt --dir deploy/
       kubectl gitops secrets init --path-regex '^secrets/' --force
     """
-    from ..secrets.age import Identity, identity_file_text
-    from ..secrets.keys import standard_key_file
+    from kubectl_gitops.secrets.age import Identity, identity_file_text
+    from kubectl_gitops.secrets.keys import standard_key_file
 
     config = Path(directory) / ".sops.yaml"
     if config.exists() and not force:
@@ -250,7 +250,7 @@ def encrypt_cmd(file: str, in_place: bool, config_path: str | None, age_recipien
       kubectl gitops secrets encrypt secret.json > secret.enc.json
       kubectl gitops secrets encrypt --age age1... -i token-secret.yaml
     """
-    from ..secrets import sops
+    from kubectl_gitops.secrets import sops
 
     text = _read(file)
     config, rule = _rule_for(file, config_path)
@@ -289,7 +289,7 @@ def decrypt_cmd(file: str, in_place: bool, ignore_mac: bool) -> int:
       SOPS_AGE_KEY_FILE=~/keys.txt kubectl gitops secrets decrypt app.json | jq .password
       kubectl gitops secrets decrypt -i k8s/db-secret.yaml     # then re-encrypt before committing
     """
-    from ..secrets import sops
+    from kubectl_gitops.secrets import sops
 
     f = sops.parse(_read(file), sops.format_for(file), file)
     kr = _keyring()
@@ -355,8 +355,8 @@ def edit_cmd(file: str, config_path: str | None) -> int:
       kubectl gitops secrets edit k8s/db-secret.yaml
       EDITOR="code --wait" kubectl gitops secrets edit app.json
     """
-    from ..secrets import sops
-    from ..secrets.plaintmp import private_tempdir
+    from kubectl_gitops.secrets import sops
+    from kubectl_gitops.secrets.plaintmp import private_tempdir
 
     d, allowed = _open_guarded(file, config_path, "edit")
     original = sops.plaintext(d.file)
@@ -410,8 +410,8 @@ def updatekeys_cmd(files: tuple[str, ...], config_path: str | None, yes: bool) -
       kubectl gitops secrets updatekeys k8s/db-secret.yaml
       kubectl gitops secrets updatekeys --yes $(git ls-files '*secret*.yaml')
     """
-    from ..secrets import sops
-    from .prune import interactive
+    from kubectl_gitops.cli.prune import interactive
+    from kubectl_gitops.secrets import sops
 
     p = printer()
     plan = []
@@ -483,7 +483,7 @@ def rotate_cmd(file: str, in_place: bool, config_path: str | None) -> int:
     Examples:
       kubectl gitops secrets rotate -i k8s/db-secret.yaml
     """
-    from ..secrets import sops
+    from kubectl_gitops.secrets import sops
 
     config, rule = _rule_for(file, config_path)
     if rule is None:
@@ -523,7 +523,7 @@ def check_cmd(paths: tuple[str, ...], require_mac: bool, config_path: str | None
       kubectl gitops secrets check k8s/ --require-mac
       # .pre-commit-config.yaml: entry: kubectl-gitops secrets check, language: system, pass_filenames: true
     """
-    from ..secrets.check import check
+    from kubectl_gitops.secrets.check import check
 
     report = check(list(paths) or ["."], keyring=_keyring(), require_mac=require_mac, config=config_path)
     p = printer()
@@ -570,7 +570,7 @@ def git_setup_cmd(git_command: str | None) -> int:
       kubectl gitops secrets git-setup
       git diff HEAD~1 -- k8s/db-secret.yaml      # readable, for key holders
     """
-    from ..secrets.gitsetup import setup
+    from kubectl_gitops.secrets.gitsetup import setup
 
     result = setup(Path.cwd(), git_command)
     p = printer()
@@ -587,7 +587,7 @@ def git_setup_cmd(git_command: str | None) -> int:
 @handle_errors
 def textconv_cmd(file: str) -> int:
     """git textconv: print FILE decrypted (as is when not encrypted or no key fits)."""
-    from ..secrets.gitsetup import textconv
+    from kubectl_gitops.secrets.gitsetup import textconv
 
     text, warning = textconv(Path(file))
     if warning:
@@ -605,7 +605,7 @@ def textconv_cmd(file: str) -> int:
 @_signals_exit
 def merge_driver_cmd(base: str, ours: str, theirs: str, pathname: str) -> int:
     """git merge driver (%O %A %B %P): merge sops files on their decrypted values."""
-    from ..secrets.gitsetup import merge_files
+    from kubectl_gitops.secrets.gitsetup import merge_files
 
     outcome = merge_files(Path(base), Path(ours), Path(theirs), pathname)
     for warning in outcome.warnings:
@@ -615,7 +615,7 @@ def merge_driver_cmd(base: str, ours: str, theirs: str, pathname: str) -> int:
 
 
 try:  # `secrets seal` lives in its own module (built separately)
-    from .secrets_seal import command as _seal
+    from kubectl_gitops.cli.secrets_seal import command as _seal
 
     command.add_command(_seal, "seal")
 except ImportError:  # pragma: no cover - until that module exists

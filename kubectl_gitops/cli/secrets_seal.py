@@ -12,10 +12,10 @@ from typing import Any
 
 import click
 
-from ..errors import ClusterError, InvalidInputError, SecretsError
-from ..settings import ClusterOptions
-from .base import handle_errors, printer
-from .options import cluster_options, common_options, get_settings, output_option
+from kubectl_gitops.cli.base import handle_errors, printer
+from kubectl_gitops.cli.options import cluster_options, common_options, get_settings, output_option
+from kubectl_gitops.errors import ClusterError, InvalidInputError, SecretsError
+from kubectl_gitops.settings import ClusterOptions
 
 DEFAULT_CONTROLLER_NAMESPACE = "kube-system"
 DEFAULT_CONTROLLER_NAME = "sealed-secrets-controller"
@@ -61,7 +61,7 @@ def command(file: str, cert_path: str | None, controller_namespace: str, control
       kubectl gitops secrets seal - --scope cluster-wide -o json < secret.json
       kubectl gitops secrets seal s.yaml --controller-namespace sealed-secrets --controller-name sealed-secrets
     """
-    from ..secrets.seal import scope_of, seal_secret
+    from kubectl_gitops.secrets.seal import scope_of, seal_secret
 
     settings = get_settings()
     docs = _read_secrets(file)
@@ -131,7 +131,7 @@ def _read_secrets(file: str) -> list[dict[str, Any]]:
 def fetch_controller_cert(opts: ClusterOptions, namespace: str, name: str, port: str | None) -> bytes:
     """GET the controller's certificate through the API server's service proxy, like ``kubeseal``:
     ``/api/v1/namespaces/<ns>/services/http:<name>:<port>/proxy/v1/cert.pem``."""
-    from ..cluster import ApiError, Cluster
+    from kubectl_gitops.cluster import ApiError, Cluster
 
     cluster = Cluster.connect(opts, pool_size=1)
     try:
@@ -158,7 +158,7 @@ def fetch_controller_cert(opts: ClusterOptions, namespace: str, name: str, port:
 
 def _get_raw(cluster: Any, path: str) -> bytes:
     """The PEM through the API server's service proxy, with the usual auth, TLS and timeout."""
-    from ..cluster import ApiError
+    from kubectl_gitops.cluster import ApiError
 
     try:
         data: bytes = cluster.get_raw(path, accept="application/x-pem-file, */*")

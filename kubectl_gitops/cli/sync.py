@@ -6,15 +6,22 @@ import sys
 
 import click
 
-from ..errors import ExitCode
-from ..events import Event
-from ..settings import parse_duration
-from .base import handle_errors, interruptible, printer
-from .ignore import ignore_option, load_rules
-from .lock import lease_options, lock_option
-from .options import app_options, cluster_options, common_options, get_settings, output_option, source_options
-from .output import Printer
-from .prune import make_confirm, outside_note, prune_flags, prune_options, report_json, report_rows
+from kubectl_gitops.cli.base import handle_errors, interruptible, printer
+from kubectl_gitops.cli.ignore import ignore_option, load_rules
+from kubectl_gitops.cli.lock import lease_options, lock_option
+from kubectl_gitops.cli.options import (
+    app_options,
+    cluster_options,
+    common_options,
+    get_settings,
+    output_option,
+    source_options,
+)
+from kubectl_gitops.cli.output import Printer
+from kubectl_gitops.cli.prune import make_confirm, outside_note, prune_flags, prune_options, report_json, report_rows
+from kubectl_gitops.errors import ExitCode
+from kubectl_gitops.events import Event
+from kubectl_gitops.settings import parse_duration
 
 
 def _duration(flag: str):  # type: ignore[no-untyped-def]
@@ -146,9 +153,9 @@ def command(dry_run: bool, allow_dirty: bool, force_conflicts: bool, concurrency
     5 cluster error, 6 refused (dirty work tree, field or ownership conflicts, prune
     not confirmed, empty render with --prune, another run holds the app's Lease).
     """
-    from ..ops.common import CompareOptions
-    from ..ops.sync import SyncRequest, run_sync
-    from ..sync import SyncConfig
+    from kubectl_gitops.ops.common import CompareOptions
+    from kubectl_gitops.ops.sync import SyncRequest, run_sync
+    from kubectl_gitops.sync import SyncConfig
 
     settings = get_settings()
     p = printer()
@@ -179,7 +186,7 @@ def command(dry_run: bool, allow_dirty: bool, force_conflicts: bool, concurrency
         p.json_line(summary)
     elif result.outcome is None:
         p.echo(f"dry run of {result.checkout.describe()} on context {result.context}: nothing was written")
-        from .waves_view import render_table
+        from kubectl_gitops.cli.waves_view import render_table
 
         changes = {k: c.op.value + (f" ({c.note})" if c.note else "") for k, c in result.changes.items()}
         p.echo(render_table(result.plan, verbose=settings.output.verbose, changes=changes))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from ..version import version_info
-from .base import handle_errors, printer
-from .options import common_options, get_settings, output_option
+from kubectl_gitops.cli.base import handle_errors, printer
+from kubectl_gitops.cli.options import common_options, get_settings, output_option
+from kubectl_gitops.version import version_info
 
 
 @click.command("version", context_settings={"help_option_names": ["-h", "--help"]})

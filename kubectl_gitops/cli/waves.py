@@ -35,10 +35,10 @@ from __future__ import annotations
 
 import click
 
-from ..errors import UsageError
-from ..model import ResourceKey
-from .base import handle_errors, printer
-from .options import cluster_options, common_options, get_settings, output_option, source_options
+from kubectl_gitops.cli.base import handle_errors, printer
+from kubectl_gitops.cli.options import cluster_options, common_options, get_settings, output_option, source_options
+from kubectl_gitops.errors import UsageError
+from kubectl_gitops.model import ResourceKey
 
 
 @click.command("waves", context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -83,9 +83,9 @@ def command(graph: str | None, live: bool) -> int:
     waves reads no kubeconfig: objects that name no namespace are shown in -n NS, else "default".
     Exit codes: 0 plan printed, 2 usage, 3 invalid input (nothing to plan).
     """
-    from ..desired import load_desired
-    from ..plan import build_plan, plan_annotation_checks
-    from . import waves_view
+    from kubectl_gitops.cli import waves_view
+    from kubectl_gitops.desired import load_desired
+    from kubectl_gitops.plan import build_plan, plan_annotation_checks
 
     settings = get_settings()
     out = printer()
@@ -96,8 +96,8 @@ def command(graph: str | None, live: bool) -> int:
                          hint="drop -o, or drop --graph")
     changes: dict[ResourceKey, str] | None = None
     if live:  # the same render, validation and server-side dry runs as `diff`
-        from ..ops.common import CompareOptions
-        from ..ops.diff import run_diff
+        from kubectl_gitops.ops.common import CompareOptions
+        from kubectl_gitops.ops.diff import run_diff
 
         result = run_diff(settings, CompareOptions())
         manifests = result.manifests

@@ -9,8 +9,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..model import ResourceKey
-from ..plan import DELETE_POLICIES, NOTE_SYNC_FAIL, Phase, Plan, Step, display_kind, display_name, skip_reason
+from kubectl_gitops.model import ResourceKey
+from kubectl_gitops.plan import (
+    DELETE_POLICIES,
+    NOTE_SYNC_FAIL,
+    Phase,
+    Plan,
+    Step,
+    display_kind,
+    display_name,
+    skip_reason,
+)
 
 # What ``--live`` adds: the change a sync would make to each object (create, update, unchanged, ...).
 Changes = Mapping[ResourceKey, str]

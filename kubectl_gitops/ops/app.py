@@ -26,11 +26,11 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
 
-from ..cluster import Cluster
-from ..diff import Change
-from ..errors import GitopsError, RefusedError
-from ..events import Event, EventSink, discard
-from ..inventory import (
+from kubectl_gitops.cluster import Cluster
+from kubectl_gitops.diff import Change
+from kubectl_gitops.errors import GitopsError, RefusedError
+from kubectl_gitops.events import Event, EventSink, discard
+from kubectl_gitops.inventory import (
     AppRef,
     HistoryEntry,
     Record,
@@ -44,8 +44,8 @@ from ..inventory import (
     validate_app_name,
     write_record,
 )
-from ..model import Manifest, Obj, ResourceKey
-from ..prune import (
+from kubectl_gitops.model import Manifest, Obj, ResourceKey
+from kubectl_gitops.prune import (
     EVERYTHING,
     Candidate,
     FileSelection,
@@ -64,9 +64,9 @@ from ..prune import (
     select,
     source_of,
 )
-from ..record_merge import RecordUpdate, merge_record, new_run_id
-from ..settings import Settings, SourceOptions
-from ..source import Checkout
+from kubectl_gitops.record_merge import RecordUpdate, merge_record, new_run_id
+from kubectl_gitops.settings import Settings, SourceOptions
+from kubectl_gitops.source import Checkout
 
 FAULT_ENV = "KUBECTL_GITOPS_FAULT"
 
@@ -220,7 +220,7 @@ def preview_prune(cluster: Cluster, app: AppRef, record: Record, desired: set[Re
 
 def whole_repository_or_refuse(elsewhere: Elsewhere, selection: Selection,
                                files: FileSelection) -> Mapping[ResourceKey, str]:
-    from ..errors import GitopsError
+    from kubectl_gitops.errors import GitopsError
 
     try:
         return elsewhere()
@@ -240,8 +240,8 @@ def whole_repository(source: SourceOptions, *, committed_only: bool, default_nam
     called), keys and origins only; placeholders are not resolved (nothing is fetched)."""
 
     def render_all() -> Mapping[ResourceKey, str]:
-        from ..desired import load_desired
-        from ..secrets import decrypt_if_encrypted
+        from kubectl_gitops.desired import load_desired
+        from kubectl_gitops.secrets import decrypt_if_encrypted
 
         whole = load_desired(replace(source, include=(), exclude=()), committed_only=committed_only,
                              default_namespace=default_namespace, resolve=resolve, transform=decrypt_if_encrypted)
@@ -452,7 +452,7 @@ def pending_deletions(cluster: Cluster, app: AppRef, desired: set[ResourceKey], 
     (Prune=false, Flux prune disabled, hooks) are not differences. One GET and the member LISTs.
     With --include/--exclude (``files``) only members within the selection are shown; members without a
     recorded source are shown with a note (a prune limited the same way refuses)."""
-    from ..diff import deletion
+    from kubectl_gitops.diff import deletion
 
     try:
         record = read_record(cluster, app)

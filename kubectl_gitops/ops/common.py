@@ -12,16 +12,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import diff as diffmod
-from ..cluster import ApiError, Cluster, ResourceType
-from ..concurrency import map_bounded
-from ..desired import Desired, load_desired
-from ..errors import ValidationError
-from ..events import Event, EventSink, discard
-from ..live import Target, fetch_live
-from ..model import ANN_SOURCE_COMMIT, Manifest, Obj, ResourceKey
-from ..secrets import decrypt_if_encrypted
-from ..settings import Settings
+from kubectl_gitops import diff as diffmod
+from kubectl_gitops.cluster import ApiError, Cluster, ResourceType
+from kubectl_gitops.concurrency import map_bounded
+from kubectl_gitops.desired import Desired, load_desired
+from kubectl_gitops.errors import ValidationError
+from kubectl_gitops.events import Event, EventSink, discard
+from kubectl_gitops.live import Target, fetch_live
+from kubectl_gitops.model import ANN_SOURCE_COMMIT, Manifest, Obj, ResourceKey
+from kubectl_gitops.secrets import decrypt_if_encrypted
+from kubectl_gitops.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -110,11 +110,11 @@ def resolve_secret_placeholders(desired: Desired, on_event: EventSink = discard,
 
     if os.environ.get("KUBECTL_GITOPS_PLACEHOLDERS", "").lower() in ("off", "false", "0", "no"):
         return
-    from ..secrets.placeholders import find_placeholders, resolve_placeholders
+    from kubectl_gitops.secrets.placeholders import find_placeholders, resolve_placeholders
 
     if not any(find_placeholders(m.obj) for m in desired.manifests):
         return
-    from ..secrets.vault import VaultKV, check_placeholder_paths
+    from kubectl_gitops.secrets.vault import VaultKV, check_placeholder_paths
 
     check_placeholder_paths(desired.manifests, allow)
     on_event(Event("placeholders", "resolving secret placeholders from Vault"))

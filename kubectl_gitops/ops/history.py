@@ -9,11 +9,11 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from ..cluster import Cluster
-from ..inventory import AppRef, Record, read_record
-from ..settings import Settings
-from ..source import open_source
-from .app import app_name
+from kubectl_gitops.cluster import Cluster
+from kubectl_gitops.inventory import AppRef, Record, read_record
+from kubectl_gitops.ops.app import app_name
+from kubectl_gitops.settings import Settings
+from kubectl_gitops.source import open_source
 
 
 @dataclass

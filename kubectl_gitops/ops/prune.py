@@ -11,17 +11,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from ..cluster import Cluster
-from ..desired import load_desired
-from ..events import Event, EventSink, discard
-from ..inventory import AppRef, Record, read_record
-from ..lease import Lease, LeaseOptions
-from ..plan import plan_annotation_checks
-from ..prune import PruneOptions
-from ..secrets import decrypt_if_encrypted
-from ..settings import Settings
-from ..source import Checkout
-from .app import (
+from kubectl_gitops.cluster import Cluster
+from kubectl_gitops.desired import load_desired
+from kubectl_gitops.events import Event, EventSink, discard
+from kubectl_gitops.inventory import AppRef, Record, read_record
+from kubectl_gitops.lease import Lease, LeaseOptions
+from kubectl_gitops.ops.app import (
     Confirm,
     PruneReport,
     approve,
@@ -33,6 +28,11 @@ from .app import (
     resolve_app,
     whole_repository,
 )
+from kubectl_gitops.plan import plan_annotation_checks
+from kubectl_gitops.prune import PruneOptions
+from kubectl_gitops.secrets import decrypt_if_encrypted
+from kubectl_gitops.settings import Settings
+from kubectl_gitops.source import Checkout
 
 
 @dataclass(frozen=True)

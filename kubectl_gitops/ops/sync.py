@@ -10,22 +10,22 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from .. import interrupt
-from ..cluster import Cluster
-from ..desired import Desired
-from ..diff import Change
-from ..errors import RefusedError
-from ..events import Event, EventSink, discard
-from ..lease import Lease, LeaseOptions
-from ..model import ResourceKey
-from ..plan import Plan, build_plan, plan_annotation_checks
-from ..prune import PruneOptions
-from ..settings import Settings
-from ..source import Checkout, open_source
-from ..sync import SyncConfig, Syncer, SyncOutcome
-from .app import Confirm, Inventory, PruneReport, file_selection, resolve_app, whole_repository
-from .common import CompareOptions, Loaded, applied_object, compute_changes, load, respect_ignored
-from .failure import record_outcome
+from kubectl_gitops import interrupt
+from kubectl_gitops.cluster import Cluster
+from kubectl_gitops.desired import Desired
+from kubectl_gitops.diff import Change
+from kubectl_gitops.errors import RefusedError
+from kubectl_gitops.events import Event, EventSink, discard
+from kubectl_gitops.lease import Lease, LeaseOptions
+from kubectl_gitops.model import ResourceKey
+from kubectl_gitops.ops.app import Confirm, Inventory, PruneReport, file_selection, resolve_app, whole_repository
+from kubectl_gitops.ops.common import CompareOptions, Loaded, applied_object, compute_changes, load, respect_ignored
+from kubectl_gitops.ops.failure import record_outcome
+from kubectl_gitops.plan import Plan, build_plan, plan_annotation_checks
+from kubectl_gitops.prune import PruneOptions
+from kubectl_gitops.settings import Settings
+from kubectl_gitops.source import Checkout, open_source
+from kubectl_gitops.sync import SyncConfig, Syncer, SyncOutcome
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from ..errors import SecretsError
+from kubectl_gitops.errors import SecretsError
 
 __all__ = ["SecretsError", "decrypt_if_encrypted", "is_sops_text"]
 
@@ -35,7 +35,7 @@ def is_sops_text(text: str) -> bool:
 
 def _keyring() -> Any:
     """One keyring per process and key configuration (key files are re-read when they change)."""
-    from .keys import KEY_CMD_ENV, KEY_ENV, KEY_FILE_ENV, Keyring, default_key_file
+    from kubectl_gitops.secrets.keys import KEY_CMD_ENV, KEY_ENV, KEY_FILE_ENV, Keyring, default_key_file
 
     env = dict(os.environ)
     stamp: list[Any] = [env.get(KEY_ENV), env.get(KEY_FILE_ENV), env.get(KEY_CMD_ENV)]
@@ -67,8 +67,8 @@ def decrypt_if_encrypted(path: str, text: str) -> str:
     """
     if not is_sops_text(text):
         return text
-    from .. import redact
-    from . import provenance, sops
+    from kubectl_gitops import redact
+    from kubectl_gitops.secrets import provenance, sops
 
     try:
         f = sops.parse(text, sops.format_for(path), path)
@@ -120,7 +120,7 @@ def _list_lengths(node: Any, prefix: tuple[Any, ...] = ()) -> dict[tuple[Any, ..
 def _after_removed_items(leaf: tuple[Any, ...], lengths: dict[tuple[Any, ...], int], plain: Any) -> tuple[Any, ...]:
     """An encrypted list item may decrypt to a comment, which is taken out of the list: the indices after
     it shift, so a path through a list whose length changed stands for the whole list."""
-    from .provenance import value_at
+    from kubectl_gitops.secrets.provenance import value_at
 
     for j, seg in enumerate(leaf):
         if isinstance(seg, int):

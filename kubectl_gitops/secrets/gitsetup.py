@@ -36,12 +36,12 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import SecretsError
-from . import sops
-from .check import rule_label
-from .keys import Keyring
-from .plaintmp import private_tempdir
-from .sopsconfig import SopsConfig, config_for
+from kubectl_gitops.errors import SecretsError
+from kubectl_gitops.secrets import sops
+from kubectl_gitops.secrets.check import rule_label
+from kubectl_gitops.secrets.keys import Keyring
+from kubectl_gitops.secrets.plaintmp import private_tempdir
+from kubectl_gitops.secrets.sopsconfig import SopsConfig, config_for
 
 DRIVER = "sops"
 BLOCK_BEGIN = "# BEGIN kubectl-gitops secrets (managed by `kubectl gitops secrets git-setup`)"

@@ -25,8 +25,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..redact import register
-from .age import AgeError, Identity, parse_identities
+from kubectl_gitops.redact import register
+from kubectl_gitops.secrets.age import AgeError, Identity, parse_identities
 
 KEY_ENV = "SOPS_AGE_KEY"
 KEY_FILE_ENV = "SOPS_AGE_KEY_FILE"

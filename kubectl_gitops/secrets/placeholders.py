@@ -41,10 +41,10 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from .. import redact
-from ..errors import SecretsError
-from ..model import Manifest
-from .provenance import IDENTITY
+from kubectl_gitops import redact
+from kubectl_gitops.errors import SecretsError
+from kubectl_gitops.model import Manifest
+from kubectl_gitops.secrets.provenance import IDENTITY
 
 ANN_PATH = "avp.kubernetes.io/path"
 ANN_IGNORE = "avp.kubernetes.io/ignore"

@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..model import Manifest
+from kubectl_gitops.model import Manifest
 
 FieldPath = tuple[Any, ...]  # str keys and int list indices from the object's root
 

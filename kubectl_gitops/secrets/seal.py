@@ -34,8 +34,8 @@ import datetime as dt
 import os
 from typing import Any
 
-from .. import redact
-from ..errors import SecretsError
+from kubectl_gitops import redact
+from kubectl_gitops.errors import SecretsError
 
 SCOPES = ("strict", "namespace-wide", "cluster-wide")
 ANN_NAMESPACE_WIDE = "sealedsecrets.bitnami.com/namespace-wide"

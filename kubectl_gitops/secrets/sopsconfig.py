@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import saferegex
-from ..errors import SecretsError
-from .sops import Rules, plain_data
+from kubectl_gitops import saferegex
+from kubectl_gitops.errors import SecretsError
+from kubectl_gitops.secrets.sops import Rules, plain_data
 
 CONFIG_NAME = ".sops.yaml"
 ALTERNATE_NAME = ".sops.yml"
@@ -100,7 +100,7 @@ def _key_list(value: Any, where: str) -> list[str]:
 
 
 def parse_config(text: str, path: Path) -> SopsConfig:
-    from . import yaml12
+    from kubectl_gitops.secrets import yaml12
 
     try:
         docs, _ = yaml12.load_all(text)

@@ -56,11 +56,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
-from .. import redact
-from ..errors import ExitCode, SecretsError, UsageError
-from ..model import Manifest
-from ..settings import parse_duration
-from .placeholders import (
+from kubectl_gitops import redact
+from kubectl_gitops.errors import ExitCode, SecretsError, UsageError
+from kubectl_gitops.model import Manifest
+from kubectl_gitops.secrets.placeholders import (
     ANN_IGNORE,
     ANN_PATH,
     GENERIC,
@@ -70,6 +69,7 @@ from .placeholders import (
     format_path,
     string_leaves,
 )
+from kubectl_gitops.settings import parse_duration
 
 DEFAULT_TIMEOUT = 10.0
 TRANSIENT_STATUS = frozenset({429, 500, 502, 504})  # 503 is a sealed or standby server: not worth waiting for

@@ -20,9 +20,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from .gotypes import UnsupportedValue, Value, parse_yaml_timestamp, python_scalar_value, resolve_plain
-from .gotypes import resolves_to_str as _v3_plain_ok
-from .gotypes import yaml_float_text as _float_text
+from kubectl_gitops.secrets.gotypes import (
+    UnsupportedValue,
+    Value,
+    parse_yaml_timestamp,
+    python_scalar_value,
+    resolve_plain,
+)
+from kubectl_gitops.secrets.gotypes import resolves_to_str as _v3_plain_ok
+from kubectl_gitops.secrets.gotypes import yaml_float_text as _float_text
 
 
 class YamlError(ValueError):
@@ -112,7 +118,7 @@ def load_all(text: str) -> tuple[list[Any], Layout]:
     and its layout."""
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-    from ..yamldocs import LimitError, check
+    from kubectl_gitops.yamldocs import LimitError, check
 
     try:  # the limits of every YAML read from a repository (size, documents, nesting, aliases)
         check(text)
