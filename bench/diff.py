@@ -437,13 +437,13 @@ import click, tabulate, yaml  # what the CLI imports before the command runs
 from kubectl_gitops.cli import diff_view, main
 from kubectl_gitops.ops import common
 from kubectl_gitops.ops.app import pending_deletions, resolve_app
-from kubectl_gitops.plan import build_plan, plan_annotation_checks
+from kubectl_gitops.engine.plan import build_plan, plan_annotation_checks
 from kubectl_gitops.secrets import decrypt_if_encrypted
 from kubectl_gitops.settings import Settings
 import dataclasses
-from kubectl_gitops.cluster import Cluster
-from kubectl_gitops.desired import load_desired
-from kubectl_gitops.live import Target, fetch_live
+from kubectl_gitops.cluster.client import Cluster
+from kubectl_gitops.source.desired import load_desired
+from kubectl_gitops.cluster.live import Target, fetch_live
 mark("import our CLI, click, PyYAML")
 s = Settings()
 s.source = dataclasses.replace(s.source, path=sys.argv[1])

@@ -23,7 +23,7 @@ class ClusterOptions:
 
 @dataclass(frozen=True)
 class SourceOptions:
-    """Where the desired state comes from (see kubectl_gitops.source)."""
+    """Where the desired state comes from (see kubectl_gitops.source.repo)."""
 
     repo: str | None = None  # local path or remote URL; None = the repository of the cwd
     path: str = "."
@@ -43,7 +43,7 @@ class SourceOptions:
 
 @dataclass(frozen=True)
 class AppOptions:
-    """Which app's inventory (ApplySet record) a command uses (see kubectl_gitops.inventory)."""
+    """Which app's inventory (ApplySet record) a command uses (see kubectl_gitops.engine.inventory)."""
 
     name: str | None = None  # --app / KUBECTL_GITOPS_APP; None = derived from the repository and path
     record_namespace: str | None = None  # --record-namespace; None = the context's namespace (or -n)

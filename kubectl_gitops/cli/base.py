@@ -47,7 +47,7 @@ def interruptible(f: F) -> F:
         import contextlib
         import os
 
-        from kubectl_gitops import interrupt
+        from kubectl_gitops.engine import interrupt
 
         def notice(text: str) -> None:  # from a signal handler: no buffered stream, no locks
             with contextlib.suppress(OSError):

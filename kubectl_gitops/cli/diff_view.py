@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from kubectl_gitops.cli.output import COLORS
-from kubectl_gitops.diff import Change, Drift, Op
+from kubectl_gitops.engine.diff import Change, Drift, Op
 from kubectl_gitops.model import Manifest, Obj
 from kubectl_gitops.redact import redact, redact_credentials
 
@@ -60,7 +60,7 @@ def file_name(change: Change) -> str:
 
 def display_kind(change: Change) -> str:
     """``Deployment`` for built-in API groups, ``Widget.example.com`` for custom resources (as ``waves``)."""
-    from kubectl_gitops.plan import display_kind as plan_kind
+    from kubectl_gitops.engine.plan import display_kind as plan_kind
 
     return plan_kind(Manifest({"apiVersion": change.api_version, "kind": change.key.kind}))
 

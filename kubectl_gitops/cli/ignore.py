@@ -22,8 +22,8 @@ def load_rules(path: str | None) -> tuple[Any, ...]:
     """The rules in FILE (``()`` without one); an unreadable or invalid file is invalid input (exit 3)."""
     if not path:
         return ()
-    from kubectl_gitops.diff import load_ignore_rules
-    from kubectl_gitops.yamldocs import safe_load
+    from kubectl_gitops.engine.diff import load_ignore_rules
+    from kubectl_gitops.untrusted.yamldocs import safe_load
 
     try:
         with open(path, encoding="utf-8") as f:

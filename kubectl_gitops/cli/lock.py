@@ -16,7 +16,7 @@ from kubectl_gitops.errors import UsageError
 from kubectl_gitops.settings import parse_duration
 
 if TYPE_CHECKING:
-    from kubectl_gitops.lease import LeaseOptions
+    from kubectl_gitops.engine.lease import LeaseOptions
 
 LEASE_SECONDS_ENV = "KUBECTL_GITOPS_LEASE_SECONDS"
 
@@ -26,7 +26,7 @@ lock_option = click.option(
 
 
 def lease_options(lock_timeout: str) -> LeaseOptions:
-    from kubectl_gitops.lease import DEFAULT_DURATION, LeaseOptions
+    from kubectl_gitops.engine.lease import DEFAULT_DURATION, LeaseOptions
 
     try:
         wait = parse_duration(lock_timeout, flag="--lock-timeout")

@@ -29,8 +29,8 @@ from kubectl_gitops.events import Event
 from kubectl_gitops.settings import parse_duration
 
 if TYPE_CHECKING:
+    from kubectl_gitops.engine.prune import Candidate, PruneOptions, Selection
     from kubectl_gitops.ops.app import Approval, PruneReport
-    from kubectl_gitops.prune import Candidate, PruneOptions, Selection
 
 prune_flags = compose(
     click.option("-y", "--yes", is_flag=True, help="Delete without asking (required when not on a terminal)."),
@@ -47,7 +47,7 @@ prune_flags = compose(
 
 def prune_options(*, allow_crd_deletion: bool, confirm_prune: bool, allow_empty: bool, propagation: str,
                   timeout: float | None, concurrency: int) -> PruneOptions:
-    from kubectl_gitops.prune import PruneOptions
+    from kubectl_gitops.engine.prune import PruneOptions
 
     return PruneOptions(propagation=propagation, allow_crd_deletion=allow_crd_deletion, confirm_prune=confirm_prune,
                         allow_empty=allow_empty, timeout=timeout or 300.0, concurrency=concurrency)

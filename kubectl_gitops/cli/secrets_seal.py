@@ -131,7 +131,7 @@ def _read_secrets(file: str) -> list[dict[str, Any]]:
 def fetch_controller_cert(opts: ClusterOptions, namespace: str, name: str, port: str | None) -> bytes:
     """GET the controller's certificate through the API server's service proxy, like ``kubeseal``:
     ``/api/v1/namespaces/<ns>/services/http:<name>:<port>/proxy/v1/cert.pem``."""
-    from kubectl_gitops.cluster import ApiError, Cluster
+    from kubectl_gitops.cluster.client import ApiError, Cluster
 
     cluster = Cluster.connect(opts, pool_size=1)
     try:
@@ -158,7 +158,7 @@ def fetch_controller_cert(opts: ClusterOptions, namespace: str, name: str, port:
 
 def _get_raw(cluster: Any, path: str) -> bytes:
     """The PEM through the API server's service proxy, with the usual auth, TLS and timeout."""
-    from kubectl_gitops.cluster import ApiError
+    from kubectl_gitops.cluster.client import ApiError
 
     try:
         data: bytes = cluster.get_raw(path, accept="application/x-pem-file, */*")

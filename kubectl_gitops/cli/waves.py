@@ -1,7 +1,7 @@
 """`kubectl gitops waves`: the ordered sync plan, offline.
 
 Reads the repository (work tree by default, like ``diff``), renders and validates it, and prints the
-plan a sync would follow (see ``kubectl_gitops.plan`` for the rules). No cluster is contacted.
+plan a sync would follow (see ``kubectl_gitops.engine.plan`` for the rules). No cluster is contacted.
 
 ``-o json`` prints a list with one object per step, in execution order. This list is a stable
 interface (fields are only ever added); docs/waves.md documents it:
@@ -84,8 +84,8 @@ def command(graph: str | None, live: bool) -> int:
     Exit codes: 0 plan printed, 2 usage, 3 invalid input (nothing to plan).
     """
     from kubectl_gitops.cli import waves_view
-    from kubectl_gitops.desired import load_desired
-    from kubectl_gitops.plan import build_plan, plan_annotation_checks
+    from kubectl_gitops.engine.plan import build_plan, plan_annotation_checks
+    from kubectl_gitops.source.desired import load_desired
 
     settings = get_settings()
     out = printer()

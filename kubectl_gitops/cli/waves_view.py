@@ -9,8 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from kubectl_gitops.model import ResourceKey
-from kubectl_gitops.plan import (
+from kubectl_gitops.engine.plan import (
     DELETE_POLICIES,
     NOTE_SYNC_FAIL,
     Phase,
@@ -20,6 +19,7 @@ from kubectl_gitops.plan import (
     display_name,
     skip_reason,
 )
+from kubectl_gitops.model import ResourceKey
 
 # What ``--live`` adds: the change a sync would make to each object (create, update, unchanged, ...).
 Changes = Mapping[ResourceKey, str]

@@ -1,6 +1,6 @@
 """Which app a command works on, and the inventory steps a sync takes around its waves.
 
-The order is the ApplySet algorithm (kubectl_gitops.inventory), with every check before the first write:
+The order is the ApplySet algorithm (kubectl_gitops.engine.inventory), with every check before the first write:
 
 1. ``Inventory.check`` (reads only): read the record (refuse another tool's), refuse desired objects
    owned by someone else (all conflicts at once; ``--adopt`` takes them), and with ``--prune`` list the
@@ -26,11 +26,9 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
 
-from kubectl_gitops.cluster import Cluster
-from kubectl_gitops.diff import Change
-from kubectl_gitops.errors import GitopsError, RefusedError
-from kubectl_gitops.events import Event, EventSink, discard
-from kubectl_gitops.inventory import (
+from kubectl_gitops.cluster.client import Cluster
+from kubectl_gitops.engine.diff import Change
+from kubectl_gitops.engine.inventory import (
     AppRef,
     HistoryEntry,
     Record,
@@ -44,8 +42,7 @@ from kubectl_gitops.inventory import (
     validate_app_name,
     write_record,
 )
-from kubectl_gitops.model import Manifest, Obj, ResourceKey
-from kubectl_gitops.prune import (
+from kubectl_gitops.engine.prune import (
     EVERYTHING,
     Candidate,
     FileSelection,
@@ -64,9 +61,12 @@ from kubectl_gitops.prune import (
     select,
     source_of,
 )
-from kubectl_gitops.record_merge import RecordUpdate, merge_record, new_run_id
+from kubectl_gitops.engine.record_merge import RecordUpdate, merge_record, new_run_id
+from kubectl_gitops.errors import GitopsError, RefusedError
+from kubectl_gitops.events import Event, EventSink, discard
+from kubectl_gitops.model import Manifest, Obj, ResourceKey
 from kubectl_gitops.settings import Settings, SourceOptions
-from kubectl_gitops.source import Checkout
+from kubectl_gitops.source.repo import Checkout
 
 FAULT_ENV = "KUBECTL_GITOPS_FAULT"
 
@@ -240,8 +240,8 @@ def whole_repository(source: SourceOptions, *, committed_only: bool, default_nam
     called), keys and origins only; placeholders are not resolved (nothing is fetched)."""
 
     def render_all() -> Mapping[ResourceKey, str]:
-        from kubectl_gitops.desired import load_desired
         from kubectl_gitops.secrets import decrypt_if_encrypted
+        from kubectl_gitops.source.desired import load_desired
 
         whole = load_desired(replace(source, include=(), exclude=()), committed_only=committed_only,
                              default_namespace=default_namespace, resolve=resolve, transform=decrypt_if_encrypted)
@@ -452,7 +452,7 @@ def pending_deletions(cluster: Cluster, app: AppRef, desired: set[ResourceKey], 
     (Prune=false, Flux prune disabled, hooks) are not differences. One GET and the member LISTs.
     With --include/--exclude (``files``) only members within the selection are shown; members without a
     recorded source are shown with a note (a prune limited the same way refuses)."""
-    from kubectl_gitops.diff import deletion
+    from kubectl_gitops.engine.diff import deletion
 
     try:
         record = read_record(cluster, app)

@@ -12,16 +12,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubectl_gitops import diff as diffmod
-from kubectl_gitops.cluster import ApiError, Cluster, ResourceType
-from kubectl_gitops.concurrency import map_bounded
-from kubectl_gitops.desired import Desired, load_desired
+from kubectl_gitops.cluster.client import ApiError, Cluster, ResourceType
+from kubectl_gitops.cluster.concurrency import map_bounded
+from kubectl_gitops.cluster.live import Target, fetch_live
+from kubectl_gitops.engine import diff as diffmod
 from kubectl_gitops.errors import ValidationError
 from kubectl_gitops.events import Event, EventSink, discard
-from kubectl_gitops.live import Target, fetch_live
 from kubectl_gitops.model import ANN_SOURCE_COMMIT, Manifest, Obj, ResourceKey
 from kubectl_gitops.secrets import decrypt_if_encrypted
 from kubectl_gitops.settings import Settings
+from kubectl_gitops.source.desired import Desired, load_desired
 
 
 @dataclass(frozen=True)

@@ -5,14 +5,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from kubectl_gitops.diff import Change, Op
+from kubectl_gitops.engine.diff import Change, Op
+from kubectl_gitops.engine.plan import build_plan, is_hook, plan_annotation_checks
 from kubectl_gitops.events import EventSink, discard
 from kubectl_gitops.model import Manifest
 from kubectl_gitops.ops.app import file_selection, note_ownership, pending_deletions, resolve_app
 from kubectl_gitops.ops.common import CompareOptions, compute_changes, load
-from kubectl_gitops.plan import build_plan, is_hook, plan_annotation_checks
 from kubectl_gitops.settings import Settings
-from kubectl_gitops.source import Checkout
+from kubectl_gitops.source.repo import Checkout
 
 
 @dataclass

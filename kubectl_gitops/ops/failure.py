@@ -13,10 +13,10 @@ failure is recorded:
 
 from __future__ import annotations
 
+from kubectl_gitops.engine.interrupt import Interrupted
+from kubectl_gitops.engine.sync import SyncOutcome
 from kubectl_gitops.errors import GitopsError
-from kubectl_gitops.interrupt import Interrupted
 from kubectl_gitops.ops.app import Inventory, PruneReport
-from kubectl_gitops.sync import SyncOutcome
 
 
 def step_counts(outcome: SyncOutcome) -> dict[str, int]:

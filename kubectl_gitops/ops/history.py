@@ -1,6 +1,6 @@
 """``run_history``: the recorded syncs and prunes of an app (``kubectl gitops history``).
 
-The history lives in the app's record (kubectl_gitops.inventory): the last 20 operations with commit, ref,
+The history lives in the app's record (kubectl_gitops.engine.inventory): the last 20 operations with commit, ref,
 time, user, result and counts. A rollback is a sync of an older commit: ``sync --ref <commit>``.
 """
 
@@ -9,11 +9,11 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from kubectl_gitops.cluster import Cluster
-from kubectl_gitops.inventory import AppRef, Record, read_record
+from kubectl_gitops.cluster.client import Cluster
+from kubectl_gitops.engine.inventory import AppRef, Record, read_record
 from kubectl_gitops.ops.app import app_name
 from kubectl_gitops.settings import Settings
-from kubectl_gitops.source import open_source
+from kubectl_gitops.source.repo import open_source
 
 
 @dataclass

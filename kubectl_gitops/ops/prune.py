@@ -11,11 +11,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from kubectl_gitops.cluster import Cluster
-from kubectl_gitops.desired import load_desired
+from kubectl_gitops.cluster.client import Cluster
+from kubectl_gitops.engine.inventory import AppRef, Record, read_record
+from kubectl_gitops.engine.lease import Lease, LeaseOptions
+from kubectl_gitops.engine.plan import plan_annotation_checks
+from kubectl_gitops.engine.prune import PruneOptions
 from kubectl_gitops.events import Event, EventSink, discard
-from kubectl_gitops.inventory import AppRef, Record, read_record
-from kubectl_gitops.lease import Lease, LeaseOptions
 from kubectl_gitops.ops.app import (
     Confirm,
     PruneReport,
@@ -28,11 +29,10 @@ from kubectl_gitops.ops.app import (
     resolve_app,
     whole_repository,
 )
-from kubectl_gitops.plan import plan_annotation_checks
-from kubectl_gitops.prune import PruneOptions
 from kubectl_gitops.secrets import decrypt_if_encrypted
 from kubectl_gitops.settings import Settings
-from kubectl_gitops.source import Checkout
+from kubectl_gitops.source.desired import load_desired
+from kubectl_gitops.source.repo import Checkout
 
 
 @dataclass(frozen=True)

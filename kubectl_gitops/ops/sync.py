@@ -10,22 +10,22 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from kubectl_gitops import interrupt
-from kubectl_gitops.cluster import Cluster
-from kubectl_gitops.desired import Desired
-from kubectl_gitops.diff import Change
+from kubectl_gitops.cluster.client import Cluster
+from kubectl_gitops.engine import interrupt
+from kubectl_gitops.engine.diff import Change
+from kubectl_gitops.engine.lease import Lease, LeaseOptions
+from kubectl_gitops.engine.plan import Plan, build_plan, plan_annotation_checks
+from kubectl_gitops.engine.prune import PruneOptions
+from kubectl_gitops.engine.sync import SyncConfig, Syncer, SyncOutcome
 from kubectl_gitops.errors import RefusedError
 from kubectl_gitops.events import Event, EventSink, discard
-from kubectl_gitops.lease import Lease, LeaseOptions
 from kubectl_gitops.model import ResourceKey
 from kubectl_gitops.ops.app import Confirm, Inventory, PruneReport, file_selection, resolve_app, whole_repository
 from kubectl_gitops.ops.common import CompareOptions, Loaded, applied_object, compute_changes, load, respect_ignored
 from kubectl_gitops.ops.failure import record_outcome
-from kubectl_gitops.plan import Plan, build_plan, plan_annotation_checks
-from kubectl_gitops.prune import PruneOptions
 from kubectl_gitops.settings import Settings
-from kubectl_gitops.source import Checkout, open_source
-from kubectl_gitops.sync import SyncConfig, Syncer, SyncOutcome
+from kubectl_gitops.source.desired import Desired
+from kubectl_gitops.source.repo import Checkout, open_source
 
 
 @dataclass(frozen=True)

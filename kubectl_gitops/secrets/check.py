@@ -197,8 +197,8 @@ def recipients_warning(root: str | Path, rel: str, meta: sops.Metadata) -> str |
     recipients other than its creation rule's, None otherwise (also when no .sops.yaml inside ``root``
     governs it). Only a ``.sops.yaml`` inside ``root`` counts (nearest to the file, links that leave
     ``root`` ignored); this reads that file and nothing else."""
-    from kubectl_gitops.pathguard import is_inside
     from kubectl_gitops.secrets.sopsconfig import ALTERNATE_NAME, CONFIG_NAME, load_config
+    from kubectl_gitops.untrusted.pathguard import is_inside
 
     top = Path(root)
     folder = (top / rel).parent
@@ -233,7 +233,7 @@ def recipient_warnings(root: str | Path, rels: Iterable[str]) -> list[str]:
     e.g. the files ``provenance.recording()`` saw decrypted): the hook for ``diff``/``sync``, to be called
     while the checkout still exists. Reads only those files (links leaving ``root`` skipped) and their
     ``.sops.yaml``; never decrypts."""
-    from kubectl_gitops.pathguard import is_inside
+    from kubectl_gitops.untrusted.pathguard import is_inside
 
     top = Path(root)
     out = []

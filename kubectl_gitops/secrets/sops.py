@@ -42,12 +42,12 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from kubectl_gitops import saferegex
 from kubectl_gitops.errors import SecretsError
 from kubectl_gitops.redact import register
 from kubectl_gitops.secrets import age
 from kubectl_gitops.secrets import yaml12 as y12
 from kubectl_gitops.secrets.gotypes import UnsupportedValue, Value, python_scalar_value, rfc3339_seconds
+from kubectl_gitops.untrusted import saferegex
 
 SOPS_KEY = "sops"
 SOPS_VERSION = "3.13.2"  # the sops release whose file format this module writes
@@ -299,7 +299,7 @@ def _json_indent(text: str) -> str | int:
 def parse(text: str, fmt: str, name: str = "<input>") -> SopsFile:
     """Parse ``text``; if it carries sops metadata, read it (from the first document, like sops)."""
     if fmt == "json":
-        from kubectl_gitops.yamldocs import LimitError, load_json
+        from kubectl_gitops.untrusted.yamldocs import LimitError, load_json
 
         try:
             doc = load_json(text)  # json.loads within the size and depth limits of every repository file

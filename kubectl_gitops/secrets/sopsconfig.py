@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kubectl_gitops import saferegex
 from kubectl_gitops.errors import SecretsError
 from kubectl_gitops.secrets.sops import Rules, plain_data
+from kubectl_gitops.untrusted import saferegex
 
 CONFIG_NAME = ".sops.yaml"
 ALTERNATE_NAME = ".sops.yml"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from cluster_helpers import audit_mark, kubectl_json, writes_since
 
-from kubectl_gitops.cluster import ApiError, Cluster
-from kubectl_gitops.live import Target, fetch_live
+from kubectl_gitops.cluster.client import ApiError, Cluster
+from kubectl_gitops.cluster.live import Target, fetch_live
 from kubectl_gitops.model import ResourceKey
 from kubectl_gitops.settings import ClusterOptions
 

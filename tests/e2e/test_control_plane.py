@@ -96,8 +96,8 @@ def test_audit_log_records_a_kubectl_create_as_one_write(namespace: str) -> None
 
 
 def test_audit_log_default_filter_keeps_our_clients_user_agent(cluster: Cluster, namespace: str) -> None:
-    from kubectl_gitops.cluster import USER_AGENT
-    from kubectl_gitops.cluster import Cluster as Client
+    from kubectl_gitops.cluster.client import USER_AGENT
+    from kubectl_gitops.cluster.client import Cluster as Client
     from kubectl_gitops.settings import ClusterOptions
 
     api = Client.connect(ClusterOptions(kubeconfig=cluster.kubeconfig))

@@ -128,11 +128,11 @@ def test_a_prune_racing_a_sync_that_adds_a_namespace_keeps_it_in_the_scope(
     """`sync --prune X` ‖ `sync Y` (issue 12: 3 of 4 pairs lost Y's namespace). X reads the record and lists the
     members, Y syncs (widening the scope to its new namespace), X deletes and writes from its old view: the
     write meets a 409, is merged with Y's record, and Y's namespace stays."""
-    from kubectl_gitops.cluster import Cluster as Api
-    from kubectl_gitops.inventory import ANN_ADDITIONAL_NAMESPACES, AppRef, read_record
+    from kubectl_gitops.cluster.client import Cluster as Api
+    from kubectl_gitops.engine.inventory import ANN_ADDITIONAL_NAMESPACES, AppRef, read_record
+    from kubectl_gitops.engine.prune import PruneOptions
     from kubectl_gitops.model import ResourceKey
     from kubectl_gitops.ops.app import approve, preview_prune, prune_approved, record_prune
-    from kubectl_gitops.prune import PruneOptions
     from kubectl_gitops.settings import ClusterOptions
 
     ns = namespace

@@ -11,7 +11,7 @@ from bao_helpers import bao_server
 from cli_helpers import gitops
 from source_helpers import GitRepo
 
-from kubectl_gitops.cluster import Cluster
+from kubectl_gitops.cluster.client import Cluster
 from kubectl_gitops.settings import ClusterOptions
 
 pytestmark = pytest.mark.e2e

@@ -19,7 +19,7 @@ from cli_helpers import gitops
 from cluster_helpers import cluster_state, kubectl
 from source_helpers import GitRepo
 
-from kubectl_gitops.cluster import TRANSPORT_ENV, ApiError, Cluster
+from kubectl_gitops.cluster.client import TRANSPORT_ENV, ApiError, Cluster
 from kubectl_gitops.errors import ClusterError, ExitCode, InvalidInputError
 from kubectl_gitops.settings import ClusterOptions
 
@@ -82,7 +82,7 @@ def exec_user(plugin: Path, **extra) -> dict:
 
 
 def test_the_standard_path_does_not_import_the_official_client(cluster, namespace) -> None:
-    code = ("import sys\nfrom kubectl_gitops.cluster import Cluster\nfrom kubectl_gitops.settings import "
+    code = ("import sys\nfrom kubectl_gitops.cluster.client import Cluster\nfrom kubectl_gitops.settings import "
             f"ClusterOptions\nc = Cluster.connect(ClusterOptions(namespace={namespace!r}))\n"
             "rt = c.discovery.lookup('v1', 'ConfigMap')\nprint(len(list(c.list(rt, c.namespace))))\n"
             "print(sorted(m for m in ('kubernetes', 'urllib3', 'requests') if m in sys.modules))\n")

@@ -138,7 +138,7 @@ def _load_pem_pair(ctx: ssl.SSLContext, cert: bytes, key: bytes, folder: Path) -
 
 class FaultProxy:
     def __init__(self, kubeconfig: str, faults: Faults, workdir: Path, *, context: str | None = None):
-        from kubectl_gitops.kubeconfig import resolve
+        from kubectl_gitops.cluster.kubeconfig import resolve
 
         self.faults = faults
         self.workdir = Path(workdir)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from typing import Any
 
 from cli_helpers import ROOT, gitops
@@ -70,9 +71,12 @@ def app_id(app: SyncApp) -> str:
     return str(secret["metadata"]["labels"]["applyset.kubernetes.io/id"])
 
 
-def labelled(app: SyncApp, ns: str) -> list[dict[str, Any]]:
-    out = kubectl("get", KINDS, "-n", ns, "-l", f"applyset.kubernetes.io/part-of={app_id(app)}", "-o", "json")
-    items: list[dict[str, Any]] = json.loads(out.stdout)["items"]
+def labelled(app: SyncApp, ns: str | Sequence[str], kinds: str = KINDS) -> list[dict[str, Any]]:
+    """Objects of ``kinds`` carrying the app's label, in one namespace or several."""
+    items: list[dict[str, Any]] = []
+    for one in [ns] if isinstance(ns, str) else ns:
+        out = kubectl("get", kinds, "-n", one, "-l", f"applyset.kubernetes.io/part-of={app_id(app)}", "-o", "json")
+        items += json.loads(out.stdout)["items"]
     return items
 
 
@@ -89,22 +93,30 @@ def desired_names(app: SyncApp) -> set[tuple[str, str]]:
     return {(s["kind"], s["name"]) for s in steps if not s.get("hook")}
 
 
-def problems(app: SyncApp, ns: str) -> list[str]:
-    """What is wrong after a repair (empty: converged, no orphans, no leftover or duplicate hooks)."""
+def problems(app: SyncApp, ns: str | Sequence[str], *, kinds: str = KINDS) -> list[str]:
+    """What is wrong after a repair (empty: converged, no orphans, no leftover or duplicate hooks). ``ns``: the
+    app's namespace, or all of them (object names unique across them); ``kinds``: the kinds to look for labels on.
+    """
     out = []
     diff = app.run("diff")
     if diff.returncode != 0:
         out.append(f"diff exit {diff.returncode}: {diff.stdout[-800:]}{diff.stderr[-400:]}")
-    secret = json.loads(kubectl("get", "secret", f"kubectl-gitops.{app.name}", "-n", ns, "-o", "json").stdout)
-    kinds = set(secret["metadata"]["annotations"]["applyset.kubernetes.io/contains-group-kinds"].split(","))
-    items = labelled(app, ns)
+    secret = json.loads(kubectl("get", "secret", f"kubectl-gitops.{app.name}", "-n", app.namespace,
+                                "-o", "json").stdout)
+    ann = secret["metadata"]["annotations"]
+    recorded = set(ann["applyset.kubernetes.io/contains-group-kinds"].split(","))
+    scope = {app.namespace, *filter(None, ann.get("applyset.kubernetes.io/additional-namespaces", "").split(","))}
+    items = labelled(app, ns, kinds)
     want = desired_names(app)
     have = set()
     for o in items:
         kind, group = o["kind"], o["apiVersion"].rpartition("/")[0]
         gk = f"{kind}.{group}" if group else kind
-        if gk not in kinds:
-            out.append(f"orphan: {gk} {o['metadata']['name']} is not covered by the record ({sorted(kinds)})")
+        if gk not in recorded:
+            out.append(f"orphan: {gk} {o['metadata']['name']} is not covered by the record ({sorted(recorded)})")
+        if o["metadata"].get("namespace") not in scope:
+            out.append(f"orphan: {gk} {o['metadata']['name']}: namespace {o['metadata'].get('namespace')} is not in "
+                       f"the record's scope ({sorted(scope)})")
         if not _is_hook(o):
             have.add((kind, o["metadata"]["name"]))
     out += [f"orphan: {k} {n} carries the app's label but is not in Git" for k, n in sorted(have - want)]

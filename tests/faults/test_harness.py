@@ -13,9 +13,9 @@ from faults.kill import run_and_kill
 from faults.proxy import FaultProxy, Faults
 from unit.test_transport import LoopbackServer
 
+from kubectl_gitops.cluster.kubeconfig import Endpoint
+from kubectl_gitops.cluster.transport import HttpTransport
 from kubectl_gitops.errors import ClusterError
-from kubectl_gitops.kubeconfig import Endpoint
-from kubectl_gitops.transport import HttpTransport
 
 
 def _kubeconfig(tmp_path: Path, port: int) -> str:

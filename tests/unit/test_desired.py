@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from source_helpers import FIXTURES, ROOT, GitRepo, configmap
 
-from kubectl_gitops.desired import load_desired
 from kubectl_gitops.errors import ValidationError
 from kubectl_gitops.settings import SourceOptions
+from kubectl_gitops.source.desired import load_desired
 
 
 @pytest.fixture

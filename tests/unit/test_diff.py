@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from kubectl_gitops import FIELD_MANAGER
-from kubectl_gitops.diff import (
+from kubectl_gitops.engine.diff import (
     MASK,
     MASK_AFTER,
     MASK_BEFORE,

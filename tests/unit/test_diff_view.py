@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from kubectl_gitops.cli import diff_view as view
-from kubectl_gitops.diff import Change, Drift, classify, deletion
+from kubectl_gitops.engine.diff import Change, Drift, classify, deletion
 from kubectl_gitops.model import ANN_COMPARE_OPTIONS, Manifest, Origin, ResourceKey
 
 DATA = Path(__file__).parent / "testdata" / "diff"

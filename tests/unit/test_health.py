@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from kubectl_gitops.health import Health, HealthStatus, assess, hook_completed, worst
+from kubectl_gitops.engine.health import Health, HealthStatus, assess, hook_completed, worst
 
 DATA = Path(__file__).parent / "testdata" / "health"
 

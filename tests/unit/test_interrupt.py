@@ -1,4 +1,4 @@
-"""Signals (kubectl_gitops.interrupt) and hook copies across runs (kubectl_gitops.hooks), without a cluster; the
+"""Signals (engine.interrupt) and hook copies across runs (engine.hooks), without a cluster; the
 wave loop's use of both against a small fake cluster (an ambiguous create, copies left by other runs, a stop
 requested before the next write)."""
 
@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 
-from kubectl_gitops import interrupt
-from kubectl_gitops.cluster import ResourceType
+from kubectl_gitops.cluster.client import ResourceType
+from kubectl_gitops.engine import interrupt
+from kubectl_gitops.engine.hooks import LABEL_HOOK, LABEL_HOOK_PHASE, LABEL_RUN, hook_id, leftovers, stale_reason
+from kubectl_gitops.engine.plan import build_plan
+from kubectl_gitops.engine.sync import SyncConfig, Syncer
 from kubectl_gitops.errors import AmbiguousWriteError, ExitCode
-from kubectl_gitops.hooks import LABEL_HOOK, LABEL_HOOK_PHASE, LABEL_RUN, hook_id, leftovers, stale_reason
 from kubectl_gitops.model import Manifest, Origin, ResourceKey
-from kubectl_gitops.plan import build_plan
-from kubectl_gitops.sync import SyncConfig, Syncer
 
 
 @pytest.fixture(autouse=True)

@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 
-from kubectl_gitops.errors import ExitCode, RefusedError, UsageError
-from kubectl_gitops.inventory import (
+from kubectl_gitops.engine.inventory import (
     ANN_ADDITIONAL_NAMESPACES,
     ANN_GROUP_KINDS,
     ANN_TOOLING,
@@ -31,6 +30,7 @@ from kubectl_gitops.inventory import (
     parse_parent,
     validate_app_name,
 )
+from kubectl_gitops.errors import ExitCode, RefusedError, UsageError
 from kubectl_gitops.model import ResourceKey
 
 APP = AppRef("web", "team-a")
@@ -249,7 +249,7 @@ def test_a_conflict_with_another_app_names_its_record() -> None:
 
 
 def test_diff_notes_objects_sync_would_refuse_without_adopt() -> None:
-    from kubectl_gitops.diff import Change, Op
+    from kubectl_gitops.engine.diff import Change, Op
     from kubectl_gitops.ops.app import note_ownership
 
     mine, theirs, new = (key("ConfigMap", n, "team-a") for n in ("mine", "theirs", "new"))

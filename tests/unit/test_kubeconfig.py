@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kubectl_gitops import kubeconfig
+from kubectl_gitops.cluster import kubeconfig
 from kubectl_gitops.errors import ExitCode, InvalidInputError
 
 

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from kubectl_gitops.cluster import ApiError, Discovery, ResourceType
+from kubectl_gitops.cluster.client import ApiError, Discovery, ResourceType
+from kubectl_gitops.engine.lease import Holder, Lease, LeaseLostError, LeaseOptions, format_time, parse_time
 from kubectl_gitops.errors import AmbiguousWriteError, ClusterError, ExitCode, RefusedError
 from kubectl_gitops.events import Event
-from kubectl_gitops.lease import Holder, Lease, LeaseLostError, LeaseOptions, format_time, parse_time
 
 LEASE_RT = ResourceType("coordination.k8s.io", "v1", "Lease", "leases", True, frozenset())
 NS, APP = "team", "web"

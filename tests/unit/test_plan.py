@@ -14,9 +14,7 @@ import pytest
 import yaml
 
 from kubectl_gitops.cli.waves_view import plan_json, render_dot, render_mermaid, render_table, summary
-from kubectl_gitops.errors import ExitCode, ValidationError
-from kubectl_gitops.model import Manifest, Origin
-from kubectl_gitops.plan import (
+from kubectl_gitops.engine.plan import (
     KIND_ORDER,
     Phase,
     SyncOptions,
@@ -24,6 +22,8 @@ from kubectl_gitops.plan import (
     build_plan,
     sync_options,
 )
+from kubectl_gitops.errors import ExitCode, ValidationError
+from kubectl_gitops.model import Manifest, Origin
 
 DATA = Path(__file__).parent / "testdata" / "plan"
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"

@@ -21,13 +21,13 @@ import yaml
 from kubectl_gitops import redact
 from kubectl_gitops.cli import diff_view as view
 from kubectl_gitops.cli.output import Printer
-from kubectl_gitops.diff import MASK_AFTER, MASK_BEFORE, Change, classify, deletion
+from kubectl_gitops.engine.diff import MASK_AFTER, MASK_BEFORE, Change, classify, deletion
 from kubectl_gitops.errors import SecretsError
 from kubectl_gitops.model import Manifest, Origin
-from kubectl_gitops.render import render
 from kubectl_gitops.secrets import age, decrypt_if_encrypted, provenance, sops
 from kubectl_gitops.secrets.placeholders import DictSource, resolve_placeholders
 from kubectl_gitops.settings import OutputOptions, SourceOptions
+from kubectl_gitops.source.render import render
 
 K8S = sops.Rules(encrypted_regex="^(data|stringData)$")
 ALL = sops.Rules()  # sops' default: every value encrypted

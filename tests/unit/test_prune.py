@@ -6,11 +6,8 @@ from typing import Any
 
 import pytest
 
-from kubectl_gitops.errors import ExitCode, RefusedError
-from kubectl_gitops.inventory import LABEL_PART_OF, AppRef, Scope
-from kubectl_gitops.model import ResourceKey
-from kubectl_gitops.ops.app import PruneReport, final_scope
-from kubectl_gitops.prune import (
+from kubectl_gitops.engine.inventory import LABEL_PART_OF, AppRef, Scope
+from kubectl_gitops.engine.prune import (
     PruneOptions,
     PruneOutcome,
     Selection,
@@ -20,6 +17,9 @@ from kubectl_gitops.prune import (
     namespace_candidates,
     select,
 )
+from kubectl_gitops.errors import ExitCode, RefusedError
+from kubectl_gitops.model import ResourceKey
+from kubectl_gitops.ops.app import PruneReport, final_scope
 
 APP = AppRef("web", "team-a")
 API_VERSIONS = {"": "v1", "apps": "apps/v1", "apiextensions.k8s.io": "apiextensions.k8s.io/v1",
@@ -187,7 +187,7 @@ def test_an_empty_render_that_would_delete_everything_is_refused() -> None:
 # --- the record after a prune ----------------------------------------------------------------------------
 
 def test_after_a_prune_the_scope_is_exactly_what_is_desired_and_what_survived() -> None:
-    from kubectl_gitops.prune import Listing
+    from kubectl_gitops.engine.prune import Listing
 
     desired = [ResourceKey("apps", "Deployment", "team-a", "web")]
     gone = member("Secret", "old", "team-b")
@@ -206,7 +206,7 @@ def test_after_a_prune_the_scope_is_exactly_what_is_desired_and_what_survived() 
 
 
 def test_kinds_the_cluster_does_not_serve_now_stay_in_the_record() -> None:
-    from kubectl_gitops.prune import Listing
+    from kubectl_gitops.engine.prune import Listing
 
     desired = [ResourceKey("", "ConfigMap", "team-a", "c")]
     report = PruneReport(APP, Selection(), unserved=["Widget.example.com"])

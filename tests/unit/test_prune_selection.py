@@ -10,11 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from kubectl_gitops.errors import RefusedError
-from kubectl_gitops.inventory import AppRef, Record, decode_sources, encode_sources, parent_object, parse_parent
-from kubectl_gitops.model import Origin, ResourceKey
-from kubectl_gitops.ops.app import next_sources
-from kubectl_gitops.prune import (
+from kubectl_gitops.engine.inventory import AppRef, Record, decode_sources, encode_sources, parent_object, parse_parent
+from kubectl_gitops.engine.prune import (
     FileSelection,
     PruneOptions,
     check_attributed,
@@ -22,6 +19,9 @@ from kubectl_gitops.prune import (
     select,
     source_of,
 )
+from kubectl_gitops.errors import RefusedError
+from kubectl_gitops.model import Origin, ResourceKey
+from kubectl_gitops.ops.app import next_sources
 
 APP = AppRef("web", "ns")
 
@@ -95,7 +95,7 @@ def test_damaged_or_missing_sources_attribute_nothing() -> None:
 
 
 def test_sources_over_the_limit_are_left_out(monkeypatch: pytest.MonkeyPatch) -> None:
-    from kubectl_gitops import inventory
+    from kubectl_gitops.engine import inventory
 
     monkeypatch.setattr(inventory, "SOURCES_LIMIT", 50)
     assert encode_sources({key(f"n{i}"): "file:a.yaml" for i in range(10)}) is None
@@ -129,8 +129,8 @@ def test_a_candidate_still_elsewhere_in_git_is_kept() -> None:
 
 
 def test_next_sources_keeps_members_outside_the_selection_and_drops_pruned_ones() -> None:
+    from kubectl_gitops.engine.prune import Listing, PruneOutcome, Selection
     from kubectl_gitops.ops.app import PruneReport
-    from kubectl_gitops.prune import Listing, PruneOutcome, Selection
 
     previous = {key("a"): "file:a.yaml", key("b"): "file:b.yaml", key("c"): "file:c.yaml"}
     assert next_sources(previous, {key("a"): "file:new.yaml"}, None, None) == {
@@ -171,8 +171,8 @@ def mixed_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_covers_agrees_with_what_the_render_selects(mixed_repo: Path, include: list[str], exclude: list[str]) -> None:
     """For every object of the whole repository: the selection covers its recorded source exactly when the
     render limited by the same globs produces it."""
-    from kubectl_gitops.render import render
     from kubectl_gitops.settings import SourceOptions
+    from kubectl_gitops.source.render import render
 
     whole, problems = render(mixed_repo, "deploy", SourceOptions(path="deploy"), namespace="ns")
     assert problems == [] and {m.origin.renderer for m in whole} == {"file", "kustomize", "helm"}

@@ -1,4 +1,4 @@
-"""The record's read-modify-write (kubectl_gitops.record_merge): what a run writes is merged with the fresh record,
+"""The record's read-modify-write (engine.record_merge): what a run writes is merged with the fresh record,
 so a run never narrows what another run widened meanwhile, and a re-done write never appends its history entry
 twice. Pure functions over two Records, plus update_record's retry loop with the reads and writes faked."""
 
@@ -8,11 +8,11 @@ from dataclasses import replace
 
 import pytest
 
-from kubectl_gitops import inventory
-from kubectl_gitops.cluster import ApiError
-from kubectl_gitops.inventory import AppRef, HistoryEntry, Record, Scope, update_record
+from kubectl_gitops.cluster.client import ApiError
+from kubectl_gitops.engine import inventory
+from kubectl_gitops.engine.inventory import AppRef, HistoryEntry, Record, Scope, update_record
+from kubectl_gitops.engine.record_merge import RecordUpdate, merge_record, new_run_id
 from kubectl_gitops.model import ResourceKey
-from kubectl_gitops.record_merge import RecordUpdate, merge_record, new_run_id
 
 APP = AppRef("shop", "rec")
 

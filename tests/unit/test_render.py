@@ -9,8 +9,8 @@ import pytest
 from source_helpers import FIXTURES, HELM_MISSING, configmap, find_helm
 
 from kubectl_gitops.errors import RenderError, SecretsError
-from kubectl_gitops.render import glob_match, render
 from kubectl_gitops.settings import SourceOptions
+from kubectl_gitops.source.render import glob_match, render
 
 
 def write(root: Path, files: dict[str, str]) -> Path:

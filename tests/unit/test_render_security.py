@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from source_helpers import HELM_MISSING, configmap, find_helm
 
-from kubectl_gitops.render import render
 from kubectl_gitops.settings import SourceOptions
-from kubectl_gitops.unitguard import is_remote_target
+from kubectl_gitops.source.render import render
+from kubectl_gitops.source.unitguard import is_remote_target
 
 TOKEN = "canary-4f1d9e7c"
 SECRET = (f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: stolen\ndata:\n  token: {TOKEN}\n")

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from unit.test_transport import LoopbackServer
 
-from kubectl_gitops.cluster import ApiError, Cluster, ResourceType, StaleObjectError
+from kubectl_gitops.cluster.client import ApiError, Cluster, ResourceType, StaleObjectError
+from kubectl_gitops.cluster.kubeconfig import Endpoint
+from kubectl_gitops.cluster.transport import HttpTransport
 from kubectl_gitops.errors import AmbiguousWriteError, ClusterError, ExitCode
-from kubectl_gitops.kubeconfig import Endpoint
-from kubectl_gitops.transport import HttpTransport
 
 CM = ResourceType("", "v1", "ConfigMap", "configmaps", True)
 OBJ = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "namespace": "d"}}

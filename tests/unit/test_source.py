@@ -11,7 +11,7 @@ from source_helpers import GitRepo, configmap
 from kubectl_gitops import redact
 from kubectl_gitops.errors import ExitCode, SourceError
 from kubectl_gitops.settings import SourceOptions
-from kubectl_gitops.source import Checkout, is_remote_url, open_source, safe_url
+from kubectl_gitops.source.repo import Checkout, is_remote_url, open_source, safe_url
 
 
 @pytest.fixture
@@ -242,7 +242,7 @@ def test_reading_the_work_tree_does_not_import_gitpython(repo: GitRepo):
     import subprocess
     import sys
 
-    code = ("import sys\nfrom kubectl_gitops.settings import SourceOptions\nfrom kubectl_gitops.source import "
+    code = ("import sys\nfrom kubectl_gitops.settings import SourceOptions\nfrom kubectl_gitops.source.repo import "
             f"open_source\nwith open_source(SourceOptions(repo={str(repo.path)!r}), committed_only=False) as co:\n"
             "    print(co.commit, co.dirty)\nprint('git' in sys.modules)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,

@@ -1,4 +1,4 @@
-"""The pure parts of the wave loop (kubectl_gitops.sync): how a wave is cut into kind batches, and how results
+"""The pure parts of the wave loop (kubectl_gitops.engine.sync): how a wave is cut into kind batches, and how results
 and failures are reported. The loop itself runs against the real API server in tests/e2e/test_sync*.py.
 """
 
@@ -8,10 +8,10 @@ import json
 
 import pytest
 
+from kubectl_gitops.engine.plan import Phase, build_plan
+from kubectl_gitops.engine.sync import UNKNOWN_KIND, StepResult, SyncConfig, WaveFailed, _kind_batches
 from kubectl_gitops.errors import ExitCode
 from kubectl_gitops.model import Manifest, Origin, ResourceKey
-from kubectl_gitops.plan import Phase, build_plan
-from kubectl_gitops.sync import UNKNOWN_KIND, StepResult, SyncConfig, WaveFailed, _kind_batches
 
 
 def obj(spec: str) -> Manifest:
@@ -93,7 +93,7 @@ def test_kind_batches_keep_every_step_once_and_in_plan_order() -> None:
 
 
 def test_unknown_kinds_rank_after_every_known_kind() -> None:
-    from kubectl_gitops.plan import KIND_ORDER
+    from kubectl_gitops.engine.plan import KIND_ORDER
 
     assert max(KIND_ORDER.values()) < UNKNOWN_KIND
 

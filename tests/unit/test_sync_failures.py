@@ -1,4 +1,4 @@
-"""A sync stopped by the API server (kubectl_gitops.sync + ops/failure.py), against a scripted fake cluster: what
+"""A sync stopped by the API server (kubectl_gitops.engine.sync + ops/failure.py), against a scripted fake cluster: what
 was applied before the failure is kept and counted, the error reaches the caller after the record is written (or
 the message says it could not be), and failed health reads are tolerated until the wave's deadline. The same on
 the real control plane: tests/e2e/test_failures.py."""
@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
-from kubectl_gitops.cluster import ApiError, ResourceType
+from kubectl_gitops.cluster.client import ApiError, ResourceType
+from kubectl_gitops.engine.plan import Phase, build_plan
+from kubectl_gitops.engine.sync import SyncConfig, Syncer, SyncOutcome
 from kubectl_gitops.errors import ExitCode, TransportError
 from kubectl_gitops.events import Event
 from kubectl_gitops.model import Manifest, Origin
 from kubectl_gitops.ops.failure import record_outcome, written
-from kubectl_gitops.plan import Phase, build_plan
-from kubectl_gitops.sync import SyncConfig, Syncer, SyncOutcome
 
 CM = ResourceType("", "v1", "ConfigMap", "configmaps", True)
 

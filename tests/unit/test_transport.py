@@ -8,9 +8,9 @@ import threading
 
 import pytest
 
+from kubectl_gitops.cluster.kubeconfig import Endpoint
+from kubectl_gitops.cluster.transport import ExecCredentials, HttpTransport
 from kubectl_gitops.errors import ClusterError
-from kubectl_gitops.kubeconfig import Endpoint
-from kubectl_gitops.transport import ExecCredentials, HttpTransport
 
 WHERE = "the exec plugin of context 'x'"
 
@@ -72,7 +72,7 @@ def test_a_keep_alive_connection_the_server_closed_is_replaced() -> None:
 
 def test_connections_are_shared_across_threads_and_pools() -> None:
     """A sync runs each wave on new worker threads: they must reuse the idle connections, not open more."""
-    from kubectl_gitops.concurrency import map_bounded
+    from kubectl_gitops.cluster.concurrency import map_bounded
 
     server = LoopbackServer(keep_alive=True)
     t = HttpTransport(Endpoint(server=f"http://127.0.0.1:{server.port}", context="x", namespace="d"),

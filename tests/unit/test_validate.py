@@ -9,7 +9,7 @@ import yaml
 
 from kubectl_gitops.errors import ExitCode, ValidationError
 from kubectl_gitops.model import Manifest, Origin
-from kubectl_gitops.validate import find_problems, validate
+from kubectl_gitops.source.validate import find_problems, validate
 
 
 def m(text: str, path: str = "apps/x.yaml", line: int = 1) -> Manifest:

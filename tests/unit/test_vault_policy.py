@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kubectl_gitops import kubeconfig
+from kubectl_gitops.cluster import kubeconfig
+from kubectl_gitops.cluster.transport import Credential
 from kubectl_gitops.errors import ExitCode, InvalidInputError, SecretsError, UsageError
 from kubectl_gitops.model import Manifest, Origin
 from kubectl_gitops.secrets import age, vault
 from kubectl_gitops.secrets.keys import Keyring
 from kubectl_gitops.secrets.placeholders import resolve_placeholders
-from kubectl_gitops.transport import Credential
 
 # -- paths ------------------------------------------------------------------------------------------------
 

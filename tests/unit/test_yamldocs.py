@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from kubectl_gitops import yamldocs
+from kubectl_gitops.untrusted import yamldocs
 
 ROOT = Path(__file__).resolve().parents[2]
 

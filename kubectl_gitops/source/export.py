@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kubectl_gitops import pathguard
 from kubectl_gitops.errors import SourceError
+from kubectl_gitops.untrusted import pathguard
 
 if TYPE_CHECKING:  # GitPython is imported lazily: `kubectl gitops --help` must stay fast.
     from git import Repo

@@ -202,16 +202,16 @@ class Cluster:
 
     @classmethod
     def connect(cls, opts: ClusterOptions, *, pool_size: int = 16) -> Cluster:
-        from kubectl_gitops.kubeconfig import resolve
+        from kubectl_gitops.cluster.kubeconfig import resolve
 
         endpoint = resolve(opts.kubeconfig, opts.context, opts.namespace)
         transport: Any
         if endpoint.unsupported or os.environ.get(TRANSPORT_ENV) == "kubernetes-client":
-            from kubectl_gitops.officialclient import OfficialTransport
+            from kubectl_gitops.cluster.officialclient import OfficialTransport
 
             transport = OfficialTransport(opts, user_agent=USER_AGENT, pool_size=pool_size)
         else:
-            from kubectl_gitops.transport import HttpTransport
+            from kubectl_gitops.cluster.transport import HttpTransport
 
             transport = HttpTransport(endpoint, user_agent=USER_AGENT)
         return cls(transport, namespace=endpoint.namespace, context=endpoint.context,

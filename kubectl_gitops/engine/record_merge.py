@@ -26,7 +26,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
-from kubectl_gitops.inventory import HistoryEntry, Record, Scope
+from kubectl_gitops.engine.inventory import HistoryEntry, Record, Scope
 from kubectl_gitops.model import ResourceKey
 
 

@@ -22,17 +22,27 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubectl_gitops import FIELD_MANAGER, interrupt
-from kubectl_gitops.cluster import ApiError, Cluster, ClusterError, ResourceType
-from kubectl_gitops.concurrency import map_bounded
+from kubectl_gitops import FIELD_MANAGER
+from kubectl_gitops.cluster.client import ApiError, Cluster, ClusterError, ResourceType
+from kubectl_gitops.cluster.concurrency import map_bounded
+from kubectl_gitops.cluster.live import Target, fetch_live
+from kubectl_gitops.engine import interrupt
+from kubectl_gitops.engine.health import Health, HealthStatus, assess, hook_completed
+from kubectl_gitops.engine.hooks import (
+    LABEL_HOOK,
+    hook_id,
+    hook_labels,
+    labelled,
+    new_run_id,
+    run_of,
+    selector,
+    stale_reason,
+)
+from kubectl_gitops.engine.inventory import LABEL_PART_OF
+from kubectl_gitops.engine.plan import KIND_ORDER, Phase, Plan, Step
 from kubectl_gitops.errors import AmbiguousWriteError, GitopsError
 from kubectl_gitops.events import Event, EventSink, discard
-from kubectl_gitops.health import Health, HealthStatus, assess, hook_completed
-from kubectl_gitops.hooks import LABEL_HOOK, hook_id, hook_labels, labelled, new_run_id, run_of, selector, stale_reason
-from kubectl_gitops.inventory import LABEL_PART_OF
-from kubectl_gitops.live import Target, fetch_live
 from kubectl_gitops.model import Obj, ResourceKey
-from kubectl_gitops.plan import KIND_ORDER, Phase, Plan, Step
 
 UNKNOWN_KIND = max(KIND_ORDER.values()) + 1
 APPLIED = ("created", "configured", "hook")

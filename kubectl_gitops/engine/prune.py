@@ -46,15 +46,15 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from kubectl_gitops import interrupt
+from kubectl_gitops.engine import interrupt
+from kubectl_gitops.engine.inventory import LABEL_PART_OF, AppRef, Scope, parse_group_kind
+from kubectl_gitops.engine.plan import KIND_ORDER, UNKNOWN_KIND_ORDER, is_hook, sync_options, wave
 from kubectl_gitops.errors import RefusedError
 from kubectl_gitops.events import Event, EventSink, discard
-from kubectl_gitops.inventory import LABEL_PART_OF, AppRef, Scope, parse_group_kind
 from kubectl_gitops.model import ANN_FLUX_PRUNE, Manifest, Obj, Origin, ResourceKey
-from kubectl_gitops.plan import KIND_ORDER, UNKNOWN_KIND_ORDER, is_hook, sync_options, wave
 
 if TYPE_CHECKING:
-    from kubectl_gitops.cluster import Cluster, ResourceType
+    from kubectl_gitops.cluster.client import Cluster, ResourceType
 
 PROPAGATION = {"foreground": "Foreground", "background": "Background", "orphan": "Orphan"}
 CRD_KEY = ("apiextensions.k8s.io", "CustomResourceDefinition")
@@ -201,7 +201,7 @@ class FileSelection:
         return " ".join(flags)
 
     def _unit_selected(self, unit: str) -> bool:
-        from kubectl_gitops.render import glob_match
+        from kubectl_gitops.source.render import glob_match
 
         if self.path != "." and unit != self.path and not unit.startswith(self.path + "/"):
             return False  # the render never looked there
@@ -458,7 +458,7 @@ def list_members(cluster: Cluster, app: AppRef, scope: Scope, *, metadata_only: 
 
     ``prefetched`` holds complete, unfiltered LISTs already made (full objects) by (group, kind, namespace):
     those are filtered here instead of listed again."""
-    from kubectl_gitops.concurrency import map_bounded
+    from kubectl_gitops.cluster.concurrency import map_bounded
 
     listing = Listing()
     calls: list[tuple[ResourceType, str | None]] = []
@@ -496,8 +496,8 @@ def find_leftover_hooks(cluster: Cluster, selection: Selection, types: Mapping[R
     """Move the kept hooks that are leftovers of other runs (``hooks.leftovers``: superseded copies, finished
     copies their policy deletes) from ``selection.kept`` to ``selection.hooks``. Reads each labelled hook in
     full (its status tells whether it finished): one GET per hook object carrying a run label."""
-    from kubectl_gitops.concurrency import map_bounded
-    from kubectl_gitops.hooks import LABEL_RUN, leftovers
+    from kubectl_gitops.cluster.concurrency import map_bounded
+    from kubectl_gitops.engine.hooks import LABEL_RUN, leftovers
 
     kept = [c for c in selection.kept if c.reason.startswith("a hook")
             and LABEL_RUN in ((c.obj.get("metadata") or {}).get("labels") or {}) and c.key in types]
@@ -515,8 +515,8 @@ def find_leftover_hooks(cluster: Cluster, selection: Selection, types: Mapping[R
 def list_namespace_contents(cluster: Cluster, namespaces: list[str], *, workers: int = 8) -> dict[str, list[Obj]]:
     """Everything in each namespace (metadata only): one LIST per listable namespaced kind and namespace.
     Only run for Namespaces about to be pruned, so its cost does not touch a no-op prune."""
-    from kubectl_gitops.cluster import ApiError
-    from kubectl_gitops.concurrency import map_bounded
+    from kubectl_gitops.cluster.client import ApiError
+    from kubectl_gitops.cluster.concurrency import map_bounded
 
     if not namespaces:
         return {}
@@ -553,7 +553,7 @@ def list_namespace_contents(cluster: Cluster, namespaces: list[str], *, workers:
 def _delete(cluster: Cluster, rt: ResourceType, c: Candidate, propagation: str) -> str:
     """DELETE with the listed uid as a precondition (a same-named object made since is left alone).
     Returns deleted | gone | replaced."""
-    from kubectl_gitops.cluster import ApiError
+    from kubectl_gitops.cluster.client import ApiError
 
     body: Obj = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": PROPAGATION[propagation]}
     if c.uid:
@@ -573,7 +573,7 @@ def _still_there(cluster: Cluster, app: AppRef, items: list[tuple[ResourceType, 
                  workers: int) -> list[tuple[ResourceType, Candidate]]:
     """The deleted objects that still exist (same uid): a GET each for a few, one LIST per type and
     namespace for more."""
-    from kubectl_gitops.concurrency import map_bounded
+    from kubectl_gitops.cluster.concurrency import map_bounded
 
     groups: dict[tuple[ResourceType, str], list[tuple[ResourceType, Candidate]]] = defaultdict(list)
     for rt, c in items:
@@ -601,8 +601,8 @@ def execute(cluster: Cluster, app: AppRef, candidates: list[Candidate], types: M
 
     Waiting is bounded by ``opts.timeout`` for the whole prune; what is still there then is reported in
     ``remaining`` (a finalizer that never finishes, a stuck foreground deletion)."""
-    from kubectl_gitops.cluster import ApiError
-    from kubectl_gitops.concurrency import map_bounded
+    from kubectl_gitops.cluster.client import ApiError
+    from kubectl_gitops.cluster.concurrency import map_bounded
 
     start = time.monotonic()
     deadline = start + opts.timeout

@@ -52,9 +52,8 @@ import yaml
 
 from kubectl_gitops.errors import RenderError
 from kubectl_gitops.model import Manifest, Obj, Origin
-from kubectl_gitops.pathguard import is_inside
 from kubectl_gitops.settings import SourceOptions
-from kubectl_gitops.unitguard import (
+from kubectl_gitops.source.unitguard import (
     CHART_FILE,
     KUSTOMIZATION_FILES,
     LINK_HINT,
@@ -62,8 +61,9 @@ from kubectl_gitops.unitguard import (
     link_problems,
     scan_kustomization,
 )
-from kubectl_gitops.yamldocs import DuplicateKeyError, LimitError, documents, load_json
-from kubectl_gitops.yamldocs import load as load_yaml
+from kubectl_gitops.untrusted.pathguard import is_inside
+from kubectl_gitops.untrusted.yamldocs import DuplicateKeyError, LimitError, documents, load_json
+from kubectl_gitops.untrusted.yamldocs import load as load_yaml
 
 Transform = Callable[[str, str], str]
 

@@ -209,7 +209,7 @@ class Lease:
                  "(a Role bound to you; see docs/reliability.md)")
 
     def _get(self) -> dict[str, Any] | None:
-        from kubectl_gitops.cluster import ApiError
+        from kubectl_gitops.cluster.client import ApiError
 
         try:
             obj: dict[str, Any] | None = self.cluster.get(self._type(), self.namespace, self.name)
@@ -222,7 +222,7 @@ class Lease:
     def _write(self, method: str, body: dict[str, Any]) -> dict[str, Any] | None:
         """POST or PUT ``body``; the object written, or None when someone else got in first (409) or the
         outcome was unknown and the read-back shows the write did not happen as ours."""
-        from kubectl_gitops.cluster import ApiError
+        from kubectl_gitops.cluster.client import ApiError
 
         rt = self._type()
         path = rt.path(self.namespace, None if method == "POST" else self.name)

@@ -40,8 +40,8 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from kubectl_gitops import redact
+from kubectl_gitops.cluster.kubeconfig import Endpoint
 from kubectl_gitops.errors import ClusterError, InvalidInputError, TransportError
-from kubectl_gitops.kubeconfig import Endpoint
 
 _REPLAYABLE = frozenset({"GET", "HEAD", "OPTIONS"})  # safe to send again on a fresh connection
 

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 
 from kubectl_gitops.errors import ValidationError
 from kubectl_gitops.model import Manifest
-from kubectl_gitops.render import Transform, render
 from kubectl_gitops.settings import SourceOptions
-from kubectl_gitops.source import Checkout, open_source
-from kubectl_gitops.validate import ScopeResolver, analyse, apply_defaults
+from kubectl_gitops.source.render import Transform, render
+from kubectl_gitops.source.repo import Checkout, open_source
+from kubectl_gitops.source.validate import ScopeResolver, analyse, apply_defaults
 
 
 @dataclass

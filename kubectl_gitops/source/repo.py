@@ -58,8 +58,8 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from kubectl_gitops import redact
 from kubectl_gitops.errors import SourceError
-from kubectl_gitops.gitexport import CRAFTED_HINT, exported
 from kubectl_gitops.settings import SourceOptions
+from kubectl_gitops.source.export import CRAFTED_HINT, exported
 
 if TYPE_CHECKING:  # GitPython is imported lazily: `kubectl gitops --help` must stay fast.
     from git import Repo

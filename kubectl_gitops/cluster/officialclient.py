@@ -12,9 +12,9 @@ import os
 import sys
 from typing import Any
 
+from kubectl_gitops.cluster.transport import Response, TransportError
 from kubectl_gitops.errors import ClusterError, InvalidInputError
 from kubectl_gitops.settings import ClusterOptions
-from kubectl_gitops.transport import Response, TransportError
 
 SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 

@@ -57,7 +57,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from kubectl_gitops import FIELD_MANAGER, saferegex
+from kubectl_gitops import FIELD_MANAGER
 from kubectl_gitops.errors import InvalidInputError
 from kubectl_gitops.model import (
     ANN_COMPARE_OPTIONS,
@@ -68,6 +68,7 @@ from kubectl_gitops.model import (
     ResourceKey,
     split_api_version,
 )
+from kubectl_gitops.untrusted import saferegex
 
 __all__ = [
     "FIELD_MANAGER", "MASK", "MASK_AFTER", "MASK_BEFORE", "Change", "Drift", "IgnoreRule", "Op", "classify",

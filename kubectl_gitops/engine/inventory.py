@@ -47,7 +47,7 @@ from kubectl_gitops.errors import RefusedError, UsageError
 from kubectl_gitops.model import ANN_ARGO_TRACKING_ID, Obj, ResourceKey
 
 if TYPE_CHECKING:
-    from kubectl_gitops.cluster import Cluster
+    from kubectl_gitops.cluster.client import Cluster
 
 LABEL_APPLYSET_ID = "applyset.kubernetes.io/id"
 LABEL_PART_OF = "applyset.kubernetes.io/part-of"
@@ -503,7 +503,7 @@ def conflicts_error(conflicts: list[Conflict], app: AppRef, names: Mapping[str, 
 def _parent_type(cluster: Cluster) -> Any:
     rt = cluster.discovery.lookup(PARENT_API_VERSION, PARENT_KIND)
     if rt is None:  # pragma: no cover - every API server serves v1 Secrets
-        from kubectl_gitops.cluster import ResourceType
+        from kubectl_gitops.cluster.client import ResourceType
 
         rt = ResourceType("", "v1", "Secret", "secrets", True)
     return rt
@@ -520,7 +520,7 @@ def read_record(cluster: Cluster, app: AppRef) -> Record:
 def write_record(cluster: Cluster, record: Record) -> Record:
     """Server-side apply the parent; returns the record with its new resourceVersion. A 409 means someone
     else wrote it since we read it (the caller re-reads and retries, see ``update_record``)."""
-    from kubectl_gitops.cluster import ApiError
+    from kubectl_gitops.cluster.client import ApiError
 
     rt = _parent_type(cluster)
     try:
@@ -541,7 +541,7 @@ def update_record(cluster: Cluster, app: AppRef, change: Callable[[Record], Reco
     another writer got in between (or when our own write landed but its answer was lost, and the re-sent
     apply met our new resourceVersion). ``change`` merges with the record it is given (record_merge.py).
     A change that leaves the record as it is writes nothing."""
-    from kubectl_gitops.cluster import ApiError
+    from kubectl_gitops.cluster.client import ApiError
 
     record = current if current is not None else read_record(cluster, app)
     for attempt in range(attempts):
@@ -560,7 +560,7 @@ def update_record(cluster: Cluster, app: AppRef, change: Callable[[Record], Reco
 def resolve_applyset_names(cluster: Cluster, ids: Iterable[str]) -> dict[str, str]:
     """Readable names for other ApplySets' ids (``Secret team-a/kubectl-gitops.web``), best effort: one LIST of
     Secrets and one of ConfigMaps across namespaces. Ids whose parent cannot be found are left out."""
-    from kubectl_gitops.cluster import ApiError, ClusterError
+    from kubectl_gitops.cluster.client import ApiError, ClusterError
 
     wanted = set(ids)
     out: dict[str, str] = {}

@@ -37,9 +37,9 @@ from typing import Any
 
 import yaml
 
-from kubectl_gitops.pathguard import is_inside
-from kubectl_gitops.yamldocs import documents
-from kubectl_gitops.yamldocs import load as load_yaml
+from kubectl_gitops.untrusted.pathguard import is_inside
+from kubectl_gitops.untrusted.yamldocs import documents
+from kubectl_gitops.untrusted.yamldocs import load as load_yaml
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 CHART_FILE = "Chart.yaml"

@@ -32,9 +32,9 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from kubectl_gitops.health import HealthStatus, hook_completed
+from kubectl_gitops.engine.health import HealthStatus, hook_completed
+from kubectl_gitops.engine.plan import BEFORE_HOOK_CREATION, HOOK_FAILED, HOOK_SUCCEEDED, delete_policies, is_hook
 from kubectl_gitops.model import Manifest, Obj, Origin, ResourceKey
-from kubectl_gitops.plan import BEFORE_HOOK_CREATION, HOOK_FAILED, HOOK_SUCCEEDED, delete_policies, is_hook
 
 LABEL_RUN = "gitops.kubectl.dev/run"
 LABEL_HOOK = "gitops.kubectl.dev/hook"
@@ -66,7 +66,7 @@ def labelled(obj: Obj, labels: dict[str, str]) -> Obj:
 
 def selector(part_of: str | None, labels: dict[str, str]) -> str:
     """A label selector: the app's label (when known) plus ``labels`` (all must match)."""
-    from kubectl_gitops.inventory import LABEL_PART_OF
+    from kubectl_gitops.engine.inventory import LABEL_PART_OF
 
     app = [f"{LABEL_PART_OF}={part_of}"] if part_of else []
     return ",".join([*app, *(f"{k}={v}" for k, v in sorted(labels.items()))])

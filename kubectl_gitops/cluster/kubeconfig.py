@@ -243,7 +243,7 @@ def _in_cluster(namespace: str | None) -> Endpoint:
 
 
 def _read(path: str) -> dict[str, Any]:
-    from kubectl_gitops.yamldocs import load
+    from kubectl_gitops.untrusted.yamldocs import load
 
     try:
         with open(path, encoding="utf-8") as f:

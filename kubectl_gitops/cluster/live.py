@@ -11,8 +11,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from kubectl_gitops.cluster import Cluster, ResourceType
-from kubectl_gitops.concurrency import map_bounded
+from kubectl_gitops.cluster.client import Cluster, ResourceType
+from kubectl_gitops.cluster.concurrency import map_bounded
 from kubectl_gitops.model import Obj, ResourceKey
 
 LIST_THRESHOLD = 3
