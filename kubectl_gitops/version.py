@@ -9,7 +9,7 @@ from importlib import metadata
 
 from kubectl_gitops import __version__
 
-DEPENDENCIES = ("click", "kubernetes", "GitPython", "tabulate", "jsonpatch", "PyYAML", "ruamel.yaml", "cryptography",
+DEPENDENCIES = ("click", "kubernetes", "GitPython", "tabulate", "PyYAML", "ruamel.yaml", "cryptography",
                 "google-re2")
 
 
