@@ -463,13 +463,6 @@ class Cluster:
                                    query={"fieldManager": field_manager, "dryRun": "All" if dry_run else None})
         return result
 
-    def replace(self, obj: Obj, rt: ResourceType, *, dry_run: bool = False,
-                field_manager: str = FIELD_MANAGER) -> Obj:
-        meta = obj.get("metadata") or {}
-        result: Obj = self.request("PUT", rt.path(meta.get("namespace"), meta["name"]), body=obj,
-                                   query={"fieldManager": field_manager, "dryRun": "All" if dry_run else None})
-        return result
-
     def delete(self, rt: ResourceType, namespace: str | None, name: str, *, propagation: str = "Foreground",
                dry_run: bool = False, uid: str | None = None) -> bool:
         """Delete; returns False when the object was already gone. With ``uid``, only that object (a 409

@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from kubectl_gitops.cluster.client import ApiError, Cluster, ResourceType
 from kubectl_gitops.cluster.concurrency import map_bounded
@@ -245,7 +244,3 @@ def compute_changes(loaded: Loaded, opts: CompareOptions, *, labels: dict[str, s
             computed.conflicts[m.key] = conflict
     on_event(Event("compare", "", {"objects": len(manifests), "dry_runs": computed.dry_runs}))
     return computed
-
-
-def describe_timings(t: dict[str, Any]) -> str:
-    return ", ".join(f"{k} {v:.2f}s" for k, v in t.items())

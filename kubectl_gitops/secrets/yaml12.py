@@ -156,14 +156,6 @@ def dump_all(docs: list[Any], layout: Layout) -> str:
 
 # --- values -----------------------------------------------------------------------------------
 
-def is_mapping(obj: Any) -> bool:
-    return isinstance(obj, dict)
-
-
-def is_sequence(obj: Any) -> bool:
-    return isinstance(obj, list)
-
-
 def leaf_value(obj: Any) -> Value | None:
     """The sops value of a YAML leaf as ruamel built it with our text resolver (None for null)."""
     from ruamel.yaml.comments import TaggedScalar

@@ -1,17 +1,16 @@
-"""The Lease state machine (kubectl_gitops/lease.py) against an in-memory Lease store with optimistic
-concurrency: free, held, expired + takeover, a lost race, an ambiguous create that was ours, renewal
+"""The Lease state machine (kubectl_gitops/engine/lease.py) against the fake API server (tests/fakes.py), with
+optimistic concurrency: free, held, expired + takeover, a lost race, an ambiguous create that was ours, renewal
 failure -> lost, release. Clocks are injected; nothing here waits."""
 
 from __future__ import annotations
 
-import copy
 import random
-from collections.abc import Callable
 from typing import Any
 
 import pytest
+from fakes import FakeApiServer, fake_cluster
 
-from kubectl_gitops.cluster.client import ApiError, Discovery, ResourceType
+from kubectl_gitops.cluster.client import Cluster, ResourceType
 from kubectl_gitops.engine.lease import Holder, Lease, LeaseLostError, LeaseOptions, format_time, parse_time
 from kubectl_gitops.errors import AmbiguousWriteError, ClusterError, ExitCode, RefusedError
 from kubectl_gitops.events import Event
@@ -37,59 +36,22 @@ class Clock:
         self.mono += s
 
 
-class FakeLeases:
-    """One namespace of Leases with resourceVersions, 409s like the API server, and scripted faults:
-    ``before[method]`` runs before a write (may raise), ``after[method]`` after it was stored (may raise)."""
-
-    def __init__(self) -> None:
-        self.objs: dict[str, dict[str, Any]] = {}
-        self.rv = 0
-        self.before: dict[str, Callable[[], None]] = {}
-        self.after: dict[str, Callable[[], None]] = {}
-        self.writes: list[str] = []
-        self.write_guard: Callable[[], None] | None = None
-        d = Discovery()
-        d.add(LEASE_RT, True)
-        self.discovery = d
-
-    def get(self, rt: ResourceType, namespace: str | None, name: str) -> dict[str, Any] | None:
-        obj = self.objs.get(name)
-        return copy.deepcopy(obj) if obj else None
-
-    def _store(self, body: dict[str, Any]) -> dict[str, Any]:
-        self.rv += 1
-        obj = copy.deepcopy(body)
-        obj["metadata"]["resourceVersion"] = str(self.rv)
-        self.objs[obj["metadata"]["name"]] = obj
-        return copy.deepcopy(obj)
-
-    def request(self, method: str, path: str, *, body: Any = None, **_: Any) -> Any:
-        if self.write_guard is not None:
-            self.write_guard()
-        if method in self.before:
-            self.before.pop(method)()
-        name = body["metadata"]["name"]
-        if method == "POST":
-            if name in self.objs:
-                raise ApiError(f'leases "{name}" already exists', status=409, reason="AlreadyExists")
-        elif method == "PUT":
-            live = self.objs.get(name)
-            if live is None:
-                raise ApiError("not found", status=404, reason="NotFound")
-            if body["metadata"].get("resourceVersion") != live["metadata"]["resourceVersion"]:
-                raise ApiError("Operation cannot be fulfilled: the object has been modified", status=409,
-                               reason="Conflict")
-        out = self._store(body)
-        self.writes.append(method)
-        if method in self.after:
-            self.after.pop(method)()
-        return out
-
-    def holder(self) -> str:
-        return str((self.objs["kubectl-gitops.web"].get("spec") or {}).get("holderIdentity") or "")
+def leases() -> tuple[Cluster, FakeApiServer]:
+    """The shared fake API server (tests/fakes.py): Leases with resourceVersions and 409s like the real one."""
+    return fake_cluster(namespace=NS)
 
 
-def make(cluster: FakeLeases, clock: Clock, *, wait: float = 0.0, holder: str = "ana@laptop",
+def holder(server: FakeApiServer) -> str:
+    return str((lease_obj(server).get("spec") or {}).get("holderIdentity") or "")
+
+
+def lease_obj(server: FakeApiServer) -> dict[str, Any]:
+    obj = server.obj("Lease", "kubectl-gitops.web", NS)
+    assert obj is not None
+    return obj
+
+
+def make(cluster: Cluster, clock: Clock, *, wait: float = 0.0, holder: str = "ana@laptop",
          events: list[Event] | None = None, duration: float = 30.0) -> Lease:
     sink = events.append if events is not None else (lambda e: None)
     return Lease(cluster, APP, NS, command="sync 1a2b3c4d5e6f",
@@ -98,25 +60,25 @@ def make(cluster: FakeLeases, clock: Clock, *, wait: float = 0.0, holder: str = 
 
 
 def test_free_lease_is_created_and_released() -> None:
-    c, clock = FakeLeases(), Clock()
+    (c, srv), clock = leases(), Clock()
     lease = make(c, clock)
     lease.acquire()
-    assert c.writes == ["POST"] and c.holder() == lease.identity
-    spec = c.objs["kubectl-gitops.web"]["spec"]
+    assert srv.written() == ["POST"] and holder(srv) == lease.identity
+    spec = lease_obj(srv)["spec"]
     assert spec["leaseDurationSeconds"] == 30 and parse_time(spec["acquireTime"]) == pytest.approx(clock.t)
     assert lease.identity.startswith("ana@laptop/") and not lease.waited
     lease.check()
     lease.release()
-    assert c.writes == ["POST", "PUT"] and c.holder() == ""
+    assert srv.written() == ["POST", "PUT"] and holder(srv) == ""
     # released: the next run takes it with an update, no create
     other = make(c, clock, holder="bo@ci")
     other.acquire()
-    assert c.writes[-1] == "PUT" and c.holder() == other.identity
-    assert c.objs["kubectl-gitops.web"]["spec"].get("leaseTransitions", 0) == 0  # it was free, not taken over
+    assert srv.written()[-1] == "PUT" and holder(srv) == other.identity
+    assert lease_obj(srv)["spec"].get("leaseTransitions", 0) == 0  # it was free, not taken over
 
 
 def test_held_lease_refuses_naming_holder_and_since_when() -> None:
-    c, clock = FakeLeases(), Clock()
+    (c, srv), clock = leases(), Clock()
     first = make(c, clock)
     first.acquire()
     clock.advance(5)
@@ -127,22 +89,22 @@ def test_held_lease_refuses_naming_holder_and_since_when() -> None:
     msg = str(e.value)
     assert "ana@laptop" in msg and "sync 1a2b3c4d5e6f" in msg and "since " in msg and "renewed 5s ago" in msg
     assert "--lock-timeout" in (e.value.hint or "")
-    assert c.holder() == first.identity and c.writes == ["POST"]
+    assert holder(srv) == first.identity and srv.written() == ["POST"]
 
 
 def test_expired_lease_is_taken_over_with_a_warning() -> None:
-    c, clock = FakeLeases(), Clock()
+    (c, srv), clock = leases(), Clock()
     dead = make(c, clock)
     dead.acquire()  # then the process dies: no renewals
     clock.advance(31)
     events: list[Event] = []
     heir = make(c, clock, holder="bo@ci", events=events)
     heir.acquire()
-    assert c.holder() == heir.identity and heir.took_over is not None
+    assert holder(srv) == heir.identity and heir.took_over is not None
     assert heir.took_over.identity == dead.identity
     warnings = [e.message for e in events if e.type == "warning"]
     assert len(warnings) == 1 and "took over" in warnings[0] and "ana@laptop" in warnings[0]
-    assert c.objs["kubectl-gitops.web"]["spec"]["leaseTransitions"] == 1
+    assert lease_obj(srv)["spec"]["leaseTransitions"] == 1
     # the dead run, were it to come back, finds it lost at its next renewal
     assert dead.renew() is False
     with pytest.raises(LeaseLostError):
@@ -150,54 +112,49 @@ def test_expired_lease_is_taken_over_with_a_warning() -> None:
 
 
 def test_lost_race_on_create_reads_again_and_refuses() -> None:
-    c, clock = FakeLeases(), Clock()
+    (c, srv), clock = leases(), Clock()
     rival = make(c, clock, holder="bo@ci")
     me = make(c, clock)
-    c.before["POST"] = rival.acquire  # the rival creates it between our GET and our POST
+    srv.fail("POST", "Lease", before=rival.acquire)  # the rival creates it between our GET and our POST
     with pytest.raises(RefusedError, match="bo@ci"):
         me.acquire()
-    assert c.holder() == rival.identity
+    assert holder(srv) == rival.identity
 
 
 def test_lost_race_on_update_reads_again_and_refuses() -> None:
-    c, clock = FakeLeases(), Clock()
+    (c, srv), clock = leases(), Clock()
     old = make(c, clock, holder="old@host")
     old.acquire()
     clock.advance(40)  # expired: both runs try to take it over
     rival = make(c, clock, holder="bo@ci")
     me = make(c, clock)
-    c.before["PUT"] = rival.acquire
+    srv.fail("PUT", "Lease", before=rival.acquire)
     with pytest.raises(RefusedError, match="bo@ci"):
         me.acquire()
-    assert c.holder() == rival.identity
+    assert holder(srv) == rival.identity
 
 
 def test_ambiguous_create_that_was_ours_is_held() -> None:
-    c, clock = FakeLeases(), Clock()
+    (c, srv), clock = leases(), Clock()
     me = make(c, clock)
 
-    def reset() -> None:
-        raise AmbiguousWriteError("POST ...: connection reset", method="POST", path=PATH)
-
-    c.after["POST"] = reset  # the server created it, the answer was lost
+    srv.fail("POST", "Lease", reset="after")  # the server created it, the answer was lost
     me.acquire()
-    assert me.held and c.holder() == me.identity and c.writes == ["POST"]
+    assert me.held and holder(srv) == me.identity and srv.written() == ["POST"]
 
 
 def test_ambiguous_create_that_did_not_happen_is_sent_again() -> None:
-    c, clock = FakeLeases(), Clock()
+    (c, srv), clock = leases(), Clock()
     me = make(c, clock)
 
-    def reset() -> None:
-        raise AmbiguousWriteError("POST ...: timed out", method="POST", path=PATH)
-
-    c.before["POST"] = reset  # never reached the server
+    srv.fail("POST", "Lease", error=AmbiguousWriteError("POST ...: timed out", method="POST", path=PATH))
+    # never reached the server
     me.acquire()
-    assert me.held and c.writes == ["POST"]
+    assert me.held and srv.written() == ["POST"]
 
 
 def test_wait_polls_until_released_then_acquires() -> None:
-    c, clock = FakeLeases(), Clock()
+    (c, srv), clock = leases(), Clock()
     first = make(c, clock)
     first.acquire()
     polls = []
@@ -212,13 +169,13 @@ def test_wait_polls_until_released_then_acquires() -> None:
     second = make(c, clock, holder="bo@ci", wait=120, events=events)
     second.sleep = sleep
     second.acquire()
-    assert second.waited and c.holder() == second.identity and len(polls) == 3
+    assert second.waited and holder(srv) == second.identity and len(polls) == 3
     assert all(1.0 <= p <= 2.0 for p in polls)  # poll=2: jittered between half and all of it
     assert [e.type for e in events].count("lease.wait") == 1
 
 
 def test_wait_gives_up_at_the_lock_timeout() -> None:
-    c, clock = FakeLeases(), Clock()
+    (c, _srv), clock = leases(), Clock()
     first = make(c, clock)
     first.acquire()
 
@@ -234,20 +191,17 @@ def test_wait_gives_up_at_the_lock_timeout() -> None:
 
 
 def test_renewal_keeps_it_and_failed_renewals_lose_it() -> None:
-    c, clock = FakeLeases(), Clock()
+    (c, srv), clock = leases(), Clock()
     events: list[Event] = []
     me = make(c, clock, events=events)
     me.acquire()
     c.write_guard = me.check
     clock.advance(10)
     assert me.renew() is True
-    assert parse_time(c.objs["kubectl-gitops.web"]["spec"]["renewTime"]) == pytest.approx(clock.t)
+    assert parse_time(lease_obj(srv)["spec"]["renewTime"]) == pytest.approx(clock.t)
     clock.advance(10)
 
-    def down() -> None:
-        raise ClusterError("cannot reach the API server", status=None)
-
-    c.before["PUT"] = down
+    srv.fail("PUT", "Lease", error=ClusterError("cannot reach the API server", status=None))
     assert me.renew() is False
     me.check()  # 10 s since the last renewal: still within 2/3 of 30 s
     clock.advance(11)
@@ -258,48 +212,42 @@ def test_renewal_keeps_it_and_failed_renewals_lose_it() -> None:
         c.request("PATCH", "/api/v1/configmaps/x", body={"metadata": {"name": "x"}})  # the write guard
     assert next(e.message for e in events if e.type == "warning").startswith("lost the Lease")
     me.release()  # not ours any more: no write
-    assert c.writes == ["POST", "PUT"]
+    assert srv.written() == ["POST", "PUT"]
 
 
 def test_renewal_conflict_with_ourselves_recovers_but_a_takeover_is_lost() -> None:
-    c, clock = FakeLeases(), Clock()
+    (c, srv), clock = leases(), Clock()
     me = make(c, clock)
     me.acquire()
     # someone edited the Lease (kubectl annotate): still ours, a newer resourceVersion
-    c._store({**c.objs["kubectl-gitops.web"], "metadata": {**c.objs["kubectl-gitops.web"]["metadata"]}})
+    srv.edit("Lease", "kubectl-gitops.web", NS)
     assert me.renew() is False and me.held
     assert me.renew() is True
     # taken by force (kubectl edit): lost at once
-    obj = c.objs["kubectl-gitops.web"]
-    c._store({**obj, "spec": {**obj["spec"], "holderIdentity": "eve@x/1/ff"}})
+    srv.edit("Lease", "kubectl-gitops.web", NS, lambda o: o["spec"].update(holderIdentity="eve@x/1/ff"))
     assert me.renew() is False and not me.held
     with pytest.raises(LeaseLostError, match="eve@x"):
         me.check()
 
 
 def test_ambiguous_renewal_that_happened_counts() -> None:
-    c, clock = FakeLeases(), Clock()
+    (c, srv), clock = leases(), Clock()
     me = make(c, clock)
     me.acquire()
     clock.advance(10)
 
-    def reset() -> None:
-        raise AmbiguousWriteError("PUT ...: connection reset", method="PUT", path=PATH)
-
-    c.after["PUT"] = reset
+    srv.fail("PUT", "Lease", reset="after")
     assert me.renew() is True
     clock.advance(15)  # 25 s after acquiring, 15 s after the ambiguous renewal
     me.check()
 
 
 def test_forbidden_names_the_verbs() -> None:
-    c, clock = FakeLeases(), Clock()
+    (c, srv), clock = leases(), Clock()
 
-    def forbidden(*a: Any, **k: Any) -> None:
-        raise ApiError('leases.coordination.k8s.io "kubectl-gitops.web" is forbidden: User "ci" cannot get '
-                       'resource "leases"', status=403, reason="Forbidden")
-
-    c.get = forbidden  # type: ignore[method-assign]
+    srv.fail("GET", "Lease", status=403, reason="Forbidden", times=None,
+             message='leases.coordination.k8s.io "kubectl-gitops.web" is forbidden: User "ci" cannot get '
+                     'resource "leases"')
     with pytest.raises(ClusterError) as e:
         make(c, clock).acquire()
     assert e.value.exit_code == ExitCode.CLUSTER_ERROR and "get, create and update" in (e.value.hint or "")
@@ -318,7 +266,7 @@ def test_holder_describe_and_times() -> None:
 
 
 def test_peek_then_a_run_that_came_and_went_makes_it_stale() -> None:
-    c, clock = FakeLeases(), Clock()
+    (c, srv), clock = leases(), Clock()
     quiet = make(c, clock).peek()  # nobody touched it between peek and acquire
     quiet.acquire()
     assert not quiet.stale and not quiet.waited
@@ -328,4 +276,4 @@ def test_peek_then_a_run_that_came_and_went_makes_it_stale() -> None:
     other.acquire()  # held and released while "me" was reading the cluster
     other.release()
     me.acquire()
-    assert me.stale and not me.waited and c.holder() == me.identity
+    assert me.stale and not me.waited and holder(srv) == me.identity

@@ -204,7 +204,7 @@ def test_conflicts_are_classified(make: Any) -> None:
     with pytest.raises(ApiError) as e1:
         c.apply(OBJ, CM)
     with pytest.raises(StaleObjectError) as e2:
-        c.replace(OBJ, CM)
+        c.apply(OBJ, CM)
     with pytest.raises(ApiError) as e3:
         c.create(OBJ, CM)
     assert e1.value.field_manager_conflict and not e1.value.stale and not isinstance(e1.value, StaleObjectError)
