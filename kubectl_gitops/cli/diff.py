@@ -32,7 +32,7 @@ def _external(cmd: str, changes: list) -> int:  # type: ignore[type-arg]
             proc = subprocess.run([*shlex.split(cmd), str(live), str(merged)], check=False)
         except OSError as e:
             raise InvalidInputError(f"KUBECTL_EXTERNAL_DIFF={cmd!r} cannot run: {e}",
-                                    hint="set it to a diff program on PATH, e.g. 'diff -u -N'") from None
+                                    hint="set it to a diff program on PATH, e.g. 'diff -u -N'") from e
         return proc.returncode
 
 

@@ -30,6 +30,6 @@ def load_rules(path: str | None) -> tuple[Any, ...]:
             text = f.read()
     except (OSError, UnicodeDecodeError) as e:
         raise InvalidInputError(f"cannot read ignore rules {path}: {e}",
-                                hint="pass a YAML list of Argo CD ignoreDifferences entries") from None
+                                hint="pass a YAML list of Argo CD ignoreDifferences entries") from e
     data = safe_load(text, path)  # the file may come from the repository under review: bounded, errors name path:line
     return tuple(load_ignore_rules(data, path))

@@ -31,7 +31,7 @@ def lease_options(lock_timeout: str) -> LeaseOptions:
     try:
         wait = parse_duration(lock_timeout, flag="--lock-timeout")
     except UsageError as e:
-        raise click.BadParameter(str(e), param_hint="--lock-timeout") from None
+        raise click.BadParameter(str(e), param_hint="--lock-timeout") from e
     text = os.environ.get(LEASE_SECONDS_ENV, "").strip()
     duration = DEFAULT_DURATION
     if text:

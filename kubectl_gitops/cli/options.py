@@ -41,7 +41,7 @@ def _timeout(value: str) -> float | None:
     try:
         seconds = parse_duration(value, flag="--request-timeout")
     except Exception as e:  # turned into click's usage error (exit 2)
-        raise click.BadParameter(str(e)) from None
+        raise click.BadParameter(str(e)) from e
     return seconds or None
 
 

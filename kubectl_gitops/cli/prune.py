@@ -238,7 +238,7 @@ def command(yes: bool, confirm_prune: bool, allow_crd_deletion: bool, allow_empt
     try:
         wait = parse_duration(timeout, flag="--timeout")
     except Exception as e:
-        raise click.BadParameter(str(e), param_hint="--timeout") from None
+        raise click.BadParameter(str(e), param_hint="--timeout") from e
     opts = prune_options(allow_crd_deletion=allow_crd_deletion, confirm_prune=confirm_prune, allow_empty=allow_empty,
                          propagation=propagation, timeout=wait, concurrency=concurrency)
     result = run_prune(settings, PruneRequest(options=opts, dry_run=dry_run, lease=lease_options(lock_timeout)),

@@ -31,10 +31,10 @@ config_option = click.option("--config", "config_path", metavar="PATH", type=cli
 def _read(path: str) -> str:
     try:
         return Path(path).read_text()
-    except FileNotFoundError:
-        raise InvalidInputError(f"{path}: no such file") from None
+    except FileNotFoundError as err:
+        raise InvalidInputError(f"{path}: no such file") from err
     except (OSError, UnicodeDecodeError) as e:
-        raise InvalidInputError(f"cannot read {path}: {e}") from None
+        raise InvalidInputError(f"cannot read {path}: {e}") from e
 
 
 def _emit(file: str, text: str, *, in_place: bool, done: str) -> int:
@@ -201,7 +201,7 @@ def init_cmd(key_file: str | None, directory: str, path_regex: str, force: bool)
     try:
         re.compile(path_regex)
     except re.error as e:
-        raise UsageError(f"--path-regex {path_regex!r} is not a valid regular expression: {e}") from None
+        raise UsageError(f"--path-regex {path_regex!r} is not a valid regular expression: {e}") from e
     target = Path(key_file).expanduser() if key_file else standard_key_file()
     identity = Identity.generate()
     created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -313,7 +313,7 @@ def _editor() -> list[str]:
     try:
         argv = shlex.split(editor)
     except ValueError as e:
-        raise UsageError(f"cannot parse $EDITOR {editor!r}: {e}") from None
+        raise UsageError(f"cannot parse $EDITOR {editor!r}: {e}") from e
     if not argv:
         raise UsageError("$EDITOR is empty")
     return argv
@@ -322,8 +322,8 @@ def _editor() -> list[str]:
 def _run_editor(argv: list[str], path: Path) -> None:
     try:
         done = subprocess.run([*argv, str(path)], check=False)
-    except FileNotFoundError:
-        raise UsageError(f"editor {argv[0]!r} not found", hint="set $EDITOR (or $VISUAL)") from None
+    except FileNotFoundError as err:
+        raise UsageError(f"editor {argv[0]!r} not found", hint="set $EDITOR (or $VISUAL)") from err
     if done.returncode != 0:
         raise OperationFailed(f"the editor exited with code {done.returncode}; nothing was changed")
 
@@ -377,7 +377,7 @@ def edit_cmd(file: str, config_path: str | None) -> int:
                 break
             except SecretsError as e:
                 if not (sys.stdin.isatty() and sys.stderr.isatty()):
-                    raise SecretsError(f"{e.message}; nothing was written", hint=e.hint) from None
+                    raise SecretsError(f"{e.message}; nothing was written", hint=e.hint) from e
                 printer().error(e)
                 click.prompt("Press Enter to return to the editor (Ctrl-C to abort)", default="",
                              show_default=False, err=True)

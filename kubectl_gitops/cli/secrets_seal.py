@@ -103,13 +103,13 @@ def _read_secrets(file: str) -> list[dict[str, Any]]:
             with open(file, encoding="utf-8") as f:
                 text = f.read()
     except (OSError, UnicodeDecodeError) as e:
-        raise InvalidInputError(f"cannot read {name}: {getattr(e, 'strerror', None) or e}") from None
+        raise InvalidInputError(f"cannot read {name}: {getattr(e, 'strerror', None) or e}") from e
     try:
         docs = [d for d in yaml.safe_load_all(text) if d is not None]
     except yaml.YAMLError as e:  # the message quotes the input, which may be a secret: say where only
         mark = getattr(e, "problem_mark", None)
         at = f":{mark.line + 1}" if mark is not None else ""
-        raise InvalidInputError(f"{name}{at}: not valid YAML or JSON") from None
+        raise InvalidInputError(f"{name}{at}: not valid YAML or JSON") from None  # from None: the cause quotes it
     out: list[dict[str, Any]] = []
     for i, d in enumerate(docs, 1):
         if isinstance(d, dict) and d.get("kind") == "List" and isinstance(d.get("items"), list):
@@ -144,7 +144,7 @@ def fetch_controller_cert(opts: ClusterOptions, namespace: str, name: str, port:
                         f"the sealed-secrets controller Service {namespace}/{name} was not found",
                         status=404,
                         hint="pass --controller-namespace/--controller-name, or --cert FILE with the certificate "
-                             "(kubeseal --fetch-cert > cert.pem)") from None
+                             "(kubeseal --fetch-cert > cert.pem)") from e
                 raise
             ports = ((svc or {}).get("spec") or {}).get("ports") or []
             if not ports:

@@ -31,7 +31,7 @@ def _duration(flag: str):  # type: ignore[no-untyped-def]
         try:
             return parse_duration(value, flag=flag) or None
         except Exception as e:
-            raise click.BadParameter(str(e)) from None
+            raise click.BadParameter(str(e)) from e
 
     return convert
 

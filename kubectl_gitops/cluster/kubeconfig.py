@@ -226,7 +226,7 @@ def _in_cluster(namespace: str | None) -> Endpoint:
             ca = f.read()
     except OSError as e:
         raise ClusterError(f"in-cluster configuration failed: cannot read {SA_DIR}/ca.crt ({e.strerror})",
-                           hint="mount the service account token, or pass --kubeconfig") from None
+                           hint="mount the service account token, or pass --kubeconfig") from e
     if not os.path.isfile(token_file):
         raise ClusterError(f"in-cluster configuration failed: {token_file} is missing",
                            hint="mount the service account token, or pass --kubeconfig")
@@ -250,8 +250,9 @@ def _read(path: str) -> dict[str, Any]:
             data = load(f.read())
     except OSError as e:
         raise InvalidInputError(f"cannot read kubeconfig {path}: {e.strerror}",
-                                hint="check the file, or choose another with --kubeconfig") from None
-    except Exception as e:  # yaml.YAMLError and decoding errors: say where, never echo the content
+                                hint="check the file, or choose another with --kubeconfig") from e
+    except Exception as e:  # yaml.YAMLError and decoding errors: say where, never echo the content (its
+        # credentials), hence also `from None`: the cause's message quotes the content
         mark = getattr(e, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else path
         raise InvalidInputError(f"cannot use kubeconfig {where}: not valid YAML",
@@ -295,9 +296,9 @@ def _pem(section: dict[str, Any], key: str, from_file: str, what: str) -> bytes 
     if data:
         try:
             return base64.b64decode(str(data), validate=False)
-        except (binascii.Error, ValueError):
+        except (binascii.Error, ValueError) as err:
             raise InvalidInputError(f"cannot use kubeconfig {from_file}: {what} {key}-data is not base64",
-                                    hint="fix the kubeconfig") from None
+                                    hint="fix the kubeconfig") from err
     path = section.get(key)
     if path:
         full = _relative(str(path), from_file)
@@ -306,5 +307,5 @@ def _pem(section: dict[str, Any], key: str, from_file: str, what: str) -> bytes 
                 return f.read()
         except OSError as e:
             raise InvalidInputError(f"cannot use kubeconfig {from_file}: {what} {key} {full}: {e.strerror}",
-                                    hint="fix the path in the kubeconfig") from None
+                                    hint="fix the path in the kubeconfig") from e
     return None

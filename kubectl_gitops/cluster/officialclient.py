@@ -148,7 +148,7 @@ class OfficialTransport:
                 if not sent else f"{method} {path} failed after it was sent to {self.server} ({type(e).__name__})",
                 reason=reason, sent=sent,
                 hint="is the cluster running? check --context/--kubeconfig, or raise --request-timeout",
-            ) from None
+            ) from e
         return Response(int(resp.status), str(resp.reason or ""), bytes(resp.data or b""))
 
     def close(self) -> None:

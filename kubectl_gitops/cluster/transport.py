@@ -104,7 +104,7 @@ class HttpTransport:
                 token = f.read().strip()
         except OSError as e:
             raise ClusterError(f"cannot read the token file {path}: {e.strerror}",
-                               hint="check tokenFile in the kubeconfig (or the mounted service account)") from None
+                               hint="check tokenFile in the kubeconfig (or the mounted service account)") from e
         redact.register(token)
         self._token_cache = (now, token)
         return token
@@ -121,9 +121,9 @@ class HttpTransport:
             else:
                 try:
                     ctx = ssl.create_default_context(cadata=ep.ca_pem.decode("ascii") if ep.ca_pem else None)
-                except (ssl.SSLError, ValueError, UnicodeDecodeError):
+                except (ssl.SSLError, ValueError, UnicodeDecodeError) as err:
                     raise InvalidInputError(f"the certificate authority of context {ep.context!r} is not valid PEM",
-                                            hint="fix certificate-authority(-data) in the kubeconfig") from None
+                                            hint="fix certificate-authority(-data) in the kubeconfig") from err
             if cert and key:
                 _load_cert_chain(ctx, cert, key, ep.context)
             if self._context is not None:  # new credentials: connections made with the old ones go
@@ -217,10 +217,10 @@ class HttpTransport:
                 # nothing was delivered, or, for a replayable read, when no byte of an answer came back.
                 if reused and attempt == 1 and (not sent or method in _REPLAYABLE):
                     continue
-                raise self._error(e, method, path, timeout, sent=sent) from None
+                raise self._error(e, method, path, timeout, sent=sent) from e
             except (OSError, http.client.HTTPException) as e:
                 self._discard(conn)
-                raise self._error(e, method, path, timeout, sent=sent) from None
+                raise self._error(e, method, path, timeout, sent=sent) from e
             if r.will_close:
                 self._discard(conn)
             else:
@@ -302,10 +302,10 @@ def _load_cert_chain(ctx: ssl.SSLContext, cert: bytes, key: bytes, context: str)
             ctx.load_cert_chain(paths[0], paths[1])
         finally:
             shutil.rmtree(folder, ignore_errors=True)
-    except (ssl.SSLError, OSError):
+    except (ssl.SSLError, OSError) as err:
         raise InvalidInputError(f"the client certificate or key of context {context!r} cannot be used",
                                 hint="fix client-certificate(-data)/client-key(-data) in the kubeconfig, "
-                                     "or the credential your exec plugin returns") from None
+                                     "or the credential your exec plugin returns") from err
 
 
 # --- exec credential plugins ---------------------------------------------------------------------------
@@ -375,12 +375,12 @@ class ExecCredentials:
             proc = subprocess.run(argv, env=env, stdout=subprocess.PIPE,
                                   stdin=None if interactive else subprocess.DEVNULL,
                                   stderr=None if interactive else subprocess.PIPE, check=False)
-        except FileNotFoundError:
+        except FileNotFoundError as e:
             hint = str(spec.get("installHint") or "").strip() or f"install {command} or fix the kubeconfig"
-            raise InvalidInputError(f"{where}: {command} not found", hint=hint) from None
+            raise InvalidInputError(f"{where}: {command} not found", hint=hint) from e
         except OSError as e:
             raise InvalidInputError(f"{where}: cannot run {command}: {e.strerror}",
-                                    hint="check the plugin's command in the kubeconfig") from None
+                                    hint="check the plugin's command in the kubeconfig") from e
         if proc.returncode != 0:
             err = (proc.stderr or b"").decode(errors="replace").strip().splitlines()[-3:]
             raise ClusterError(f"{where} ({command}) failed with exit code {proc.returncode}"
@@ -392,9 +392,9 @@ class ExecCredentials:
     def _parse(out: bytes, api_version: str, where: str) -> Credential:
         try:
             doc = json.loads(out)
-        except ValueError:
+        except ValueError as err:
             raise ClusterError(f"{where} printed something that is not an ExecCredential (not JSON)",
-                               hint="run the plugin by hand and check its output") from None
+                               hint="run the plugin by hand and check its output") from err
         if not isinstance(doc, dict) or doc.get("kind") != "ExecCredential" or doc.get("apiVersion") != api_version:
             raise ClusterError(f"{where} printed no ExecCredential of {api_version}",
                                hint="the plugin's output must match the apiVersion in the kubeconfig")
@@ -417,7 +417,7 @@ class ExecCredentials:
         if stamp:
             try:
                 cred.expires = _dt.datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp()
-            except ValueError:
+            except ValueError as err:
                 raise ClusterError(f"{where} returned expirationTimestamp {stamp!r}, which is not RFC 3339",
-                                   hint="fix the plugin's output") from None
+                                   hint="fix the plugin's output") from err
         return cred

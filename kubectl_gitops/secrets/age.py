@@ -127,8 +127,8 @@ def bech32_decode(s: str) -> tuple[str, bytes]:
         raise AgeError("invalid character in bech32 prefix")
     try:
         values = [_CHARSET.index(c) for c in rest]
-    except ValueError:
-        raise AgeError("invalid character in bech32 data") from None
+    except ValueError as err:
+        raise AgeError("invalid character in bech32 data") from err
     if _polymod([*_hrp_expand(hrp), *values]) != 1:
         raise AgeError("invalid bech32 checksum")
     return hrp, bytes(_convert_bits(values[:-6], 5, 8, False))
@@ -154,7 +154,7 @@ class Recipient:
         try:
             hrp, data = bech32_decode(text)
         except AgeError as e:
-            raise AgeError(f"malformed age recipient {text!r}: {e}") from None
+            raise AgeError(f"malformed age recipient {text!r}: {e}") from e
         if hrp != "age" or len(data) != 32:
             raise AgeError(f"malformed age recipient {text!r}: not an X25519 public key")
         return cls(data)
@@ -196,7 +196,7 @@ class Identity:
         try:
             hrp, data = bech32_decode(text)
         except AgeError as e:
-            raise AgeError(f"malformed age secret key: {e}") from None
+            raise AgeError(f"malformed age secret key: {e}") from e
         if hrp != "age-secret-key-" or len(data) != 32:
             raise AgeError("malformed age secret key")
         return cls(data)
@@ -250,8 +250,8 @@ def _unb64(text: str) -> bytes:
     padded = text + "=" * (-len(text) % 4)
     try:
         data = base64.b64decode(padded, validate=True)
-    except (binascii.Error, ValueError):
-        raise AgeError("malformed base64 in age header") from None
+    except (binascii.Error, ValueError) as err:
+        raise AgeError("malformed base64 in age header") from err
     if _b64(data) != text:  # non-canonical trailing bits
         raise AgeError("non-canonical base64 in age header")
     return data
@@ -296,8 +296,8 @@ def _unwrap_x25519(stanza: Stanza, identity: Identity) -> bytes | None:
         raise AgeError("invalid X25519 recipient block")
     try:
         shared = identity.exchange(share)
-    except ValueError:
-        raise AgeError("invalid X25519 recipient block") from None
+    except ValueError as err:
+        raise AgeError("invalid X25519 recipient block") from err
     if shared == bytes(32):
         raise AgeError("invalid X25519 recipient block")
     key = _hkdf(shared, share + identity.recipient.public, X25519_LABEL)
@@ -330,8 +330,8 @@ def _stream(key: bytes, data: bytes, encrypting: bool) -> bytes:
                 raise AgeError("last chunk is empty")
             try:
                 out += aead.decrypt(nonce, chunk, None)
-            except Exception:
-                raise AgeError("payload authentication failed (file corrupted)") from None
+            except Exception as err:
+                raise AgeError("payload authentication failed (file corrupted)") from err
     return bytes(out)
 
 
@@ -355,8 +355,8 @@ def dearmor(text: str) -> bytes:
             raise AgeError("invalid armor: bad line length")
     try:
         return base64.b64decode("".join(body), validate=True)
-    except (binascii.Error, ValueError):
-        raise AgeError("invalid armor: bad base64") from None
+    except (binascii.Error, ValueError) as err:
+        raise AgeError("invalid armor: bad base64") from err
 
 
 # --- encrypt / decrypt ------------------------------------------------------------------------

@@ -53,10 +53,10 @@ def _git(args: list[str], cwd: Path, *, check: bool = True) -> subprocess.Comple
     try:
         done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=GIT_TIMEOUT,
                               check=False, stdin=subprocess.DEVNULL)
-    except FileNotFoundError:
-        raise SecretsError("git is not installed or not on PATH") from None
-    except subprocess.TimeoutExpired:
-        raise SecretsError(f"git {args[0]} timed out after {GIT_TIMEOUT:.0f}s") from None
+    except FileNotFoundError as err:
+        raise SecretsError("git is not installed or not on PATH") from err
+    except subprocess.TimeoutExpired as err:
+        raise SecretsError(f"git {args[0]} timed out after {GIT_TIMEOUT:.0f}s") from err
     if check and done.returncode != 0:
         raise SecretsError(f"git {' '.join(args[:2])} failed: {done.stderr.strip()}")
     return done

@@ -292,7 +292,7 @@ class _ObjectResolver:
             try:
                 value = func(words[1:], value)
             except ModifierError as e:
-                raise _Problem(f"{words[0]}: {e}") from None
+                raise _Problem(f"{words[0]}: {e}") from e
             if words[0] != "sha256sum":
                 _register(value)
         return value
@@ -301,7 +301,7 @@ class _ObjectResolver:
         try:
             value = self.source.read(path, key, version, kv_version=self.kv_version)
         except SecretNotFound as e:
-            raise _Problem(e.message) from None
+            raise _Problem(e.message) from e
         if value is None:
             raise _Missing(f"key {key!r} not found in {path}" + (f" version {version}" if version else ""))
         _register(value)
@@ -335,6 +335,7 @@ def _base64decode(args: list[str], value: Any) -> Any:
     try:
         return base64.b64decode(_want_str(value), validate=True).decode()
     except (binascii.Error, ValueError):
+        # from None: a UnicodeDecodeError quotes a byte of the decoded secret value
         raise ModifierError("the value is not valid base64 of UTF-8 text") from None
 
 
@@ -343,7 +344,7 @@ def _json_parse(args: list[str], value: Any) -> Any:
     try:
         return json.loads(_want_str(value))
     except json.JSONDecodeError as e:
-        raise ModifierError(f"not valid JSON ({e.msg} at line {e.lineno} column {e.colno})") from None
+        raise ModifierError(f"not valid JSON ({e.msg} at line {e.lineno} column {e.colno})") from e
 
 
 def _yaml_parse(args: list[str], value: Any) -> Any:
@@ -355,7 +356,7 @@ def _yaml_parse(args: list[str], value: Any) -> Any:
     except yaml.YAMLError as e:  # the message quotes the input: say where only
         mark = getattr(e, "problem_mark", None)
         at = f" at line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
-        raise ModifierError(f"not valid YAML{at}") from None
+        raise ModifierError(f"not valid YAML{at}") from None  # from None: the cause quotes the secret value
 
 
 def _indent(args: list[str], value: Any) -> Any:
@@ -364,8 +365,8 @@ def _indent(args: list[str], value: Any) -> Any:
         raise ModifierError("takes one argument: the number of spaces")
     try:
         n = int(args[0])
-    except ValueError:
-        raise ModifierError(f"invalid indentation level {args[0]!r}") from None
+    except ValueError as err:
+        raise ModifierError(f"invalid indentation level {args[0]!r}") from err
     lines = _want_str(value).split("\n")
     out = [lines[0].strip()]
     if len(lines) > 1:
@@ -391,7 +392,7 @@ def _json_path(args: list[str], value: Any) -> Any:
         try:
             data = json.loads(value)
         except json.JSONDecodeError as e:
-            raise ModifierError(f"the value is not JSON ({e.msg})") from None
+            raise ModifierError(f"the value is not JSON ({e.msg})") from e
     return json_path(" ".join(args), data)
 
 

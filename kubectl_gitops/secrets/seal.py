@@ -58,10 +58,10 @@ def load_certificate(cert_pem: bytes, *, now: dt.datetime | None = None) -> Any:
 
     try:
         certs = x509.load_pem_x509_certificates(cert_pem)
-    except ValueError:
+    except ValueError as err:
         raise SecretsError("the sealed-secrets certificate is not a PEM certificate",
                            hint="fetch it with `kubeseal --fetch-cert`, or let `secrets seal` fetch it "
-                                "(--controller-namespace/--controller-name)") from None
+                                "(--controller-namespace/--controller-name)") from err
     cert = certs[0]
     key = cert.public_key()
     if not isinstance(key, rsa.RSAPublicKey):
@@ -118,9 +118,9 @@ def secret_values(secret_obj: dict[str, Any]) -> dict[str, bytes]:
             continue
         try:
             out[str(key)] = base64.b64decode(str(value), validate=True)
-        except (binascii.Error, ValueError):
+        except (binascii.Error, ValueError) as err:
             raise SecretsError(f"{where}: data.{key} is not valid base64",
-                               hint="put plain text under stringData, or base64-encode it under data") from None
+                               hint="put plain text under stringData, or base64-encode it under data") from err
     for key, value in (secret_obj.get("stringData") or {}).items():
         if value is None:
             continue

@@ -205,7 +205,7 @@ def parse_metadata(block: Any, where: str) -> Metadata:
                       encrypted_regex=m.get("encrypted_regex") or None,
                       mac_only_encrypted=bool(m.get("mac_only_encrypted"))).effective()
     except SecretsError as e:
-        raise SecretsError(f"{where}: {e}") from None
+        raise SecretsError(f"{where}: {e}") from e
     return Metadata(rules=rules, age=ages, lastmodified=lastmodified, mac=str(m.get("mac") or ""),
                     version=str(m.get("version") or ""), other_key_types=others)
 
@@ -239,18 +239,18 @@ def decrypt_value(text: str, key: bytes, aad: str, stash: Stash | None = None) -
         raise _DecryptFailed("value is not in sops' ENC[AES256_GCM,...] format")
     try:
         data, iv, tag = (base64.b64decode(m.group(i), validate=True) for i in (1, 2, 3))
-    except (binascii.Error, ValueError):
-        raise _DecryptFailed("malformed base64 in an ENC[...] value") from None
+    except (binascii.Error, ValueError) as err:
+        raise _DecryptFailed("malformed base64 in an ENC[...] value") from err
     if len(iv) < 8:
         raise _DecryptFailed("IV too short")
     try:
         raw = AESGCM(key).decrypt(iv, data + tag, aad.encode())
-    except (InvalidTag, ValueError):
-        raise _DecryptFailed("authentication failed") from None
+    except (InvalidTag, ValueError) as err:
+        raise _DecryptFailed("authentication failed") from err
     try:
         value = Value.from_plaintext(m.group(4), raw)
     except UnsupportedValue as e:
-        raise _DecryptFailed(str(e)) from None
+        raise _DecryptFailed(str(e)) from e
     if stash is not None:
         stash[(value.kind, value.plaintext(), aad)] = iv
     return value
@@ -306,7 +306,7 @@ def parse(text: str, fmt: str, name: str = "<input>") -> SopsFile:
         except LimitError as e:
             raise SecretsError(f"{name}:{e.line}: {e.problem}", hint=e.hint) from e
         except json.JSONDecodeError as e:
-            raise SecretsError(f"{name}:{e.lineno}: invalid JSON: {e.msg}") from None
+            raise SecretsError(f"{name}:{e.lineno}: invalid JSON: {e.msg}") from e
         if not isinstance(doc, dict):
             raise SecretsError(f"{name}: only JSON files with a top-level object are supported (like sops)")
         docs, layout, indent = [doc], None, _json_indent(text)
@@ -314,7 +314,7 @@ def parse(text: str, fmt: str, name: str = "<input>") -> SopsFile:
         try:
             docs, layout = y12.load_all(text)
         except y12.YamlError as e:
-            raise SecretsError(f"{name}{':' + str(e.line) if e.line else ''}: {e}") from None
+            raise SecretsError(f"{name}{':' + str(e.line) if e.line else ''}: {e}") from e
         indent = None
     meta = None
     if docs and isinstance(docs[0], dict) and SOPS_KEY in docs[0]:
@@ -451,7 +451,7 @@ def encrypt_docs(f: SopsFile, rules: Rules, data_key: bytes, stash: Stash | None
         try:
             value = leaf_value(f.fmt, leaf)
         except UnsupportedValue as e:
-            raise SecretsError(f"{f.name}: {'.'.join(path)}: {e}") from None
+            raise SecretsError(f"{f.name}: {'.'.join(path)}: {e}") from e
         if value is None:
             return leaf
         encrypted = rules.should_encrypt(path)
@@ -530,7 +530,7 @@ def decrypt_docs(f: SopsFile, data_key: bytes, stash: Stash | None = None) -> tu
         try:
             current = leaf_value(f.fmt, leaf)
         except UnsupportedValue as e:
-            raise SecretsError(f"{f.name}: {dotted}: {e}") from None
+            raise SecretsError(f"{f.name}: {dotted}: {e}") from e
         if current is None:
             return leaf  # nulls are neither encrypted nor part of the MAC
         if encrypted:
@@ -544,7 +544,7 @@ def decrypt_docs(f: SopsFile, data_key: bytes, stash: Stash | None = None) -> tu
                 value = decrypt_value(str(current.data), data_key, _path_aad(path), stash)
             except _DecryptFailed as e:
                 raise SecretsError(f"{f.name}: {dotted}: cannot decrypt value ({e})",
-                                   hint="the value was changed or moved without the key; restore it from git") from None
+                                   hint="the value was changed or moved without the key; restore it from git") from e
             h.update(value)
             if value.kind != "bool":  # "True" would mask every boolean in every output
                 register(value.plaintext())
@@ -614,7 +614,7 @@ def data_key_from(meta: Metadata, identities_for: Callable[[str], list[age.Ident
         except age.NoIdentityMatch:
             continue
         except age.AgeError as e:
-            raise SecretsError(f"the age-encrypted data key for {key.recipient} is malformed: {e}") from None
+            raise SecretsError(f"the age-encrypted data key for {key.recipient} is malformed: {e}") from e
         if len(data_key) != 32:
             raise SecretsError(f"the data key for {key.recipient} has the wrong length")
         return data_key
@@ -673,7 +673,7 @@ def wrap_data_key(data_key: bytes, recipients: list[str], keep: list[AgeKey] | N
         try:
             parsed = age.Recipient.parse(r)
         except age.AgeError as e:
-            raise SecretsError(str(e)) from None
+            raise SecretsError(str(e)) from e
         out.append(AgeKey(r, age.encrypt(data_key, [parsed], armored=True).decode()))
     return out
 

@@ -105,7 +105,7 @@ def parse_config(text: str, path: Path) -> SopsConfig:
     try:
         docs, _ = yaml12.load_all(text)
     except yaml12.YamlError as e:
-        raise SecretsError(f"{path}{':' + str(e.line) if e.line else ''}: {e}") from None
+        raise SecretsError(f"{path}{':' + str(e.line) if e.line else ''}: {e}") from e
     data = plain_data(docs[0]) if docs else {}
     if data is None:
         data = {}
@@ -159,7 +159,7 @@ def load_config(path: str | Path) -> SopsConfig:
     try:
         text = p.read_text()
     except OSError as e:
-        raise SecretsError(f"cannot read {p}: {e.strerror}") from None
+        raise SecretsError(f"cannot read {p}: {e.strerror}") from e
     return parse_config(text, p)
 
 

@@ -127,7 +127,7 @@ class VaultKV:
             except FileNotFoundError:
                 token = ""
             except OSError as e:
-                raise VaultError(f"cannot read the Vault token file {token_file}: {e.strerror}") from None
+                raise VaultError(f"cannot read the Vault token file {token_file}: {e.strerror}") from e
         if not token:
             raise VaultError("no Vault token: VAULT_TOKEN is not set and ~/.vault-token does not exist",
                              hint="run `vault login` (or `bao login`), or export VAULT_TOKEN")
@@ -140,7 +140,7 @@ class VaultKV:
             try:
                 timeout = parse_duration(raw_timeout, flag="VAULT_CLIENT_TIMEOUT") or timeout
             except UsageError as e:
-                raise VaultError(e.message) from None
+                raise VaultError(e.message) from e
         return cls(addr=addr, token=token, namespace=env.get("VAULT_NAMESPACE") or env.get("BAO_NAMESPACE"),
                    kv_version=int(kv), timeout=timeout, ca_file=env.get("VAULT_CACERT") or env.get("BAO_CACERT"),
                    verify=not skip, allow=tuple(allow))
@@ -274,7 +274,7 @@ class VaultKV:
             except _Transient as e:
                 if attempt >= MAX_ATTEMPTS:
                     raise VaultError(f"cannot reach Vault at {self.addr}: {e}",
-                                     hint="is the server running and VAULT_ADDR right?") from None
+                                     hint="is the server running and VAULT_ADDR right?") from e
                 time.sleep(random.uniform(0, 0.2 * 2 ** attempt))
                 continue
             if status in TRANSIENT_STATUS and attempt < MAX_ATTEMPTS:
@@ -309,16 +309,16 @@ class VaultKV:
             reason = e.reason
             if isinstance(reason, ssl.SSLError):
                 raise VaultError(f"TLS error talking to Vault at {self.addr}: {reason.reason or reason}",
-                                 hint="set VAULT_CACERT to the server's CA file") from None
+                                 hint="set VAULT_CACERT to the server's CA file") from e
             if isinstance(reason, TimeoutError):
                 raise VaultError(f"Vault at {self.addr} did not answer within {self.timeout:g}s",
-                                 hint="is the server up? a slow network needs a longer timeout") from None
-            raise _Transient(str(getattr(reason, "strerror", None) or reason)) from None
-        except TimeoutError:
+                                 hint="is the server up? a slow network needs a longer timeout") from e
+            raise _Transient(str(getattr(reason, "strerror", None) or reason)) from e
+        except TimeoutError as err:
             raise VaultError(f"Vault at {self.addr} did not answer within {self.timeout:g}s",
-                             hint="is the server up? a slow network needs a longer timeout") from None
+                             hint="is the server up? a slow network needs a longer timeout") from err
         except (ConnectionError, OSError) as e:
-            raise _Transient(e.strerror or type(e).__name__) from None
+            raise _Transient(e.strerror or type(e).__name__) from e
 
 
 class _Transient(Exception):

@@ -166,9 +166,9 @@ def _write_tree(repo: Repo, entries: list[_Entry], dest: Path, *, label: str) ->
         mode = 0o755 if e.mode == "100755" else 0o644
         try:
             fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_BINARY, mode)
-        except FileExistsError:  # two names one file system folds together (case, Unicode normalisation)
+        except FileExistsError as err:  # two names one file system folds together (case, Unicode normalisation)
             raise SourceError(f"{label}: tree entry {_quote(e.path)} collides with another entry on this file "
-                              f"system", hint="rename one of the two files in the repository") from None
+                              f"system", hint="rename one of the two files in the repository") from err
         stream = repo.odb.stream(bytes.fromhex(e.sha))
         with os.fdopen(fd, "wb") as fh:
             while chunk := stream.read(_CHUNK):
@@ -180,9 +180,9 @@ def _write_tree(repo: Repo, entries: list[_Entry], dest: Path, *, label: str) ->
                               hint="do not deploy this commit")
         try:
             os.symlink(pointee, target)
-        except FileExistsError:
+        except FileExistsError as err:
             raise SourceError(f"{label}: tree entry {_quote(e.path)} collides with another entry on this file "
-                              f"system", hint="rename one of the two files in the repository") from None
+                              f"system", hint="rename one of the two files in the repository") from err
     leaving = [e.path for e, target in links if not pathguard.is_inside(root, target)]
     if leaving:
         more = f" (and {len(leaving) - 1} more)" if len(leaving) > 1 else ""

@@ -268,7 +268,7 @@ def _run(cmd: list[str], *, root: Path) -> tuple[bool, str]:
         return False, f"timed out after {_timeout():.0f}s (raise {TIMEOUT_ENV})"
     except OSError as e:
         raise RenderError(f"cannot run {cmd[0]}: {e.strerror}", hint="check that the binary exists and is executable",
-                          ) from None
+                          ) from e
     if proc.returncode != 0:
         err = (proc.stderr or proc.stdout).strip()
         err = err.replace(str(root) + os.sep, "").replace(str(root), ".")

@@ -192,9 +192,9 @@ def _relative_path(path: str, *, base: Path, top: Path) -> str:
     full = Path(os.path.normpath(full))
     try:
         rel = full.relative_to(top)
-    except ValueError:
+    except ValueError as err:
         raise SourceError(f"path {path!r} is outside the repository {top}",
-                          hint="give --path relative to the repository (or the current folder inside it)") from None
+                          hint="give --path relative to the repository (or the current folder inside it)") from err
     text = rel.as_posix()
     return text if text not in ("", ".") else "."
 
@@ -229,11 +229,11 @@ def _git_cli(cwd: Path | str) -> GitRun:
             proc = subprocess.run(["git", *args], cwd=cwd, env={**os.environ, **_GIT_ENV}, capture_output=True,
                                   text=True, errors="surrogateescape", timeout=_git_timeout(), check=False,
                                   stdin=subprocess.DEVNULL)
-        except FileNotFoundError:
+        except FileNotFoundError as err:
             raise SourceError("cannot use git: the git executable was not found",
-                              hint="install git (e.g. apt-get install git) and make sure it is on PATH") from None
-        except subprocess.TimeoutExpired:
-            raise _GitFailed(f"git {args[0]} in {cwd} timed out", hint=f"raise {GIT_TIMEOUT_ENV}") from None
+                              hint="install git (e.g. apt-get install git) and make sure it is on PATH") from err
+        except subprocess.TimeoutExpired as err:
+            raise _GitFailed(f"git {args[0]} in {cwd} timed out", hint=f"raise {GIT_TIMEOUT_ENV}") from err
         if proc.returncode != 0:
             lines = [ln.strip() for ln in proc.stderr.splitlines() if ln.strip()]
             raise _GitFailed(f"git {args[0]} in {cwd} failed: {redact.redact(lines[-1]) if lines else 'no message'}",
@@ -438,7 +438,7 @@ def _remote_repo(url: str, ref: str | None) -> tuple[Repo, str]:
                 shutil.rmtree(where, ignore_errors=True)
                 tmp.rename(where)
             except git.GitCommandError as e:
-                raise _git_failure(e, "clone", shown, url, hint) from None
+                raise _git_failure(e, "clone", shown, url, hint) from e
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
             _private_dir(where)
@@ -456,7 +456,7 @@ def _remote_repo(url: str, ref: str | None) -> tuple[Repo, str]:
                     run_git(where, "fetch", "--prune", "--quiet", "--force", "origin", *_FETCH_REFSPECS)
                 except git.GitCommandError as e:
                     repo.close()
-                    raise _git_failure(e, "fetch", shown, url, hint) from None
+                    raise _git_failure(e, "fetch", shown, url, hint) from e
         rev = ref or "HEAD"
         sha = _rev(_repo_cli(repo), rev)
         if sha is None and ref is not None and re.fullmatch(r"[0-9a-f]{7,64}", ref):
@@ -465,7 +465,7 @@ def _remote_repo(url: str, ref: str | None) -> tuple[Repo, str]:
             except git.GitCommandError as e:
                 if _FSCK_LINE.search(str(getattr(e, "stderr", "") or "")):
                     repo.close()
-                    raise _git_failure(e, "fetch", shown, url, hint) from None
+                    raise _git_failure(e, "fetch", shown, url, hint) from e
             sha = _rev(_repo_cli(repo), ref)
         if sha is None:
             repo.close()
