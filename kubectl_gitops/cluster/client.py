@@ -331,9 +331,9 @@ class Cluster:
             return resp.data
         try:
             return json.loads(resp.data) if resp.data else None
-        except ValueError:
+        except ValueError as err:
             raise TransportError(f"{method} {path}: the API server's answer is not valid JSON",
-                                     reason="garbled", hint="check what sits between you and the API server") from None
+                                     reason="garbled", hint="check what sits between you and the API server") from err
 
     @staticmethod
     def _api_error(status: int, reason_phrase: str, body: bytes, method: str, path: str,

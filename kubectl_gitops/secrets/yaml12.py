@@ -133,9 +133,10 @@ def load_all(text: str) -> tuple[list[Any], Layout]:
     except MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 + layout.header.count("\n") if mark is not None else None
+        # from None: a MarkedYAMLError quotes the input, which may be a decrypted file (secrets edit)
         raise YamlError(f"invalid YAML: {e.problem or e.context}", line) from None
     except YAMLError as e:
-        raise YamlError(f"invalid YAML: {e}") from None
+        raise YamlError(f"invalid YAML: {e}") from e
     return [None if _is_empty_document(d) else d for d in docs], layout
 
 
