@@ -1,6 +1,6 @@
 """Signals (engine.interrupt) and hook copies across runs (engine.hooks), without a cluster; the
-wave loop's use of both against a small fake cluster (an ambiguous create, copies left by other runs, a stop
-requested before the next write)."""
+wave loop's use of both against the fake API server of tests/fakes.py (an ambiguous create, copies left by
+other runs, a stop requested before the next write)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from fakes import JOB, FakeApiServer, fake_cluster
 
-from kubectl_gitops.cluster.client import ResourceType
+from kubectl_gitops.cluster.client import Cluster
 from kubectl_gitops.engine import interrupt
 from kubectl_gitops.engine.hooks import LABEL_HOOK, LABEL_HOOK_PHASE, LABEL_RUN, hook_id, leftovers, stale_reason
 from kubectl_gitops.engine.plan import build_plan
@@ -112,100 +113,72 @@ def test_hook_identity_ignores_the_generated_suffix_but_not_the_kind_of_name() -
 
 # --- the wave loop against a fake cluster ----------------------------------------------------------------------
 
-JOBS = ResourceType("batch", "v1", "Job", "jobs", True, frozenset({"create", "list", "delete", "get"}))
+def jobs_cluster(*, ambiguous_creates: int = 0, lost_creates: int = 0) -> tuple[Cluster, FakeApiServer]:
+    """The shared fake API server (tests/fakes.py); Jobs complete as soon as they are created.
+    ``ambiguous_creates``: the server acts, the answer is lost; ``lost_creates``: the request is lost before the
+    server acts (also ambiguous to the client)."""
+    cluster, server = fake_cluster()
+    server.complete_jobs = True
+    if ambiguous_creates:
+        server.fail("POST", "Job", reset="after", times=ambiguous_creates)
+    if lost_creates:
+        server.fail("POST", "Job", times=lost_creates,
+                    error=AmbiguousWriteError("reset", method="POST", path="/jobs"))
+    return cluster, server
 
 
-class FakeCluster:
-    """Just enough of Cluster for hook steps: Jobs complete as soon as they are created."""
-
-    def __init__(self, *, ambiguous_creates: int = 0, lost_creates: int = 0):
-        self.jobs: dict[str, dict[str, Any]] = {}
-        self.ambiguous = ambiguous_creates  # the server acts, the answer is lost
-        self.lost = lost_creates  # the request is lost before the server acts (also ambiguous to the client)
-        self.calls: list[tuple[str, str]] = []
-        self.writes = 0
-        self.n = 0
-
-    def create(self, obj: dict[str, Any], rt: ResourceType) -> dict[str, Any]:
-        self.calls.append(("create", obj["metadata"].get("generateName", "")))
-        if self.lost:
-            self.lost -= 1
-            raise AmbiguousWriteError("reset", method="POST", path="/jobs")
-        self.n += 1
-        meta = {**obj["metadata"], "name": obj["metadata"]["generateName"] + str(self.n), "uid": f"u{self.n}",
-                "creationTimestamp": f"2024-01-01T00:00:{self.n:02d}Z"}
-        made = {**obj, "metadata": meta, "status": {"conditions": [{"type": "Complete", "status": "True"}]}}
-        self.jobs[meta["name"]] = made
-        if self.ambiguous:
-            self.ambiguous -= 1
-            raise AmbiguousWriteError("reset after sending", method="POST", path="/jobs")
-        return made
-
-    def list(self, rt: ResourceType, namespace: str | None = None, *, label_selector: str | None = None,
-             page_size: int = 500) -> Iterator[dict[str, Any]]:
-        self.calls.append(("list", label_selector or ""))
-        wanted = dict(part.split("=", 1) for part in (label_selector or "").split(",") if part)
-        for o in list(self.jobs.values()):
-            labels = o["metadata"].get("labels") or {}
-            if all(labels.get(k) == v for k, v in wanted.items()):
-                yield o
-
-    def delete(self, rt: ResourceType, namespace: str | None, name: str, *, propagation: str = "Foreground",
-               uid: str | None = None) -> bool:
-        self.calls.append(("delete", name))
-        return self.jobs.pop(name, None) is not None
-
-    def get(self, rt: ResourceType, namespace: str | None, name: str) -> dict[str, Any] | None:
-        return self.jobs.get(name)
-
-    def request(self, method: str, path: str, **kw: Any) -> Any:
-        raise AssertionError(f"unexpected {method} {path}")
+def jobs(server: FakeApiServer) -> list[dict[str, Any]]:
+    return [o for o in (server.obj("Job", n, "ns") for n in server.names("Job")) if o is not None]
 
 
-def syncer(cluster: FakeCluster, run: str) -> Syncer:
+def calls(server: FakeApiServer, method: str) -> int:
+    return sum(m == method for m, *_ in server.log)
+
+
+def syncer(cluster: Cluster, run: str) -> Syncer:
     m = Manifest({"apiVersion": "batch/v1", "kind": "Job",
                   "metadata": {"generateName": "smoke-", "namespace": "ns",
                                "annotations": {"argocd.argoproj.io/hook": "PostSync"},
                                "labels": {"applyset.kubernetes.io/part-of": "app1"}}}, Origin("x.yaml", 1))
     plan = build_plan([m])
-    return Syncer(cluster, plan, types={m.key: JOBS}, objects={m.key: m.obj}, existing=set(),  # type: ignore[arg-type]
+    return Syncer(cluster, plan, types={m.key: JOB}, objects={m.key: m.obj}, existing=set(),
                   needs_apply=lambda s: True, config=SyncConfig(concurrency=1, poll_interval=0.01), run_id=run)
 
 
 def test_an_ambiguous_create_that_reached_the_server_carries_on_with_that_copy() -> None:
-    cluster = FakeCluster(ambiguous_creates=1)
+    cluster, server = jobs_cluster(ambiguous_creates=1)
     out = syncer(cluster, "run1").run()
     assert out.ok, out.message
-    assert [c for c, _ in cluster.calls].count("create") == 1
-    (made,) = cluster.jobs.values()
+    assert calls(server, "POST") == 1
+    (made,) = jobs(server)
     assert made["metadata"]["labels"][LABEL_RUN] == "run1"
     assert made["metadata"]["labels"][LABEL_HOOK_PHASE] == "PostSync"
 
 
 def test_an_ambiguous_create_that_did_not_reach_it_is_created_once_more() -> None:
-    cluster = FakeCluster(lost_creates=1)
+    cluster, server = jobs_cluster(lost_creates=1)
     out = syncer(cluster, "run1").run()
     assert out.ok, out.message
-    assert [c for c, _ in cluster.calls].count("create") == 2 and len(cluster.jobs) == 1
+    assert calls(server, "POST") == 2 and len(jobs(server)) == 1
 
 
 def test_copies_left_by_earlier_runs_are_deleted_before_the_new_one() -> None:
-    cluster = FakeCluster()
+    cluster, server = jobs_cluster()
     assert syncer(cluster, "run1").run().ok
-    cluster.ambiguous = 1  # run 2's create has an unknown outcome: its copy is found by its labels
+    server.fail("POST", "Job", reset="after")  # run 2's create has an unknown outcome: its copy is found by its labels
     assert syncer(cluster, "run2").run().ok
-    assert len(cluster.jobs) == 1  # run 1's copy was deleted before run 2 created its own
+    assert len(jobs(server)) == 1  # run 1's copy was deleted before run 2 created its own
     assert syncer(cluster, "run3").run().ok
-    (left,) = cluster.jobs.values()
+    (left,) = jobs(server)
     assert left["metadata"]["labels"][LABEL_RUN] == "run3"
 
 
 def test_a_requested_stop_starts_no_write() -> None:
-    cluster = FakeCluster()
+    cluster, server = jobs_cluster()
     interrupt.request(signal.SIGINT)
     try:
         error = syncer(cluster, "run1").run().error  # the outcome carries it for the record ...
     except interrupt.Interrupted as e:  # ... or it is raised
         error = e
     assert isinstance(error, interrupt.Interrupted) and error.exit_code == 130
-    assert cluster.jobs == {} and not [c for c in cluster.calls if c[0] in ("create", "delete")]
+    assert jobs(server) == [] and server.written() == [] and cluster.writes == 0
