@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from kubectl_gitops.engine.diff import Change, Op
+from kubectl_gitops.engine.diff import Change
 from kubectl_gitops.engine.plan import build_plan, is_hook, plan_annotation_checks
 from kubectl_gitops.events import EventSink, discard
 from kubectl_gitops.model import Manifest
@@ -30,27 +30,23 @@ class DiffResult:
     def differences(self) -> list[Change]:
         return [c for c in self.changes if c.changed and not c.ignored_extraneous]
 
-    def counts(self) -> dict[str, int]:
-        out = {op.value: 0 for op in Op}
-        for c in self.changes:
-            out[c.op.value] += 1
-        return out
-
 
 def run_diff(settings: Settings, opts: CompareOptions, *, on_event: EventSink = discard) -> DiffResult:
     """Render and validate the repository, then compare it with the cluster. Writes nothing to the cluster."""
     loaded = load(settings, committed_only=False, on_event=on_event, extra_checks=plan_annotation_checks,
                   workers=opts.concurrency)
     t0 = time.monotonic()
-    app = resolve_app(settings, loaded.desired.checkout, loaded.cluster)
-    computed = compute_changes(loaded, opts, labels=app.member_labels, on_event=on_event)
-    keys = {m.key for m in loaded.desired.manifests}
-    note_ownership(computed.changes, loaded.live, app)
-    computed.changes.extend(pending_deletions(loaded.cluster, app, keys, on_event=on_event,
-                                              prefetched=loaded.listed,  # members: from the same LISTs
-                                              files=file_selection(settings, loaded.desired.checkout)))
+    try:
+        app = resolve_app(settings, loaded.desired.checkout, loaded.cluster)
+        computed = compute_changes(loaded, opts, labels=app.member_labels, on_event=on_event)
+        keys = {m.key for m in loaded.desired.manifests}
+        note_ownership(computed.changes, loaded.live, app)
+        computed.changes.extend(pending_deletions(loaded.cluster, app, keys, on_event=on_event,
+                                                  prefetched=loaded.listed,  # members: from the same LISTs
+                                                  files=file_selection(settings, loaded.desired.checkout)))
+    finally:
+        loaded.cluster.close()
     loaded.timings["compare"] = time.monotonic() - t0
-    loaded.cluster.close()
     # Hooks are created on every sync (and often deleted after), so comparing them with live says nothing.
     order = {step.key: step.order for step in build_plan(loaded.desired.manifests, checked=True).steps}
     by_key = {m.key: m for m in loaded.desired.manifests}
