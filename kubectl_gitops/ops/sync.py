@@ -80,15 +80,20 @@ def run_sync(settings: Settings, req: SyncRequest, *, on_event: EventSink = disc
         leases.append(Lease(cluster, app.name, app.namespace, command=f"sync {desired.checkout.short_commit}",
                             options=req.lease, on_event=on_event).peek())
 
-    loaded = load(settings, committed_only=not req.allow_dirty, on_event=on_event, extra_checks=plan_annotation_checks,
-                  workers=req.compare.concurrency, before_live=None if req.dry_run else peek)
-    if req.dry_run:  # writes nothing: no Lease
-        return _run_sync(settings, req, loaded, start, on_event=on_event, confirm=confirm)
-    with leases[0] as lease:
-        if lease.stale:  # another run held the app since we began reading: read it again, after that run
-            loaded = load(settings, committed_only=not req.allow_dirty, on_event=on_event,
-                          extra_checks=plan_annotation_checks, workers=req.compare.concurrency, cluster=loaded.cluster)
-        return _run_sync(settings, req, loaded, start, on_event=on_event, confirm=confirm)
+    cluster = Cluster.connect(settings.cluster, pool_size=req.compare.concurrency)
+    try:  # the connection is closed however the run ends (after the Lease is released)
+        loaded = load(settings, committed_only=not req.allow_dirty, on_event=on_event,
+                      extra_checks=plan_annotation_checks, workers=req.compare.concurrency, cluster=cluster,
+                      before_live=None if req.dry_run else peek)
+        if req.dry_run:  # writes nothing: no Lease
+            return _run_sync(settings, req, loaded, start, on_event=on_event, confirm=confirm)
+        with leases[0] as lease:
+            if lease.stale:  # another run held the app since we began reading: read it again, after that run
+                loaded = load(settings, committed_only=not req.allow_dirty, on_event=on_event,
+                              extra_checks=plan_annotation_checks, workers=req.compare.concurrency, cluster=cluster)
+            return _run_sync(settings, req, loaded, start, on_event=on_event, confirm=confirm)
+    finally:
+        cluster.close()
 
 
 def _run_sync(settings: Settings, req: SyncRequest, loaded: Loaded, start: float, *, on_event: EventSink,
@@ -142,5 +147,4 @@ def _run_sync(settings: Settings, req: SyncRequest, loaded: Loaded, start: float
     result.prune = record_outcome(inventory, result.outcome, seconds=time.monotonic() - start, ref=settings.source.ref)
     result.writes = loaded.cluster.writes
     result.seconds = time.monotonic() - start
-    loaded.cluster.close()
     return result
