@@ -10,8 +10,10 @@ the engine runs the client's own code (discovery, get/list/apply/create/delete, 
 * stores objects by type, namespace and name with ``uid``, ``resourceVersion`` (one counter for all),
   ``creationTimestamp`` and ``generation``; GET (404 when absent), LIST (label selectors ``k=v``, ``k!=v``,
   ``k``, ``!k``, ``k in (a,b)``; pages; ``PartialObjectMetadataList`` when asked), server-side apply
-  (create or merge; a ``resourceVersion`` in the body must match; fields ``claim``-ed by another manager give
-  a FieldManagerConflict 409 unless forced), POST (``generateName``, 409 AlreadyExists), PUT (404, stale 409),
+  (create or merge: maps merge, lists are replaced, and map fields the same manager applied before and leaves
+  out now are removed, a coarse stand-in for managedFields; a ``resourceVersion`` in the body must match;
+  fields ``claim``-ed by another manager give a FieldManagerConflict 409 unless forced), POST
+  (``generateName``, 409 AlreadyExists), PUT (404, stale 409),
   DELETE (404, the uid precondition's 409; ``finalizers`` leave the object with a ``deletionTimestamp``),
   ``dryRun`` writes that store nothing;
 * health you set: ``mark_ready``/``mark_failed``/``set_status``, or ``complete_jobs`` (Jobs finish on creation);
@@ -143,8 +145,22 @@ def parse_selector(text: str | None) -> Callable[[dict[str, str]], bool]:
     return lambda labels: all(one(op, k, vs, labels) for op, k, vs in tests)
 
 
+def prune_fields(live: Any, before: Any, now: Any) -> Any:
+    """``live`` without the map fields a manager applied ``before`` and no longer applies ``now``."""
+    if not (isinstance(live, dict) and isinstance(before, dict)):
+        return live
+    now = now if isinstance(now, dict) else {}
+    out = {}
+    for k, v in live.items():
+        if k in before and k not in now:
+            continue
+        out[k] = prune_fields(v, before[k], now[k]) if k in before and k in now else v
+    return out
+
+
 def merge(live: Any, patch: Any) -> Any:
-    """Server-side apply's effect, simplified: maps merge recursively, everything else is replaced."""
+    """Server-side apply's effect, simplified: maps merge recursively, everything else is replaced (fields the
+    same manager applied last time and leaves out now are removed first: ``prune_fields``)."""
     if isinstance(live, dict) and isinstance(patch, dict):
         out = dict(live)
         for k, v in patch.items():
@@ -165,6 +181,7 @@ class FakeApiServer:
         self.log: list[tuple[str, str, str, str]] = []  # (method, kind, namespace, name) of every request
         self.effects: list[tuple[str, str, str, str]] = []  # the writes that took effect (not dry runs)
         self.claims: dict[tuple[str, str, str, str], str] = {}  # object -> another field manager owning fields
+        self.applied: dict[tuple[tuple[str, str, str, str], str], Obj] = {}  # (object, manager) -> last applied
         self.complete_jobs = False  # Jobs get a Complete condition when created
         self.require_namespaces = False  # creating in a namespace that does not exist: 404, as the real server
         self.rv = itertools.count(1)
@@ -361,7 +378,10 @@ class FakeApiServer:
         if verb == "PATCH":  # server-side apply
             manager = params.get("fieldManager", "")
             if live is None:
-                return _ok(self._create(rt, ns, obj, dry), 201)
+                created = self._create(rt, ns, obj, dry)
+                if not dry:
+                    self.applied[(key, manager)] = copy.deepcopy(obj)
+                return _ok(created, 201)
             self._check_rv(rt, name, meta, live)
             owner = self.claims.get(key)
             if owner and owner != manager and params.get("force") != "true":
@@ -370,7 +390,10 @@ class FakeApiServer:
                               "field": ".data"}])
             if params.get("force") == "true" and not dry:
                 self.claims.pop(key, None)
-            return _ok(self._update(rt, key, merge(live, obj), live, dry))
+            previous = self.applied.get((key, manager), {})
+            if not dry:
+                self.applied[(key, manager)] = copy.deepcopy(obj)
+            return _ok(self._update(rt, key, merge(prune_fields(live, previous, obj), obj), live, dry))
         raise _fail(405, f"method {verb} not allowed", "MethodNotAllowed")
 
     @staticmethod
