@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 from kubectl_gitops import FIELD_MANAGER, __version__
 from kubectl_gitops.errors import RefusedError, UsageError
 from kubectl_gitops.model import ANN_ARGO_TRACKING_ID, Obj, ResourceKey
+from kubectl_gitops.source.remote import normalize_remote
 
 if TYPE_CHECKING:
     from kubectl_gitops.cluster.client import Cluster
@@ -87,32 +88,11 @@ _FLUX_MARKERS = ((LABEL_FLUX_KUSTOMIZE_NAME, LABEL_FLUX_KUSTOMIZE_NAMESPACE, "Fl
 # --- app names -----------------------------------------------------------------------------------------
 
 _APP_NAME = re.compile(r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$")
-_SCP_LIKE = re.compile(r"^(?:[\w.-]+@)?([\w.-]+):(?!//)(.*)$")
-_URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://(?:[^@/]*@)?([^/:]*)(?::\d+)?(/.*)?$")
 
 
 def slugify(text: str) -> str:
     """Lower case, runs of anything but ``[a-z0-9]`` become one ``-``, no ``-`` at either end."""
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
-
-
-def normalize_remote(url: str) -> str:
-    """``host/org/repo`` for any spelling of a remote: https, ssh, scp-like, with or without ``.git``,
-    user info or port, so clones made different ways give the same app name."""
-    url = url.strip()
-    m = _URL.match(url)
-    if m:
-        host, path = m.group(1), m.group(2) or ""
-    else:
-        m2 = _SCP_LIKE.match(url)
-        if m2:
-            host, path = m2.group(1), "/" + m2.group(2)
-        else:  # a local path used as a remote
-            host, path = "", url
-    path = path.rstrip("/")
-    if path.endswith(".git"):
-        path = path[: -len(".git")]
-    return f"{host}{path}".strip("/")
 
 
 def shorten(slug: str, limit: int = MAX_APP_NAME) -> str:

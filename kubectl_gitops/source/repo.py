@@ -60,6 +60,7 @@ from kubectl_gitops import redact
 from kubectl_gitops.errors import SourceError
 from kubectl_gitops.settings import SourceOptions
 from kubectl_gitops.source.export import CRAFTED_HINT, exported
+from kubectl_gitops.source.remote import has_scheme, looks_remote
 
 if TYPE_CHECKING:  # GitPython is imported lazily: `kubectl gitops --help` must stay fast.
     from git import Repo
@@ -72,8 +73,6 @@ DEFAULT_GIT_TIMEOUT = 300.0
 
 _GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0", "GIT_ASKPASS": "", "SSH_ASKPASS": ""}
 _SHA = re.compile(r"^[0-9a-f]{40}$|^[0-9a-f]{64}$")
-_SCP_LIKE = re.compile(r"^[\w.-]+@[\w.-]+:")  # git@github.com:org/repo.git
-_URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 
 
 @dataclass(frozen=True)
@@ -112,12 +111,12 @@ def is_remote_url(repo: str) -> bool:
     """``https://…``, ``ssh://…``, ``file://…`` or scp-like ``git@host:path``; an existing local path never is."""
     if Path(repo).expanduser().exists():
         return False
-    return bool(_URL.match(repo) or _SCP_LIKE.match(repo))
+    return looks_remote(repo)
 
 
 def safe_url(url: str) -> str:
     """The URL without user info, for messages and records."""
-    if not _URL.match(url):
+    if not has_scheme(url):
         return url
     parts = urlsplit(url)
     if "@" not in parts.netloc:
@@ -127,7 +126,7 @@ def safe_url(url: str) -> str:
 
 
 def _register_credentials(url: str) -> None:
-    if _URL.match(url):
+    if has_scheme(url):
         parts = urlsplit(url)
         if parts.password:
             redact.register(parts.password)
@@ -375,7 +374,7 @@ class _Transport:
 def _transport(url: str) -> _Transport:
     options = [arg for item in _FSCK_CONFIG for arg in ("-c", item)]
     env = dict(_GIT_ENV)
-    if not _URL.match(url):
+    if not has_scheme(url):
         return _Transport(url, tuple(options), env)
     parts = urlsplit(url)
     if "@" not in parts.netloc:
