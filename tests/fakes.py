@@ -10,10 +10,10 @@ the engine runs the client's own code (discovery, get/list/apply/create/delete, 
 * stores objects by type, namespace and name with ``uid``, ``resourceVersion`` (one counter for all),
   ``creationTimestamp`` and ``generation``; GET (404 when absent), LIST (label selectors ``k=v``, ``k!=v``,
   ``k``, ``!k``, ``k in (a,b)``; pages; ``PartialObjectMetadataList`` when asked), server-side apply
-  (create or merge: maps merge, lists are replaced, and map fields the same manager applied before and leaves
-  out now are removed, a coarse stand-in for managedFields; a ``resourceVersion`` in the body must match;
-  fields ``claim``-ed by another manager give a FieldManagerConflict 409 unless forced), POST
-  (``generateName``, 409 AlreadyExists), PUT (404, stale 409),
+  (create or merge: maps merge, lists are replaced, and map fields the same manager applied before and
+  leaves out now are removed; each manager's Apply entry in ``managedFields``, lists owned whole; a
+  ``resourceVersion`` in the body must match; fields ``claim``-ed by another manager give a
+  FieldManagerConflict 409 unless forced), POST (``generateName``, 409 AlreadyExists), PUT (404, stale 409),
   DELETE (404, the uid precondition's 409; ``finalizers`` leave the object with a ``deletionTimestamp``),
   ``dryRun`` writes that store nothing;
 * health you set: ``mark_ready``/``mark_failed``/``set_status``, or ``complete_jobs`` (Jobs finish on creation);
@@ -155,6 +155,21 @@ def prune_fields(live: Any, before: Any, now: Any) -> Any:
         if k in before and k not in now:
             continue
         out[k] = prune_fields(v, before[k], now[k]) if k in before and k in now else v
+    return out
+
+
+def fields_v1(obj: Any, top: bool = True) -> dict[str, Any]:
+    """The managedFields ``fieldsV1`` of an applied body, simplified: maps key by key, lists and scalars whole
+    (the server's element keys ``k:``/``v:`` are not modelled); apiVersion, kind, name and namespace left out."""
+    out: dict[str, Any] = {}
+    for k, v in obj.items():
+        if top and k in ("apiVersion", "kind"):
+            continue
+        if top and k == "metadata":
+            v = {mk: mv for mk, mv in (v or {}).items() if mk not in ("name", "namespace", "resourceVersion")}
+            if not v:
+                continue
+        out[f"f:{k}"] = fields_v1(v, top=False) if isinstance(v, dict) else {}
     return out
 
 
@@ -378,6 +393,7 @@ class FakeApiServer:
         if verb == "PATCH":  # server-side apply
             manager = params.get("fieldManager", "")
             if live is None:
+                obj["metadata"]["managedFields"] = self._managed(None, manager, obj)
                 created = self._create(rt, ns, obj, dry)
                 if not dry:
                     self.applied[(key, manager)] = copy.deepcopy(obj)
@@ -393,8 +409,20 @@ class FakeApiServer:
             previous = self.applied.get((key, manager), {})
             if not dry:
                 self.applied[(key, manager)] = copy.deepcopy(obj)
-            return _ok(self._update(rt, key, merge(prune_fields(live, previous, obj), obj), live, dry))
+            merged = merge(prune_fields(live, previous, obj), obj)
+            merged["metadata"]["managedFields"] = self._managed(live, manager, obj)
+            return _ok(self._update(rt, key, merged, live, dry))
         raise _fail(405, f"method {verb} not allowed", "MethodNotAllowed")
+
+    @staticmethod
+    def _managed(live: Obj | None, manager: str, applied: Obj) -> list[Obj]:
+        """managedFields after ``manager`` applied ``applied``: its Apply entry replaced, the others kept."""
+        others = [e for e in ((live or {}).get("metadata") or {}).get("managedFields") or []
+                  if not (e.get("manager") == manager and e.get("operation") == "Apply")]
+        body = {k: v for k, v in applied.items() if k != "metadata"}
+        body["metadata"] = {k: v for k, v in (applied.get("metadata") or {}).items() if k != "managedFields"}
+        return [*others, {"manager": manager, "operation": "Apply", "apiVersion": applied.get("apiVersion"),
+                          "fieldsType": "FieldsV1", "fieldsV1": fields_v1(body)}]
 
     @staticmethod
     def _not_found(rt: ResourceType, name: str) -> _Answer:

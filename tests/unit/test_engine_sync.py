@@ -206,8 +206,12 @@ def test_a_hook_with_hook_succeeded_is_deleted_after_its_wave() -> None:
 def test_a_failed_hook_is_deleted_by_hook_failed_and_syncfail_runs() -> None:
     cluster, server = fake_cluster()
     server.complete_jobs = True  # the SyncFail hook completes; migrate fails at its first health read
-    server.fail("GET", "Job", "migrate", times=None,
-                before=lambda: server.obj("Job", "migrate", NS) and server.mark_failed("Job", "migrate", NS))
+
+    def fails() -> None:
+        if server.obj("Job", "migrate", NS) is not None:
+            server.mark_failed("Job", "migrate", NS)
+
+    server.fail("GET", "Job", "migrate", times=None, before=fails)
     out = syncer(cluster, [hook("migrate", "PreSync", "HookFailed"), cm("app"), hook("page", "SyncFail")]).run()
     assert not out.ok and out.failed[0].key.name == "migrate" and out.failed[0].health == "Degraded"
     assert "migrate" not in server.names("Job") and "page" in server.names("Job")
