@@ -1,23 +1,23 @@
-"""A sync stopped by the API server (kubectl_gitops.engine.sync + ops/failure.py), against a scripted fake cluster: what
-was applied before the failure is kept and counted, the error reaches the caller after the record is written (or
-the message says it could not be), and failed health reads are tolerated until the wave's deadline. The same on
-the real control plane: tests/e2e/test_failures.py."""
+"""A sync stopped by the API server (kubectl_gitops.engine.sync + ops/failure.py), against the fake API server of
+tests/fakes.py: what was applied before the failure is kept and counted, the error reaches the caller after the
+record is written (or the message says it could not be), and failed health reads are tolerated until the wave's
+deadline. The same on the real control plane: tests/e2e/test_failures.py."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
+from fakes import CONFIGMAP as CM
+from fakes import FakeApiServer, fake_cluster
 
-from kubectl_gitops.cluster.client import ApiError, ResourceType
+from kubectl_gitops.cluster.client import ApiError, Cluster
 from kubectl_gitops.engine.plan import Phase, build_plan
 from kubectl_gitops.engine.sync import SyncConfig, Syncer, SyncOutcome
 from kubectl_gitops.errors import ExitCode, TransportError
 from kubectl_gitops.events import Event
 from kubectl_gitops.model import Manifest, Origin
 from kubectl_gitops.ops.failure import record_outcome, written
-
-CM = ResourceType("", "v1", "ConfigMap", "configmaps", True)
 
 
 def configmap(name: str, wave: int) -> Manifest:
@@ -26,44 +26,36 @@ def configmap(name: str, wave: int) -> Manifest:
         Origin("x.yaml", 1))
 
 
-class FakeCluster:
-    """Applies succeed except for the names in ``broken`` (no answer: a TransportError, as after retries)."""
-
-    def __init__(self, broken: set[str]):
-        self.broken = broken
-        self.writes = 0
-        self.applied: list[str] = []
-
-    def apply(self, obj: dict[str, Any], rt: ResourceType, *, force: bool = False) -> dict[str, Any]:
-        name = obj["metadata"]["name"]
-        if name in self.broken:
-            raise TransportError(f"PATCH .../configmaps/{name}: connection reset", reason="connection")
-        self.writes += 1
-        self.applied.append(name)
-        return obj
+def broken(names: set[str]) -> tuple[Cluster, FakeApiServer]:
+    """The shared fake API server (tests/fakes.py): applies succeed except for ``names`` (no answer, every
+    time: a TransportError once the client's retries are spent)."""
+    cluster, server = fake_cluster()
+    for name in names:
+        server.fail("PATCH", "ConfigMap", name, reset="before", times=None)
+    return cluster, server
 
 
-def syncer(cluster: FakeCluster, manifests: list[Manifest], events: list[Event] | None = None) -> Syncer:
+def syncer(cluster: Cluster, manifests: list[Manifest], events: list[Event] | None = None) -> Syncer:
     plan = build_plan(manifests)
-    return Syncer(cluster, plan, types={m.key: CM for m in manifests},  # type: ignore[arg-type]
+    return Syncer(cluster, plan, types={m.key: CM for m in manifests},
                   objects={m.key: m.obj for m in manifests}, existing=set(), needs_apply=lambda s: True,
                   config=SyncConfig(wait=False, concurrency=4),
                   on_event=(events.append if events is not None else lambda e: None))
 
 
 def test_a_cluster_error_in_wave_two_stops_the_sync_and_keeps_what_wave_one_applied() -> None:
-    fake = FakeCluster({"late-1"})
+    fake, server = broken({"late-1"})
     manifests = [configmap("early-1", 0), configmap("early-2", 0), configmap("late-0", 1), configmap("late-1", 1)]
     out = syncer(fake, manifests).run()
     assert not out.ok and isinstance(out.error, TransportError)
     assert out.reached == "Sync wave 1"
     assert out.applied == 3  # both of wave 0, and late-0 from the batch that failed
-    assert out.writes == 3 and sorted(fake.applied) == ["early-1", "early-2", "late-0"]
+    assert out.writes == 3 and server.names("ConfigMap") == ["early-1", "early-2", "late-0"]
     assert "2 object(s)" not in written(out) and written(out).startswith("3 object(s) were applied")
 
 
 def test_nothing_written_is_said_so() -> None:
-    out = syncer(FakeCluster({"only"}), [configmap("only", 0)]).run()
+    out = syncer(broken({"only"})[0], [configmap("only", 0)]).run()
     assert out.applied == 0 and written(out) == "nothing was written"
 
 
@@ -80,7 +72,7 @@ class FakeInventory:
 
 
 def stopped_outcome() -> SyncOutcome:
-    return syncer(FakeCluster({"late-0"}), [configmap("early", 0), configmap("late-0", 1)]).run()
+    return syncer(broken({"late-0"})[0], [configmap("early", 0), configmap("late-0", 1)]).run()
 
 
 def test_a_stopped_sync_is_recorded_as_failed_then_its_error_raised_with_what_was_written() -> None:
@@ -106,7 +98,7 @@ def test_when_the_record_write_fails_too_the_message_says_so() -> None:
 
 def test_failed_health_reads_are_tolerated_until_the_deadline_with_one_warning(monkeypatch: pytest.MonkeyPatch) -> None:
     events: list[Event] = []
-    s = syncer(FakeCluster(set()), [configmap("a", 0)], events)
+    s = syncer(broken(set())[0], [configmap("a", 0)], events)
     step = s.plan.steps[0]
     answers: list[Any] = [TransportError("GET ... timed out", reason="timeout"),
                           ApiError("the server is currently unable to handle the request", status=503, reason=None),
@@ -128,7 +120,7 @@ def test_failed_health_reads_are_tolerated_until_the_deadline_with_one_warning(m
 
 
 def test_at_the_deadline_or_on_a_lasting_error_the_read_failure_is_raised(monkeypatch: pytest.MonkeyPatch) -> None:
-    s = syncer(FakeCluster(set()), [configmap("a", 0)])
+    s = syncer(broken(set())[0], [configmap("a", 0)])
     step = s.plan.steps[0]
     s._read_failed = None
 
