@@ -34,6 +34,11 @@ def split_api_version(api_version: str) -> tuple[str, str]:
     return "", api_version
 
 
+def group_kind(group: str, kind: str) -> str:
+    """kubectl's GroupKind string: ``Deployment.apps``, ``ConfigMap`` (the core group has no suffix)."""
+    return f"{kind}.{group}" if group else kind
+
+
 @dataclass(frozen=True, order=True)
 class ResourceKey:
     """Identity of an object in a cluster. ``namespace`` is ``""`` for cluster-scoped objects."""
@@ -46,7 +51,7 @@ class ResourceKey:
     @property
     def group_kind(self) -> str:
         """kubectl style: ``Deployment.apps``, ``ConfigMap``."""
-        return f"{self.kind}.{self.group}" if self.group else self.kind
+        return group_kind(self.group, self.kind)
 
     def __str__(self) -> str:
         where = f"{self.namespace}/{self.name}" if self.namespace else self.name
@@ -142,3 +147,34 @@ class Manifest:
     def where(self) -> str:
         """``Deployment.apps demo/web (apps/web.yaml:12)`` for messages."""
         return f"{self.key} ({self.origin})"
+
+
+CRD_GROUP = "apiextensions.k8s.io"
+
+
+@dataclass(frozen=True)
+class CrdSpec:
+    """What a CustomResourceDefinition serves, read from its spec."""
+
+    group: str
+    kind: str
+    namespaced: bool
+    versions: tuple[str, ...]  # spec.versions[].name, or v1beta1's spec.version
+
+
+def crd_spec(m: Manifest) -> CrdSpec | None:
+    """The group/kind (scope, versions) a CRD serves; ``None`` when ``m`` is not a CRD or its spec lacks a
+    string ``group`` or ``names.kind`` (validation reports those). The one reader of a CRD's spec."""
+    if m.kind != "CustomResourceDefinition" or m.group != CRD_GROUP:
+        return None
+    spec = m.obj.get("spec")
+    if not isinstance(spec, dict):
+        return None
+    names = spec.get("names")
+    group, kind = spec.get("group"), names.get("kind") if isinstance(names, dict) else None
+    if not isinstance(group, str) or not isinstance(kind, str):
+        return None
+    versions = tuple(str(v.get("name")) for v in spec.get("versions") or [] if isinstance(v, dict))
+    if not versions and isinstance(spec.get("version"), str):  # apiextensions v1beta1
+        versions = (spec["version"],)
+    return CrdSpec(group, kind, spec.get("scope", "Namespaced") != "Cluster", versions)

@@ -45,7 +45,7 @@ from urllib.parse import quote
 
 from kubectl_gitops import FIELD_MANAGER, __version__
 from kubectl_gitops.errors import AmbiguousWriteError, ClusterError, TransportError
-from kubectl_gitops.model import Obj, split_api_version
+from kubectl_gitops.model import Obj, group_kind, split_api_version
 from kubectl_gitops.settings import ClusterOptions
 
 USER_AGENT = f"kubectl-gitops/{__version__}"
@@ -133,7 +133,7 @@ class ResourceType:
 
     @property
     def group_kind(self) -> str:
-        return f"{self.kind}.{self.group}" if self.group else self.kind
+        return group_kind(self.group, self.kind)
 
     def path(self, namespace: str | None = None, name: str | None = None) -> str:
         base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"

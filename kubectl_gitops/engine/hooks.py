@@ -33,7 +33,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from kubectl_gitops.engine.health import HealthStatus, hook_completed
-from kubectl_gitops.engine.plan import BEFORE_HOOK_CREATION, HOOK_FAILED, HOOK_SUCCEEDED, delete_policies, is_hook
+from kubectl_gitops.engine.plan import HookDeletePolicy, delete_policies, runs_as_hook
 from kubectl_gitops.model import Manifest, Obj, Origin, ResourceKey
 
 LABEL_RUN = "gitops.kubectl.dev/run"
@@ -90,7 +90,7 @@ def state(obj: Obj) -> str:
     return "running"
 
 
-def policies_of(obj: Obj) -> frozenset[str]:
+def policies_of(obj: Obj) -> frozenset[HookDeletePolicy]:
     return delete_policies(Manifest(obj, Origin("<cluster>")))
 
 
@@ -101,12 +101,12 @@ def stale_reason(obj: Obj, *, run: str | None, superseded: bool) -> str:
     if made_by is None or made_by == run:
         return ""  # not ours to judge (no run label: made before runs were labelled), or this run's own
     policies = policies_of(obj)
-    if superseded and BEFORE_HOOK_CREATION in policies:
+    if superseded and HookDeletePolicy.BEFORE_HOOK_CREATION in policies:
         return f"superseded (BeforeHookCreation; left by run {made_by})"
     st = state(obj)
-    if st == "succeeded" and HOOK_SUCCEEDED in policies:
+    if st == "succeeded" and HookDeletePolicy.HOOK_SUCCEEDED in policies:
         return f"succeeded (HookSucceeded; left by run {made_by})"
-    if st == "failed" and HOOK_FAILED in policies:
+    if st == "failed" and HookDeletePolicy.HOOK_FAILED in policies:
         return f"failed (HookFailed; left by run {made_by})"
     return ""
 
@@ -129,7 +129,7 @@ def leftovers(hooks: Iterable[tuple[ResourceKey, Obj]]) -> list[Leftover]:
     whose policy deletes them. Objects without the run label are left alone."""
     by_hook: dict[str, list[tuple[ResourceKey, Obj]]] = {}
     for key, obj in hooks:
-        if not is_hook(Manifest(obj, Origin("<cluster>"))) or run_of(obj) is None:
+        if not runs_as_hook(Manifest(obj, Origin("<cluster>"))) or run_of(obj) is None:
             continue
         by_hook.setdefault(_labels(obj).get(LABEL_HOOK) or str(key), []).append((key, obj))
     out = []

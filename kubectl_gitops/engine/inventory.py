@@ -162,11 +162,6 @@ class AppRef:
 
 # --- scope: group-kinds x namespaces -----------------------------------------------------------------------
 
-def group_kind(group: str, kind: str) -> str:
-    """kubectl's GroupKind string: ``Deployment.apps``, ``ConfigMap``."""
-    return f"{kind}.{group}" if group else kind
-
-
 def parse_group_kind(text: str) -> tuple[str, str]:
     """``Deployment.apps`` -> (``apps``, ``Deployment``); ``ConfigMap`` -> (``""``, ``ConfigMap``)."""
     kind, _, group = text.partition(".")
@@ -189,7 +184,7 @@ class Scope:
     def of(cls, keys: Iterable[ResourceKey]) -> Scope:
         gks, nss = set(), set()
         for k in keys:
-            gks.add(group_kind(k.group, k.kind))
+            gks.add(k.group_kind)
             if k.namespace:
                 nss.add(k.namespace)
         return cls(frozenset(gks), frozenset(nss))

@@ -63,7 +63,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from enum import IntEnum
+from enum import Enum, IntEnum
 from typing import Any
 
 from kubectl_gitops.errors import ValidationError
@@ -77,6 +77,7 @@ from kubectl_gitops.model import (
     ANN_SYNC_WAVE,
     Manifest,
     ResourceKey,
+    crd_spec,
 )
 
 
@@ -106,10 +107,44 @@ _PHASE_NAMES = {Phase.PRE_SYNC: "PreSync", Phase.SYNC: "Sync", Phase.POST_SYNC: 
 HOOK_SKIP = "Skip"
 HOOK_TYPES = ("PreSync", "Sync", "PostSync", "SyncFail", HOOK_SKIP)
 
-BEFORE_HOOK_CREATION = "BeforeHookCreation"
-HOOK_SUCCEEDED = "HookSucceeded"
-HOOK_FAILED = "HookFailed"
-DELETE_POLICIES = (BEFORE_HOOK_CREATION, HOOK_SUCCEEDED, HOOK_FAILED)
+
+
+class _StrEnum(str, Enum):
+    """Members are their strings: equal, hashed alike (``"hook" in {StepAction.HOOK}``), printed as the value."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self.value), spec)
+
+    def __hash__(self) -> int:
+        return str.__hash__(self)
+
+
+class HookDeletePolicy(_StrEnum):
+    """``argocd.argoproj.io/hook-delete-policy`` values."""
+
+    BEFORE_HOOK_CREATION = "BeforeHookCreation"
+    HOOK_SUCCEEDED = "HookSucceeded"
+    HOOK_FAILED = "HookFailed"
+
+
+DELETE_POLICIES: tuple[HookDeletePolicy, ...] = tuple(HookDeletePolicy)
+
+
+class StepAction(_StrEnum):
+    """What a sync did with one step (``StepResult.action``)."""
+
+    CREATED = "created"
+    CONFIGURED = "configured"
+    UNCHANGED = "unchanged"
+    HOOK = "hook"  # a hook created (or recovered) and run
+    SKIPPED = "skipped"
+    FAILED = "failed"
+
+
+APPLIED_ACTIONS = frozenset({StepAction.CREATED, StepAction.CONFIGURED, StepAction.HOOK})  # the object was written
 
 # Helm hook types Argo CD runs, and what it maps them to.
 HELM_HOOK_PHASES = {"pre-install": "PreSync", "pre-upgrade": "PreSync",
@@ -120,8 +155,9 @@ HELM_HOOKS_NOT_RUN = ("pre-delete", "post-delete", "pre-rollback", "post-rollbac
                       "test-success", "test-failure")
 HELM_NOT_A_HOOK = "crd-install"
 HELM_HOOK_VALUES = (*HELM_HOOK_PHASES, *HELM_HOOKS_NOT_RUN, HELM_NOT_A_HOOK)
-HELM_DELETE_POLICIES = {"before-hook-creation": BEFORE_HOOK_CREATION, "hook-succeeded": HOOK_SUCCEEDED,
-                        "hook-failed": HOOK_FAILED}
+HELM_DELETE_POLICIES = {"before-hook-creation": HookDeletePolicy.BEFORE_HOOK_CREATION,
+                        "hook-succeeded": HookDeletePolicy.HOOK_SUCCEEDED,
+                        "hook-failed": HookDeletePolicy.HOOK_FAILED}
 
 # Kind order, earliest first (gitops-engine, after Helm's kind sorter). Kinds not listed sort last.
 _KINDS = (
@@ -133,9 +169,13 @@ _KINDS = (
     "CronJob", "IngressClass", "Ingress", "APIService",
 )
 KIND_ORDER: dict[str, int] = {kind: i for i, kind in enumerate(_KINDS)}
-UNKNOWN_KIND_ORDER = len(KIND_ORDER)
+UNKNOWN_KIND_ORDER = len(KIND_ORDER)  # after every listed kind
 
-CRD_GROUP = "apiextensions.k8s.io"
+
+def kind_rank(kind: str) -> int:
+    """The kind's place in ``KIND_ORDER``; ``UNKNOWN_KIND_ORDER`` (last) for kinds not listed, CRs included."""
+    return KIND_ORDER.get(kind, UNKNOWN_KIND_ORDER)
+
 NOTE_SYNC_FAIL = "runs only if the sync fails"
 
 _INT = re.compile(r"^[+-]?\d+$")  # what Go's strconv.Atoi accepts (no spaces, no underscores)
@@ -223,17 +263,30 @@ def _csv(value: Any) -> list[str]:
     return [part.strip() for part in str(value).split(",") if part.strip()]
 
 
-def sync_options(m: Manifest) -> SyncOptions:
-    """Parse ``argocd.argoproj.io/sync-options``. Never raises: invalid entries are ignored here
-    and reported by ``annotation_problems``."""
-    raw = m.annotations.get(ANN_SYNC_OPTIONS)
-    if raw is None:
-        return SyncOptions()
+@dataclass(frozen=True)
+class ParsedSyncOptions:
+    """The sync-options annotation parsed once: what it sets, and what is wrong with it."""
+
+    options: SyncOptions
+    problems: tuple[str, ...]  # one line per invalid entry, without the object's location
+
+
+def parse_sync_options(raw: Any) -> ParsedSyncOptions:
+    """Parse an ``argocd.argoproj.io/sync-options`` value (``None``: not set). Invalid entries set nothing
+    and are named in ``problems``."""
     values: dict[str, Any] = {}
+    problems: list[str] = []
     for entry in _csv(raw):
-        key, sep, value = entry.partition("=")
-        key, value = key.strip(), value.strip()
-        if not sep or value not in _SYNC_OPTION_VALUES.get(key, ()):
+        key, sep, value = (s.strip() for s in entry.partition("="))
+        if key not in _SYNC_OPTION_VALUES:
+            hint = next((k for k in _SYNC_OPTION_VALUES if k.lower() == key.lower()), None)
+            known = ", ".join(f"{k}={'|'.join(v)}" for k, v in _SYNC_OPTION_VALUES.items())
+            problems.append(f"{ANN_SYNC_OPTIONS} has unknown option {entry!r}"
+                            + (f" (did you mean {hint}?)" if hint else "") + f"; valid options are {known}")
+            continue
+        if not sep or value not in _SYNC_OPTION_VALUES[key]:
+            problems.append(f"{ANN_SYNC_OPTIONS} {entry!r} has an invalid value; valid values are "
+                            + ", ".join(f"{key}={v}" for v in _SYNC_OPTION_VALUES[key]))
             continue
         if key == "Prune":
             values["prune"] = value != "false"
@@ -243,7 +296,13 @@ def sync_options(m: Manifest) -> SyncOptions:
             values["delete_confirm"] = value == "confirm"
         elif key in _BOOL_FIELDS:
             values[_BOOL_FIELDS[key]] = value == "true"
-    return SyncOptions(**values)
+    return ParsedSyncOptions(SyncOptions(**values), tuple(problems))
+
+
+def sync_options(m: Manifest) -> SyncOptions:
+    """The object's ``argocd.argoproj.io/sync-options``. Never raises: invalid entries are ignored here
+    and reported by ``annotation_problems`` (both read ``parse_sync_options``)."""
+    return parse_sync_options(m.annotations.get(ANN_SYNC_OPTIONS)).options
 
 
 # --- hooks and waves -----------------------------------------------------------------------------
@@ -300,19 +359,21 @@ def skip_reason(m: Manifest) -> str | None:
     return None
 
 
-def is_hook(m: Manifest) -> bool:
+def runs_as_hook(m: Manifest) -> bool:
+    """The object runs as a hook of some phase (valid Argo or Helm hook types, ``Skip`` aside). Merely
+    carrying a hook annotation is ``source.validate.has_hook_annotation``."""
     return bool(hook_types(m))
 
 
-def delete_policies(m: Manifest) -> frozenset[str]:
+def delete_policies(m: Manifest) -> frozenset[HookDeletePolicy]:
     """Hook delete policies (Argo's and Helm's together); ``BeforeHookCreation`` when none is given.
     Empty for objects that are not hooks."""
-    if not is_hook(m):
+    if not runs_as_hook(m):
         return frozenset()
-    argo = [p for p in _csv(_annotation(m, ANN_HOOK_DELETE_POLICY) or "") if p in DELETE_POLICIES]
+    argo = [HookDeletePolicy(p) for p in _csv(_annotation(m, ANN_HOOK_DELETE_POLICY) or "") if p in DELETE_POLICIES]
     helm = [HELM_DELETE_POLICIES[p] for p in _csv(_annotation(m, ANN_HELM_HOOK_DELETE_POLICY) or "")
             if p in HELM_DELETE_POLICIES]
-    return frozenset(argo + helm) or frozenset({BEFORE_HOOK_CREATION})
+    return frozenset(argo + helm) or frozenset({HookDeletePolicy.BEFORE_HOOK_CREATION})
 
 
 def wave(m: Manifest) -> int:
@@ -373,18 +434,10 @@ def annotation_problems(m: Manifest) -> list[str]:
                     f"valid values are {', '.join(HELM_DELETE_POLICIES)}")
 
     if ANN_SYNC_OPTIONS in ann:
-        for entry in _csv(ann[ANN_SYNC_OPTIONS]):
-            key, sep, value = (s.strip() for s in entry.partition("="))
-            if key not in _SYNC_OPTION_VALUES:
-                hint = next((k for k in _SYNC_OPTION_VALUES if k.lower() == key.lower()), None)
-                known = ", ".join(f"{k}={'|'.join(v)}" for k, v in _SYNC_OPTION_VALUES.items())
-                bad(f"{ANN_SYNC_OPTIONS} has unknown option {entry!r}"
-                    + (f" (did you mean {hint}?)" if hint else "") + f"; valid options are {known}")
-            elif not sep or value not in _SYNC_OPTION_VALUES[key]:
-                bad(f"{ANN_SYNC_OPTIONS} {entry!r} has an invalid value; valid values are "
-                    + ", ".join(f"{key}={v}" for v in _SYNC_OPTION_VALUES[key]))
+        for text in parse_sync_options(ann[ANN_SYNC_OPTIONS]).problems:
+            bad(text)
 
-    if is_hook(m) and not m.name and not m.generate_name:
+    if runs_as_hook(m) and not m.name and not m.generate_name:
         bad("a hook needs metadata.name or metadata.generateName")
     return problems
 
@@ -424,7 +477,7 @@ class Step:
     wave: int
     hook: bool
     hook_types: tuple[str, ...]
-    delete_policies: frozenset[str]
+    delete_policies: frozenset[HookDeletePolicy]
     options: SyncOptions
     moved_by: str | None  # e.g. "Namespace demo is needed by Deployment.apps demo/web"
     order: int  # position in the plan, from 0
@@ -492,7 +545,7 @@ class Step:
             "hook": self.hook,
             "hookTypes": list(self.hook_types),
             "helmHooks": list(self.helm_hooks),
-            "deletePolicies": sorted(self.delete_policies, key=DELETE_POLICIES.index),
+            "deletePolicies": [str(p) for p in sorted(self.delete_policies, key=DELETE_POLICIES.index)],
             "syncOptions": self.options.to_strings(),
             "movedBy": self.moved_by,
             "runsOnlyOnFailure": self.runs_only_on_failure,
@@ -538,7 +591,7 @@ class _Entry:
 
 def _sort_key(e: _Entry) -> tuple[Any, ...]:
     m = e.manifest
-    return (int(e.phase), e.wave, KIND_ORDER.get(m.kind, UNKNOWN_KIND_ORDER), m.name or m.generate_name,
+    return (int(e.phase), e.wave, kind_rank(m.kind), m.name or m.generate_name,
             m.namespace, m.group, m.kind, e.index)
 
 
@@ -548,13 +601,8 @@ def _is_namespace(m: Manifest) -> bool:
 
 def _crd_target(m: Manifest) -> str | None:
     """``group/Kind`` served by a CRD, or ``None`` when ``m`` is not a (complete) CRD."""
-    if m.kind != "CustomResourceDefinition" or m.group != CRD_GROUP:
-        return None
-    spec = m.obj.get("spec") or {}
-    group, kind = spec.get("group"), (spec.get("names") or {}).get("kind")
-    if not isinstance(group, str) or not isinstance(kind, str):
-        return None
-    return f"{group}/{kind}"
+    crd = crd_spec(m)
+    return None if crd is None else f"{crd.group}/{crd.kind}"
 
 
 def _move_dependencies(entries: list[_Entry], dep_key: Any, user_key: Any, what: str) -> None:

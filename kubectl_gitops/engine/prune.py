@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING, Any
 
 from kubectl_gitops.engine import interrupt
 from kubectl_gitops.engine.inventory import LABEL_PART_OF, AppRef, Scope, parse_group_kind
-from kubectl_gitops.engine.plan import KIND_ORDER, UNKNOWN_KIND_ORDER, is_hook, sync_options, wave
+from kubectl_gitops.engine.plan import UNKNOWN_KIND_ORDER, kind_rank, runs_as_hook, sync_options, wave
 from kubectl_gitops.errors import RefusedError
 from kubectl_gitops.events import Event, EventSink, discard
 from kubectl_gitops.model import ANN_FLUX_PRUNE, Manifest, Obj, Origin, ResourceKey
@@ -252,7 +252,7 @@ def candidate(obj: Obj, key: ResourceKey | None = None) -> Candidate:
     """Wrap a live member with what ordering and the guards need (wave, kind rank, sync options)."""
     m = Manifest(obj, Origin("<cluster>"))
     opts = sync_options(m)
-    return Candidate(key=key or m.key, obj=obj, wave=wave(m), kind_rank=KIND_ORDER.get(m.kind, UNKNOWN_KIND_ORDER),
+    return Candidate(key=key or m.key, obj=obj, wave=wave(m), kind_rank=kind_rank(m.kind),
                      prune_last=opts.prune_last, needs_confirm=opts.prune_confirm)
 
 
@@ -263,7 +263,7 @@ def kept_reason(c: Candidate, opts: PruneOptions) -> str:
         return "Prune=false (argocd.argoproj.io/sync-options)"
     if str(m.annotations.get(ANN_FLUX_PRUNE, "")).lower() == "disabled":
         return f"{ANN_FLUX_PRUNE}: disabled"
-    if is_hook(m):
+    if runs_as_hook(m):
         return "a hook: its delete policy removes it, prune never does"
     if (c.key.group, c.key.kind) == CRD_KEY and not opts.allow_crd_deletion:
         return ("a CustomResourceDefinition: deleting it deletes every object of its kind in the cluster; "

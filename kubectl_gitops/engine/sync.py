@@ -39,13 +39,10 @@ from kubectl_gitops.engine.hooks import (
     stale_reason,
 )
 from kubectl_gitops.engine.inventory import LABEL_PART_OF
-from kubectl_gitops.engine.plan import KIND_ORDER, Phase, Plan, Step
+from kubectl_gitops.engine.plan import APPLIED_ACTIONS, HookDeletePolicy, Phase, Plan, Step, StepAction, kind_rank
 from kubectl_gitops.errors import AmbiguousWriteError, GitopsError
 from kubectl_gitops.events import Event, EventSink, discard
 from kubectl_gitops.model import Obj, ResourceKey
-
-UNKNOWN_KIND = max(KIND_ORDER.values()) + 1
-APPLIED = ("created", "configured", "hook")
 
 
 @dataclass(frozen=True)
@@ -63,14 +60,14 @@ class StepResult:
     key: ResourceKey
     phase: Phase
     wave: int
-    action: str  # created | configured | unchanged | hook | skipped | failed
+    action: StepAction
     health: str = ""
     message: str = ""
     seconds: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         return {"phase": str(self.phase), "wave": self.wave, "group": self.key.group, "kind": self.key.kind,
-                "namespace": self.key.namespace, "name": self.key.name, "action": self.action,
+                "namespace": self.key.namespace, "name": self.key.name, "action": str(self.action),
                 "health": self.health, "message": self.message, "seconds": round(self.seconds, 3)}
 
 
@@ -97,7 +94,7 @@ class SyncOutcome:
     @property
     def applied(self) -> int:
         """Objects (and hooks) written before the end or the failure."""
-        return sum(r.action in APPLIED for r in self.steps)
+        return sum(r.action in APPLIED_ACTIONS for r in self.steps)
 
 
 class WaveFailed(GitopsError):
@@ -168,15 +165,15 @@ class Syncer:
             interrupt.check(f"before {phase} wave {wave}")
             self._clean_earlier_copies([s for s in batch if s.hook])
             results = self._apply_batch(batch, out)
-            failed = [r for r in results if r.action == "failed"]
+            failed = [r for r in results if r.action == StepAction.FAILED]
             if failed:
                 raise WaveFailed(f"{phase} wave {wave}: {len(failed)} object(s) could not be applied", failed)
-            applied += sum(r.action in ("created", "configured", "hook") for r in results)
+            applied += sum(r.action in APPLIED_ACTIONS for r in results)
             if any(s.kind == "CustomResourceDefinition" for s in batch):
                 self._wait([s for s in batch if s.kind == "CustomResourceDefinition"], phase, wave, start)
                 self._resolve_pending_types()
         self._wait(steps, phase, wave, start)
-        self._delete_hooks_by_policy([s for s in steps if s.hook], "HookSucceeded")
+        self._delete_hooks_by_policy([s for s in steps if s.hook], HookDeletePolicy.HOOK_SUCCEEDED)
         seconds = time.monotonic() - start
         self.on_event(Event("wave.done", f"{phase} wave {wave}: {applied} applied, healthy in {seconds:.1f}s",
                             {"phase": str(phase), "wave": wave, "applied": applied, "seconds": round(seconds, 3)}))
@@ -202,7 +199,7 @@ class Syncer:
 
     def _apply_step(self, step: Step) -> StepResult:
         t0 = time.monotonic()
-        res = StepResult(step.key, step.phase, step.wave, "unchanged")
+        res = StepResult(step.key, step.phase, step.wave, StepAction.UNCHANGED)
         if not step.hook and not self.needs_apply(step):
             return res
         rt = self.types.get(step.key)
@@ -216,40 +213,41 @@ class Syncer:
             if step.hook and step.generated:
                 created = self._create_hook(step, obj, rt)
                 self.hook_names[step.order] = created["metadata"]["name"]
-                res.action = "hook"
+                res.action = StepAction.HOOK
             elif step.options.replace:
                 res.action = self._replace(step, obj, rt)
             else:
                 query_force = self.config.force_conflicts or step.options.force
                 existed = step.key in self.existing
                 self.cluster.apply(obj, rt, force=query_force)
-                res.action = "hook" if step.hook else ("configured" if existed else "created")
+                res.action = (StepAction.HOOK if step.hook
+                              else StepAction.CONFIGURED if existed else StepAction.CREATED)
         except ApiError as e:
-            res.action, res.health, res.message = "failed", "", e.message
+            res.action, res.health, res.message = StepAction.FAILED, "", e.message
             if e.field_manager_conflict:
                 res.message += "; another field manager owns these fields: re-run with --force-conflicts to take them"
         res.seconds = time.monotonic() - t0
         self.on_event(Event("apply", f"{step.key} {res.action}", {
-            "phase": str(step.phase), "wave": step.wave, "key": str(step.key), "action": res.action,
+            "phase": str(step.phase), "wave": step.wave, "key": str(step.key), "action": str(res.action),
             "name": self.hook_names.get(step.order, step.name), "detail": res.message}))
         return res
 
-    def _replace(self, step: Step, obj: Obj, rt: ResourceType) -> str:
+    def _replace(self, step: Step, obj: Obj, rt: ResourceType) -> StepAction:
         live = self.cluster.get(rt, step.namespace or None, step.name)
         if live is None:
             self.cluster.create(obj, rt)
-            return "created"
+            return StepAction.CREATED
         if step.options.force:
             self.cluster.delete(rt, step.namespace or None, step.name, propagation="Foreground")
             self._wait_gone([(rt, step.namespace, step.name)])
             self.cluster.create(obj, rt)
-            return "configured"
+            return StepAction.CONFIGURED
         body = dict(obj)
         body["metadata"] = {**(obj.get("metadata") or {}),
                             "resourceVersion": (live.get("metadata") or {}).get("resourceVersion")}
         self.cluster.request("PUT", rt.path(step.namespace or None, step.name), body=body,
                              query={"fieldManager": FIELD_MANAGER}, retry_conflicts=True)
-        return "configured"
+        return StepAction.CONFIGURED
 
     # -- health -------------------------------------------------------------------------------------
     def _wait(self, steps: list[Step], phase: Phase, wave: int, start: float) -> None:
@@ -280,7 +278,7 @@ class Syncer:
             bad = [(s, h) for s, h in healths if h.status is HealthStatus.DEGRADED]
             if bad:
                 raise WaveFailed(f"{phase} wave {wave}: {len(bad)} object(s) degraded",
-                                 [StepResult(s.key, phase, wave, "failed", h.status.value, h.message)
+                                 [StepResult(s.key, phase, wave, StepAction.FAILED, h.status.value, h.message)
                                   for s, h in bad])
             pending = [(s, h) for s, h in healths if not h.healthy]
             if not pending:
@@ -291,7 +289,7 @@ class Syncer:
                 raise WaveFailed(
                     f"{phase} wave {wave}: timed out after {limit:.0f}s waiting for {len(pending)} object(s) "
                     "to become healthy (raise --wave-timeout, or check the objects)",
-                    [StepResult(s.key, phase, wave, "failed", h.status.value, h.message) for s, h in pending])
+                    [StepResult(s.key, phase, wave, StepAction.FAILED, h.status.value, h.message) for s, h in pending])
             interrupt.check(f"while waiting for {phase} wave {wave}")
             time.sleep(self.config.poll_interval)
 
@@ -382,7 +380,7 @@ class Syncer:
         for s in hooks:
             rt = self.types.get(s.key) or self._type_for(s)
             ns = s.namespace or None
-            if not s.generated and "BeforeHookCreation" in s.delete_policies:
+            if not s.generated and HookDeletePolicy.BEFORE_HOOK_CREATION in s.delete_policies:
                 interrupt.check(f"before deleting {s.key}")
                 if self.cluster.delete(rt, ns, s.name, propagation="Background"):
                     doomed.append((rt, s.namespace, s.name))
@@ -412,7 +410,7 @@ class Syncer:
                                     {"key": str(s.key), "name": meta["name"], "run": run_of(obj), "reason": reason}))
         self._wait_gone(doomed)
 
-    def _delete_hooks_by_policy(self, hooks: list[Step], policy: str) -> None:
+    def _delete_hooks_by_policy(self, hooks: list[Step], policy: HookDeletePolicy) -> None:
         for s in hooks:
             if policy in s.delete_policies:
                 rt = self.types.get(s.key) or self._type_for(s)
@@ -420,17 +418,17 @@ class Syncer:
                 if name:
                     self.cluster.delete(rt, s.namespace or None, name, propagation="Background")
                     self.on_event(Event("hook.deleted", f"{s.key} deleted ({policy})",
-                                        {"key": str(s.key), "policy": policy}))
+                                        {"key": str(s.key), "policy": str(policy)}))
 
     def _all_hooks_run(self, out: SyncOutcome) -> list[Step]:
-        ran = {r.key for r in out.steps if r.action == "hook"}
+        ran = {r.key for r in out.steps if r.action == StepAction.HOOK}
         return [s for s in self.plan.steps if s.hook and s.key in ran and s.phase is not Phase.SYNC_FAIL]
 
     def _after_failure(self, out: SyncOutcome) -> None:
         """After a failed wave or a cluster error: delete hooks by ``HookFailed`` and run the SyncFail hooks,
         best effort (a cluster that fails here too is noted in the message; a signal stops it)."""
         try:
-            self._delete_hooks_by_policy(self._all_hooks_run(out), "HookFailed")
+            self._delete_hooks_by_policy(self._all_hooks_run(out), HookDeletePolicy.HOOK_FAILED)
         except GitopsError as e:
             if _interrupted(e):
                 out.error = out.error or e
@@ -464,7 +462,7 @@ class Syncer:
             rt = self.cluster.refresh_discovery().lookup(step.manifest.api_version, step.kind)
         if rt is None:
             raise WaveFailed(f"{step.key}: the cluster does not serve {step.manifest.api_version} {step.kind}",
-                             [StepResult(step.key, step.phase, step.wave, "failed", "", "kind not served")])
+                             [StepResult(step.key, step.phase, step.wave, StepAction.FAILED, "", "kind not served")])
         self.types[step.key] = rt
         return rt
 
@@ -488,7 +486,7 @@ def _kind_batches(steps: list[Step]) -> list[list[Step]]:
     batches: list[list[Step]] = []
     last = None
     for s in steps:
-        rank = KIND_ORDER.get(s.kind, UNKNOWN_KIND)
+        rank = kind_rank(s.kind)
         if batches and rank == last:
             batches[-1].append(s)
         else:

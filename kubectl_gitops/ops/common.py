@@ -20,7 +20,7 @@ from kubectl_gitops.engine.diff.compare import (
 )
 from kubectl_gitops.errors import ValidationError
 from kubectl_gitops.events import Event, EventSink, discard
-from kubectl_gitops.model import Manifest, Obj, ResourceKey
+from kubectl_gitops.model import Manifest, Obj, ResourceKey, crd_spec
 from kubectl_gitops.secrets import decrypt_if_encrypted
 from kubectl_gitops.settings import Settings
 from kubectl_gitops.source.desired import Desired, load_desired
@@ -51,14 +51,8 @@ class Loaded:
 
 def crd_kinds(manifests: list[Manifest]) -> set[tuple[str, str]]:
     """(group, kind) of every CustomResourceDefinition in the set."""
-    out = set()
-    for m in manifests:
-        if m.kind == "CustomResourceDefinition":
-            spec = m.obj.get("spec") or {}
-            kind = (spec.get("names") or {}).get("kind")
-            if spec.get("group") and kind:
-                out.add((str(spec["group"]), str(kind)))
-    return out
+    crds = (crd_spec(m) for m in manifests)
+    return {(c.group, c.kind) for c in crds if c is not None and c.group and c.kind}
 
 
 def load(settings: Settings, *, committed_only: bool, on_event: EventSink = discard,

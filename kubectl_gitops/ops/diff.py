@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass, field
 
 from kubectl_gitops.engine.diff import Change
-from kubectl_gitops.engine.plan import build_plan, is_hook, plan_annotation_checks
+from kubectl_gitops.engine.plan import build_plan, plan_annotation_checks, runs_as_hook
 from kubectl_gitops.events import EventSink, discard
 from kubectl_gitops.model import Manifest
 from kubectl_gitops.ops.app import file_selection, note_ownership, pending_deletions, resolve_app
@@ -51,8 +51,8 @@ def run_diff(settings: Settings, opts: CompareOptions, *, on_event: EventSink = 
     order = {step.key: step.order for step in build_plan(loaded.desired.manifests, checked=True).steps}
     by_key = {m.key: m for m in loaded.desired.manifests}
     ordered = sorted(computed.changes, key=lambda c: order.get(c.key, len(order)))
-    hooks = [c for c in ordered if c.key in by_key and is_hook(by_key[c.key])]
-    objects = [c for c in ordered if not (c.key in by_key and is_hook(by_key[c.key]))]
+    hooks = [c for c in ordered if c.key in by_key and runs_as_hook(by_key[c.key])]
+    objects = [c for c in ordered if not (c.key in by_key and runs_as_hook(by_key[c.key]))]
     return DiffResult(objects, loaded.desired.checkout, loaded.cluster.context, dry_runs=computed.dry_runs,
                       requests=loaded.cluster.requests, timings=loaded.timings, hooks=hooks,
                       manifests=loaded.desired.manifests)

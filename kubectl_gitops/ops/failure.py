@@ -23,7 +23,8 @@ def step_counts(outcome: SyncOutcome) -> dict[str, int]:
     """How many steps ended in each action (created, configured, unchanged, hook, failed, ...)."""
     counts: dict[str, int] = {}
     for step in outcome.steps:
-        counts[step.action] = counts.get(step.action, 0) + 1
+        action = str(step.action)  # the plain string (records are YAML/JSON)
+        counts[action] = counts.get(action, 0) + 1
     return counts
 
 

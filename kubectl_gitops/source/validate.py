@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubectl_gitops.errors import ValidationError
-from kubectl_gitops.model import ANN_HELM_HOOK, ANN_HOOK, Manifest, ResourceKey, split_api_version
+from kubectl_gitops.model import ANN_HELM_HOOK, ANN_HOOK, CrdSpec, Manifest, ResourceKey, crd_spec, split_api_version
 
 ScopeResolver = Callable[[str, str], bool | None]  # (apiVersion, kind) -> namespaced? None = not served/unknown
 
@@ -67,35 +67,19 @@ _LABEL_NAME_KINDS = frozenset({("", "Namespace"), ("", "Service")})
 _PATH_SEGMENT_GROUPS = frozenset({"rbac.authorization.k8s.io"})
 
 
-@dataclass(frozen=True)
-class _Crd:
-    group: str
-    kind: str
-    namespaced: bool
-    versions: tuple[str, ...]
-
-
-def is_hook(m: Manifest) -> bool:
+def has_hook_annotation(m: Manifest) -> bool:
+    """Annotated as a hook (Argo's or Helm's annotation, whatever its value): such an object may be named by
+    ``generateName`` alone. Whether it runs as a hook is the plan's ``runs_as_hook``."""
     ann = m.obj.get("metadata", {}).get("annotations") if isinstance(m.obj.get("metadata"), dict) else None
     return isinstance(ann, dict) and (ANN_HOOK in ann or ANN_HELM_HOOK in ann)
 
 
-def _crds(manifests: Iterable[Manifest]) -> dict[tuple[str, str], _Crd]:
-    found: dict[tuple[str, str], _Crd] = {}
+def _crds(manifests: Iterable[Manifest]) -> dict[tuple[str, str], CrdSpec]:
+    found: dict[tuple[str, str], CrdSpec] = {}
     for m in manifests:
-        if m.kind != "CustomResourceDefinition" or m.group != "apiextensions.k8s.io":
-            continue
-        spec = m.obj.get("spec")
-        if not isinstance(spec, dict):
-            continue
-        names = spec.get("names")
-        group, kind = spec.get("group"), names.get("kind") if isinstance(names, dict) else None
-        if not isinstance(group, str) or not isinstance(kind, str):
-            continue
-        versions = tuple(str(v.get("name")) for v in spec.get("versions") or [] if isinstance(v, dict))
-        if not versions and isinstance(spec.get("version"), str):  # apiextensions v1beta1
-            versions = (spec["version"],)
-        found[(group, kind)] = _Crd(group, kind, spec.get("scope", "Namespaced") != "Cluster", versions)
+        crd = crd_spec(m)
+        if crd is not None:
+            found[(crd.group, crd.kind)] = crd
     return found
 
 
@@ -123,7 +107,7 @@ class Analysis:
     namespaced: list[bool | None]
 
 
-def _scope(group: str, version: str, api_version: str, kind: str, crd: _Crd | None,
+def _scope(group: str, version: str, api_version: str, kind: str, crd: CrdSpec | None,
            resolve: ScopeResolver | None) -> tuple[bool | None, str | None]:
     """(namespaced?, problem): the cluster, then CRDs in the set, then (offline) the built-in table."""
     if resolve is None:
@@ -193,7 +177,7 @@ def analyse(manifests: Sequence[Manifest], *, default_namespace: str, resolve: S
 
         # Names.
         if name is None or name == "":
-            if generate_name and is_hook(m):
+            if generate_name and has_hook_annotation(m):
                 if not isinstance(generate_name, str) or _name_problem(generate_name.rstrip("-") or "x", group,
                                                                        kind):
                     report(f"invalid generateName {generate_name!r}; use lowercase letters, digits and '-'")

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from kubectl_gitops.engine.plan import Phase, build_plan
-from kubectl_gitops.engine.sync import UNKNOWN_KIND, StepResult, SyncConfig, WaveFailed, _kind_batches
+from kubectl_gitops.engine.sync import StepResult, SyncConfig, WaveFailed, _kind_batches
 from kubectl_gitops.errors import ExitCode
 from kubectl_gitops.model import Manifest, Origin, ResourceKey
 
@@ -93,9 +93,10 @@ def test_kind_batches_keep_every_step_once_and_in_plan_order() -> None:
 
 
 def test_unknown_kinds_rank_after_every_known_kind() -> None:
-    from kubectl_gitops.engine.plan import KIND_ORDER
+    from kubectl_gitops.engine.plan import KIND_ORDER, UNKNOWN_KIND_ORDER, kind_rank
 
-    assert max(KIND_ORDER.values()) < UNKNOWN_KIND
+    assert max(KIND_ORDER.values()) < UNKNOWN_KIND_ORDER == kind_rank("Widget") == kind_rank("")
+    assert kind_rank("Namespace") == 0
 
 
 def test_a_step_result_is_json_with_rounded_seconds() -> None:
