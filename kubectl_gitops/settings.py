@@ -1,11 +1,24 @@
-"""Option values shared by commands, as frozen dataclasses (no click, no I/O).
+"""Option values shared by commands, as frozen dataclasses (no click, no I/O), and the environment the core reads.
 
-The CLI fills them from flags, then ``KUBECTL_GITOPS_*`` environment variables; the core only reads them.
+The CLI fills the options from flags, then ``KUBECTL_GITOPS_*`` environment variables; the core only reads them.
+The core's own tunables from the environment (helm/kustomize/kubectl binaries, render and git timeouts, the
+clone cache, the transport switch, the placeholders off switch, the fault point of crash tests, who runs the
+command) are read only here, by ``environment()``, at the moment they are used, so a test or a long-lived
+process that changes one is seen; the variable names are defined here once.
+
+Exceptions, each explained in its module's docstring: rules of another tool that we mirror read their own
+variables where that tool's rule is implemented — kubectl's (``KUBECONFIG``, ``KUBERNETES_SERVICE_HOST``/
+``_PORT`` in-cluster, ``HTTPS_PROXY``/``NO_PROXY``: cluster.kubeconfig, cluster.officialclient), sops' key
+variables (``SOPS_AGE_KEY*``: secrets.keys, secrets), the Vault CLI's (``VAULT_*``/``BAO_*``/``AVP_*``:
+secrets.vault ``from_env``); and child processes (git, helm, kustomize, exec credential plugins) inherit
+the environment as they would from a shell (source.repo, cluster.transport).
 """
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from kubectl_gitops.errors import UsageError
@@ -76,3 +89,59 @@ def parse_duration(text: str, *, flag: str = "duration") -> float:
     if not m:
         raise UsageError(f"invalid value {text!r} for {flag}: use a number with a unit, e.g. 30s, 5m, 1h")
     return float(m.group(1)) * _UNITS[m.group(2)]
+
+
+# --- the environment the core reads -------------------------------------------------------------------------
+
+HELM_ENV = "KUBECTL_GITOPS_HELM"  # the helm binary (default: helm on PATH)
+KUSTOMIZE_ENV = "KUBECTL_GITOPS_KUSTOMIZE"  # the kustomize (or kubectl) binary (default: kustomize, else kubectl)
+RENDER_TIMEOUT_ENV = "KUBECTL_GITOPS_RENDER_TIMEOUT"  # seconds per kustomize/helm run; default 300
+CACHE_ENV = "KUBECTL_GITOPS_CACHE"  # where remote repositories are cloned (below it: repos/)
+GIT_TIMEOUT_ENV = "KUBECTL_GITOPS_GIT_TIMEOUT"  # seconds for clone/fetch; default 300
+TRANSPORT_ENV = "KUBECTL_GITOPS_TRANSPORT"  # "kubernetes-client": always use the official client
+PLACEHOLDERS_ENV = "KUBECTL_GITOPS_PLACEHOLDERS"  # off/false/0/no: leave <placeholders> unresolved
+FAULT_ENV = "KUBECTL_GITOPS_FAULT"  # crash-safety tests: the fault point to die at
+DEFAULT_RENDER_TIMEOUT = 300.0
+DEFAULT_GIT_TIMEOUT = 300.0
+
+
+def _seconds(text: str | None, default: float) -> float:
+    try:
+        return float(text or default)
+    except ValueError:
+        return default
+
+
+@dataclass(frozen=True)
+class Environment:
+    """What the core takes from the environment; ``environment()`` reads it (see the module docstring)."""
+
+    helm: str | None = None
+    kustomize: str | None = None
+    kubectl: str | None = None  # KUBECTL_PATH: set by kubectl for its plugins
+    render_timeout: float = DEFAULT_RENDER_TIMEOUT
+    cache: str | None = None
+    git_timeout: float = DEFAULT_GIT_TIMEOUT
+    transport: str | None = None
+    placeholders_off: bool = False
+    fault: str | None = None
+    user: str | None = None  # $USER, else $LOGNAME
+    pod: str | None = None  # inside a pod (KUBERNETES_SERVICE_HOST set): $POD_NAME, else $HOSTNAME
+
+
+def environment(env: Mapping[str, str] | None = None) -> Environment:
+    """The core's tunables from ``env`` (default: the process environment, read now)."""
+    env = os.environ if env is None else env
+    return Environment(
+        helm=env.get(HELM_ENV) or None,
+        kustomize=env.get(KUSTOMIZE_ENV) or None,
+        kubectl=env.get("KUBECTL_PATH") or None,
+        render_timeout=_seconds(env.get(RENDER_TIMEOUT_ENV), DEFAULT_RENDER_TIMEOUT),
+        cache=env.get(CACHE_ENV) or None,
+        git_timeout=_seconds(env.get(GIT_TIMEOUT_ENV), DEFAULT_GIT_TIMEOUT),
+        transport=env.get(TRANSPORT_ENV) or None,
+        placeholders_off=env.get(PLACEHOLDERS_ENV, "").lower() in ("off", "false", "0", "no"),
+        fault=env.get(FAULT_ENV) or None,
+        user=env.get("USER") or env.get("LOGNAME") or None,
+        pod=(env.get("POD_NAME") or env.get("HOSTNAME") or None) if env.get("KUBERNETES_SERVICE_HOST") else None,
+    )

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import random
 import threading
 import time
@@ -46,7 +45,7 @@ from urllib.parse import quote
 from kubectl_gitops import FIELD_MANAGER, __version__
 from kubectl_gitops.errors import AmbiguousWriteError, ClusterError, TransportError
 from kubectl_gitops.model import Obj, group_kind, split_api_version
-from kubectl_gitops.settings import ClusterOptions
+from kubectl_gitops.settings import ClusterOptions, environment
 
 USER_AGENT = f"kubectl-gitops/{__version__}"
 DEFAULT_TIMEOUT = 30.0
@@ -57,7 +56,6 @@ BACKOFF_BASE, BACKOFF_CAP = 0.1, 2.0  # seconds: attempt n waits between half an
 MAX_ATTEMPTS = 10  # per request: back-offs add up to 4-8 s, so a short outage of the server is ridden out
 UNREACHED_ATTEMPTS = 3  # refused connections before any answer from this server
 AGGREGATED_DISCOVERY = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json"
-TRANSPORT_ENV = "KUBECTL_GITOPS_TRANSPORT"  # "kubernetes-client": always use the official client
 
 
 class ApiError(ClusterError):
@@ -206,7 +204,7 @@ class Cluster:
 
         endpoint = resolve(opts.kubeconfig, opts.context, opts.namespace)
         transport: Any
-        if endpoint.unsupported or os.environ.get(TRANSPORT_ENV) == "kubernetes-client":
+        if endpoint.unsupported or environment().transport == "kubernetes-client":
             from kubectl_gitops.cluster.officialclient import OfficialTransport
 
             transport = OfficialTransport(opts, user_agent=USER_AGENT, pool_size=pool_size)

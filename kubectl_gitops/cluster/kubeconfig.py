@@ -16,6 +16,10 @@ client certificates (file or data), ``token``, ``tokenFile``, exec credential pl
 or an ``HTTPS_PROXY`` that applies to the server; basic auth) sets ``Endpoint.unsupported`` and the cluster layer
 hands the connection to the official client, which knows them (impersonation together with one of them is
 refused: the official client would silently drop it).
+
+Environment: this module reads ``KUBECONFIG``, ``KUBERNETES_SERVICE_HOST``/``_PORT`` and ``HTTPS_PROXY``/
+``NO_PROXY`` itself (an exception to "only settings reads the environment"): they are kubectl's rules, which
+this reader implements, not our options (see kubectl_gitops.settings).
 """
 
 from __future__ import annotations

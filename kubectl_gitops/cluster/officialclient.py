@@ -4,6 +4,9 @@
 knows (``auth-provider`` plugins, ``proxy-url`` or ``HTTPS_PROXY``, basic auth);
 ``KUBECTL_GITOPS_TRANSPORT=kubernetes-client`` forces this path for every connection. The client is imported here
 only, and only then.
+
+Environment: like ``kubeconfig``, this module reads ``KUBECONFIG`` and ``KUBERNETES_SERVICE_HOST`` itself, to
+load the kubeconfig by kubectl's rules (see kubectl_gitops.settings).
 """
 
 from __future__ import annotations

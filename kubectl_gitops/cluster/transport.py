@@ -10,7 +10,8 @@ Exec credential plugins follow client.authentication.k8s.io v1/v1beta1 as kubect
 ``KUBERNETES_EXEC_INFO`` (with the cluster when ``provideClusterInfo``), the stanza's ``env`` and ``args``, stdin
 only when interactive, the credential cached until ``expirationTimestamp`` and fetched again once after a 401.
 Tokens and keys are registered with ``redact`` and never written to disk (client keys go through an anonymous
-in-memory file where the platform has one, else a private temporary file removed at once).
+in-memory file where the platform has one, else a private temporary file removed at once). An exec plugin
+inherits our environment, as kubectl passes it its own (the only read of ``os.environ`` here).
 
 The transport never re-sends a request the server may have received: a failure is a ``TransportError`` whose
 ``sent`` says whether the whole request went out (then the server may have acted on it), and ``cluster.py``

@@ -38,6 +38,7 @@ from typing import Any
 
 from kubectl_gitops.errors import AmbiguousWriteError, ClusterError, OperationFailed, RefusedError
 from kubectl_gitops.events import Event, EventSink, discard
+from kubectl_gitops.settings import environment
 
 LEASE_PREFIX = "kubectl-gitops."
 LEASE_API = "coordination.k8s.io/v1"
@@ -62,11 +63,10 @@ class LeaseOptions:
 
 def local_holder() -> str:
     """``user@host``, or the pod's name inside a pod (``POD_NAME``, else ``HOSTNAME``)."""
-    if os.environ.get("KUBERNETES_SERVICE_HOST"):
-        pod = os.environ.get("POD_NAME") or os.environ.get("HOSTNAME")
-        if pod:
-            return f"pod/{pod}"
-    user = os.environ.get("USER") or os.environ.get("LOGNAME")
+    env = environment()
+    if env.pod:
+        return f"pod/{env.pod}"
+    user = env.user
     if not user:
         try:
             user = getpass.getuser()

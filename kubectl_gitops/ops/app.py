@@ -65,23 +65,21 @@ from kubectl_gitops.engine.record_merge import RecordUpdate, merge_record, new_r
 from kubectl_gitops.errors import GitopsError, RefusedError
 from kubectl_gitops.events import Event, EventSink, discard
 from kubectl_gitops.model import Manifest, Obj, ResourceKey
-from kubectl_gitops.settings import Settings, SourceOptions
+from kubectl_gitops.settings import Settings, SourceOptions, environment
 from kubectl_gitops.source.repo import Checkout
-
-FAULT_ENV = "KUBECTL_GITOPS_FAULT"
 
 
 def fault_point(name: str) -> None:
     """Die here, like ``kill -9``, when ``KUBECTL_GITOPS_FAULT`` names this point (crash-safety tests)."""
-    if os.environ.get(FAULT_ENV) == name:
+    if environment().fault == name:
         os._exit(137)
 
 
 def current_user() -> str:
     """Who runs the command, for the history: ``$USER``, else the login name."""
-    for var in ("USER", "LOGNAME"):
-        if os.environ.get(var):
-            return os.environ[var]
+    user = environment().user
+    if user:
+        return user
     try:
         return getpass.getuser()
     except Exception:

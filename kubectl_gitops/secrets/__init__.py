@@ -13,7 +13,8 @@ check          ``secrets check``: plaintext, MAC and recipient checks for CI
 gitsetup       git textconv and merge driver
 =============  ================================================================================
 
-The render pipeline calls :func:`decrypt_if_encrypted` on every manifest file.
+The render pipeline calls :func:`decrypt_if_encrypted` on every manifest file. The keyring it uses follows
+sops' key variables (``SOPS_AGE_KEY*``, read from the environment like sops does; see ``keys``).
 """
 
 from __future__ import annotations

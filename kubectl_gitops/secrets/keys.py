@@ -13,6 +13,10 @@ Sources, all of them read and combined (like sops 3.13):
 
 Lines starting with ``#`` and blank lines are skipped. SSH keys, plugins and post-quantum keys are
 not supported. Secret keys are registered with ``redact`` as soon as they are read.
+
+Environment: the ``SOPS_AGE_*`` variables and ``XDG_CONFIG_HOME`` are read here (``env`` defaults to the
+process environment), an exception to "only settings reads the environment": they are sops' rules, which this
+module mirrors, not our options (see kubectl_gitops.settings).
 """
 
 from __future__ import annotations

@@ -13,7 +13,9 @@ Configuration, like the ``vault``/``bao`` CLIs and AVP: ``VAULT_ADDR`` (or ``BAO
 write, ``VAULT_NAMESPACE``, ``VAULT_CACERT``, ``VAULT_SKIP_VERIFY``, ``VAULT_CLIENT_TIMEOUT`` (default 10s),
 ``AVP_KV_VERSION`` (default 2;
 the ``avp.kubernetes.io/kv-version`` annotation wins). The token is registered with ``redact`` and never
-appears in a message or ``repr``.
+appears in a message or ``repr``. ``VaultKV.from_env`` reads these variables itself (an exception to
+"only settings reads the environment", see kubectl_gitops.settings): they are the Vault CLI's rules, and a
+user who has ``vault`` working expects them to mean the same here.
 
 Which paths a placeholder may read (the repository is untrusted input; see docs/security.md). A path
 written in a repository is checked twice before it is sent with the user's token:

@@ -52,7 +52,7 @@ import yaml
 
 from kubectl_gitops.errors import RenderError
 from kubectl_gitops.model import Manifest, Obj, Origin
-from kubectl_gitops.settings import SourceOptions
+from kubectl_gitops.settings import HELM_ENV, KUSTOMIZE_ENV, RENDER_TIMEOUT_ENV, SourceOptions, environment
 from kubectl_gitops.source.unitguard import (
     CHART_FILE,
     KUSTOMIZATION_FILES,
@@ -72,9 +72,6 @@ SUPPORT_FILES = frozenset({
     ".sops.yaml", "Chart.yaml", "Chart.lock", "values.yaml", "values.yml", "values.schema.json",
     "kustomizeconfig.yaml", "kustomizeconfig.yml",
 })
-HELM_ENV = "KUBECTL_GITOPS_HELM"
-KUSTOMIZE_ENV = "KUBECTL_GITOPS_KUSTOMIZE"
-TIMEOUT_ENV = "KUBECTL_GITOPS_RENDER_TIMEOUT"  # seconds per kustomize/helm run; default 300
 KUSTOMIZE_ORIGIN_ANNOTATION = "config.kubernetes.io/origin"
 
 
@@ -198,14 +195,11 @@ def _selected(rel: str, opts: SourceOptions) -> bool:
 
 
 def _timeout() -> float:
-    try:
-        return float(os.environ.get(TIMEOUT_ENV) or 300)
-    except ValueError:
-        return 300.0
+    return environment().render_timeout
 
 
 def _from_env(var: str, what: str) -> str | None:
-    value = os.environ.get(var)
+    value = {HELM_ENV: environment().helm, KUSTOMIZE_ENV: environment().kustomize}[var]
     if not value:
         return None
     found = shutil.which(value)
@@ -233,7 +227,7 @@ def kustomize_command(rel_dir: str = ".") -> list[str]:
     found = shutil.which("kustomize")
     if found:
         return [found, "build"]
-    kubectl = os.environ.get("KUBECTL_PATH") or shutil.which("kubectl")  # KUBECTL_PATH: set by kubectl for plugins
+    kubectl = environment().kubectl or shutil.which("kubectl")  # KUBECTL_PATH: set by kubectl for plugins
     if kubectl and shutil.which(kubectl):
         return [kubectl, "kustomize"]
     raise RenderError(f"{rel_dir}: building this kustomization needs 'kustomize' or 'kubectl', neither is on PATH",
@@ -265,7 +259,7 @@ def _run(cmd: list[str], *, root: Path) -> tuple[bool, str]:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=_timeout(), check=False,
                               stdin=subprocess.DEVNULL, cwd=root)
     except subprocess.TimeoutExpired:
-        return False, f"timed out after {_timeout():.0f}s (raise {TIMEOUT_ENV})"
+        return False, f"timed out after {_timeout():.0f}s (raise {RENDER_TIMEOUT_ENV})"
     except OSError as e:
         raise RenderError(f"cannot run {cmd[0]}: {e.strerror}", hint="check that the binary exists and is executable",
                           ) from e

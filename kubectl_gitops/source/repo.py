@@ -37,6 +37,9 @@ they are registered with ``redact`` and never appear in a ``Checkout`` or an err
 them (in its arguments and in the cache's config) and the credentials from an inline credential helper that
 reads them from its environment and answers only for the URL's host. The cache is keyed by the URL without
 credentials (two tokens for one repository share one clone); its folders are 0700.
+
+Environment: the cache folder and the git timeout come from ``settings.environment()``; git itself inherits our
+environment (plus ``_GIT_ENV``), as it would from a shell.
 """
 
 from __future__ import annotations
@@ -58,16 +61,13 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from kubectl_gitops import redact
 from kubectl_gitops.errors import SourceError
-from kubectl_gitops.settings import SourceOptions
+from kubectl_gitops.settings import CACHE_ENV, GIT_TIMEOUT_ENV, SourceOptions, environment
 from kubectl_gitops.source.export import CRAFTED_HINT, exported
 from kubectl_gitops.source.remote import has_scheme, looks_remote
 
 if TYPE_CHECKING:  # GitPython is imported lazily: `kubectl gitops --help` must stay fast.
     from git import Repo
 
-CACHE_ENV = "KUBECTL_GITOPS_CACHE"
-GIT_TIMEOUT_ENV = "KUBECTL_GITOPS_GIT_TIMEOUT"  # seconds for clone/fetch; default 300
-DEFAULT_GIT_TIMEOUT = 300.0
 
 # Files that make a folder a render unit (see render.py); their presence widens an export to the whole tree.
 
@@ -138,7 +138,7 @@ def _register_credentials(url: str) -> None:
 
 def cache_dir() -> Path:
     """Where remote repositories are cloned: ``$KUBECTL_GITOPS_CACHE/repos`` (default ~/.cache/kubectl-gitops)."""
-    base = os.environ.get(CACHE_ENV) or os.path.join("~", ".cache", "kubectl-gitops")
+    base = environment().cache or os.path.join("~", ".cache", "kubectl-gitops")
     return Path(base).expanduser() / "repos"
 
 
@@ -154,10 +154,7 @@ def _private_dir(path: Path) -> None:
 
 
 def _git_timeout() -> float:
-    try:
-        return float(os.environ.get(GIT_TIMEOUT_ENV) or DEFAULT_GIT_TIMEOUT)
-    except ValueError:
-        return DEFAULT_GIT_TIMEOUT
+    return environment().git_timeout
 
 
 def _git_module() -> Any:

@@ -19,9 +19,9 @@ from cli_helpers import gitops
 from cluster_helpers import cluster_state, kubectl
 from source_helpers import GitRepo
 
-from kubectl_gitops.cluster.client import TRANSPORT_ENV, ApiError, Cluster
+from kubectl_gitops.cluster.client import ApiError, Cluster
 from kubectl_gitops.errors import ClusterError, ExitCode, InvalidInputError
-from kubectl_gitops.settings import ClusterOptions
+from kubectl_gitops.settings import TRANSPORT_ENV, ClusterOptions
 
 pytestmark = pytest.mark.e2e
 
