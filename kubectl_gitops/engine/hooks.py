@@ -32,8 +32,8 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from kubectl_gitops.engine.annotations import HookDeletePolicy, delete_policies, runs_as_hook
 from kubectl_gitops.engine.health import HealthStatus, hook_completed
-from kubectl_gitops.engine.plan import HookDeletePolicy, delete_policies, runs_as_hook
 from kubectl_gitops.model import Manifest, Obj, Origin, ResourceKey
 
 LABEL_RUN = "gitops.kubectl.dev/run"

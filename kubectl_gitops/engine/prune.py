@@ -47,8 +47,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from kubectl_gitops.engine import interrupt
+from kubectl_gitops.engine.annotations import runs_as_hook, sync_options, wave
 from kubectl_gitops.engine.inventory import LABEL_PART_OF, AppRef, Scope, parse_group_kind
-from kubectl_gitops.engine.plan import UNKNOWN_KIND_ORDER, kind_rank, runs_as_hook, sync_options, wave
+from kubectl_gitops.engine.plan import UNKNOWN_KIND_ORDER, kind_rank
 from kubectl_gitops.errors import RefusedError
 from kubectl_gitops.events import Event, EventSink, discard
 from kubectl_gitops.model import ANN_FLUX_PRUNE, Manifest, Obj, Origin, ResourceKey

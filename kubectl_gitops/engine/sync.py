@@ -27,6 +27,7 @@ from kubectl_gitops.cluster.client import ApiError, Cluster, ClusterError, Resou
 from kubectl_gitops.cluster.concurrency import map_bounded
 from kubectl_gitops.cluster.live import Target, fetch_live
 from kubectl_gitops.engine import interrupt
+from kubectl_gitops.engine.annotations import HookDeletePolicy
 from kubectl_gitops.engine.health import Health, HealthStatus, assess, hook_completed
 from kubectl_gitops.engine.hooks import (
     LABEL_HOOK,
@@ -39,7 +40,7 @@ from kubectl_gitops.engine.hooks import (
     stale_reason,
 )
 from kubectl_gitops.engine.inventory import LABEL_PART_OF
-from kubectl_gitops.engine.plan import APPLIED_ACTIONS, HookDeletePolicy, Phase, Plan, Step, StepAction, kind_rank
+from kubectl_gitops.engine.plan import APPLIED_ACTIONS, Phase, Plan, Step, StepAction, kind_rank
 from kubectl_gitops.errors import AmbiguousWriteError, GitopsError
 from kubectl_gitops.events import Event, EventSink, discard
 from kubectl_gitops.model import Obj, ResourceKey
