@@ -22,7 +22,7 @@ from kubectl_gitops.errors import ValidationError
 from kubectl_gitops.events import Event, EventSink, discard
 from kubectl_gitops.model import Manifest, Obj, ResourceKey, crd_spec
 from kubectl_gitops.secrets import decrypt_if_encrypted
-from kubectl_gitops.settings import Settings
+from kubectl_gitops.settings import Settings, environment
 from kubectl_gitops.source.desired import Desired, load_desired
 
 # CompareOptions, applied_object and respect_ignored live with the comparison engine; diff and sync import them here
@@ -113,9 +113,8 @@ def resolve_secret_placeholders(desired: Desired, on_event: EventSink = discard,
     Every path is checked first (``vault.check_placeholder_paths``: well-formed, under ``allow`` — the
     ``--vault-allow-prefix`` prefixes — or, without them, not a system/auth mount): one error lists every
     refused path before Vault is configured or contacted."""
-    import os
 
-    if os.environ.get("KUBECTL_GITOPS_PLACEHOLDERS", "").lower() in ("off", "false", "0", "no"):
+    if environment().placeholders_off:
         return
     from kubectl_gitops.secrets.placeholders import find_placeholders, resolve_placeholders
 
