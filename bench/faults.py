@@ -157,6 +157,8 @@ def main() -> int:
     rates = [float(x) for x in args.rates.split(",")]
     state = cluster_state()
     os.environ["KUBECONFIG"] = state["kubeconfig"]
+    # bin/kubectl-gitops runs on the first python3 on PATH: this interpreter's, which has our dependencies
+    os.environ["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
     print(f"# {cpu_model()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}; {args.objects} objects in "
           f"{args.namespaces} namespaces, {args.seeds} seeds at {', '.join(f'{r:.0%}' for r in rates)}", flush=True)
     tag = uuid.uuid4().hex[:6]
