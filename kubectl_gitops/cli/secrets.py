@@ -69,10 +69,10 @@ def _keyring():  # type: ignore[no-untyped-def]
 
 
 def _decrypt(path: str, text: str | None = None):  # type: ignore[no-untyped-def]
-    from kubectl_gitops.secrets import sops
+    from kubectl_gitops.secrets import sops, sopsfile
 
     text = _read(path) if text is None else text
-    f = sops.parse(text, sops.format_for(path), path)
+    f = sops.parse(text, sopsfile.format_for(path), path)
     kr = _keyring()
     d = sops.decrypt_file(f, kr.identities_for, kr.describe)
     for w in d.warnings:
@@ -99,14 +99,15 @@ def _open_guarded(file: str, config_path: str | None, action: str):  # type: ign
     """Parse FILE, refuse it when it lists a recipient its creation rule does not name (before decrypting
     anything), warn about recipients the rule names that it lacks, then decrypt it.
     Returns (decrypted, the rule's recipients or None when no rule matches)."""
-    from kubectl_gitops.secrets import sops
+    from kubectl_gitops.secrets import sops, sopsfile, sopsrecipients
 
     text = _read(file)
-    f = sops.parse(text, sops.format_for(file), file)
+    f = sops.parse(text, sopsfile.format_for(file), file)
     config, rule = _rule_for(file, config_path)
     allowed = list(rule.recipients) if rule is not None else None
     if f.metadata is not None:
-        mismatch = sops.guard_recipients(f.metadata, allowed, file=file, rule=_rule_name(config, rule), action=action)
+        mismatch = sopsrecipients.guard_recipients(f.metadata, allowed, file=file, rule=_rule_name(config, rule),
+                                                   action=action)
         if mismatch is not None and mismatch.missing:
             printer().warn(f"{mismatch}; the file keeps its recipients (`kubectl gitops secrets updatekeys "
                            f"{file}` adds them)")
@@ -250,7 +251,7 @@ def encrypt_cmd(file: str, in_place: bool, config_path: str | None, age_recipien
       kubectl gitops secrets encrypt secret.json > secret.enc.json
       kubectl gitops secrets encrypt --age age1... -i token-secret.yaml
     """
-    from kubectl_gitops.secrets import sops
+    from kubectl_gitops.secrets import sops, sopsfile
 
     text = _read(file)
     config, rule = _rule_for(file, config_path)
@@ -265,7 +266,7 @@ def encrypt_cmd(file: str, in_place: bool, config_path: str | None, age_recipien
                                 f"{', '.join(rule.other_keys)} keys; kubectl-gitops supports age keys only",
                                 hint="use the sops binary for this file, or pass --age")
     rules = rule.rules if rule is not None else sops.Rules()
-    out = sops.encrypt_text(text, sops.format_for(file), rules, recipients or rule.recipients, file)
+    out = sops.encrypt_text(text, sopsfile.format_for(file), rules, recipients or rule.recipients, file)
     return _emit(file, out, in_place=in_place, done=f"encrypted {file}")
 
 
@@ -289,9 +290,9 @@ def decrypt_cmd(file: str, in_place: bool, ignore_mac: bool) -> int:
       SOPS_AGE_KEY_FILE=~/keys.txt kubectl gitops secrets decrypt app.json | jq .password
       kubectl gitops secrets decrypt -i k8s/db-secret.yaml     # then re-encrypt before committing
     """
-    from kubectl_gitops.secrets import sops
+    from kubectl_gitops.secrets import sops, sopsfile
 
-    f = sops.parse(_read(file), sops.format_for(file), file)
+    f = sops.parse(_read(file), sopsfile.format_for(file), file)
     kr = _keyring()
     d = sops.decrypt_file(f, kr.identities_for, kr.describe, verify=not ignore_mac)
     if not d.mac_ok:
@@ -411,7 +412,7 @@ def updatekeys_cmd(files: tuple[str, ...], config_path: str | None, yes: bool) -
       kubectl gitops secrets updatekeys --yes $(git ls-files '*secret*.yaml')
     """
     from kubectl_gitops.cli.prune import interactive
-    from kubectl_gitops.secrets import sops
+    from kubectl_gitops.secrets import sops, sopsfile, sopsrecipients
 
     p = printer()
     plan = []
@@ -420,14 +421,15 @@ def updatekeys_cmd(files: tuple[str, ...], config_path: str | None, yes: bool) -
         if rule is None:
             raise InvalidInputError(f"{file}: no creation rule in .sops.yaml matches it; nothing to update",
                                     hint="add a creation rule for it, or pass --config")
-        f = sops.parse(_read(file), sops.format_for(file), file)
+        f = sops.parse(_read(file), sopsfile.format_for(file), file)
         if f.metadata is None:
             raise InvalidInputError(f"{file} is not encrypted with sops; nothing to update",
                                     hint=f"encrypt it with `kubectl gitops secrets encrypt -i {file}`")
         if not rule.recipients:
             raise InvalidInputError(f"{file}: {_rule_name(config, rule)} names no age recipients",
                                     hint="add `age: <public key>` to the rule")
-        mismatch = sops.recipient_mismatch(f.metadata, rule.recipients, file=file, rule=_rule_name(config, rule))
+        mismatch = sopsrecipients.recipient_mismatch(f.metadata, rule.recipients, file=file,
+                                                     rule=_rule_name(config, rule))
         if mismatch is None:
             p.info(f"{file}: recipients already match {_rule_name(config, rule)}")
             continue

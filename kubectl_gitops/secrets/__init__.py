@@ -69,10 +69,10 @@ def decrypt_if_encrypted(path: str, text: str) -> str:
     if not is_sops_text(text):
         return text
     from kubectl_gitops import redact
-    from kubectl_gitops.secrets import provenance, sops
+    from kubectl_gitops.secrets import provenance, sops, sopsfile, sopsmeta
 
     try:
-        f = sops.parse(text, sops.format_for(path), path)
+        f = sops.parse(text, sopsfile.format_for(path), path)
     except SecretsError:
         if "ENC[AES256_GCM," in text:
             raise
@@ -92,7 +92,7 @@ def decrypt_if_encrypted(path: str, text: str) -> str:
     identity_values: set[str] = set()
     other_values: set[str] = set()
     for doc, (leaves, lengths) in zip(f.docs, encrypted, strict=True):
-        plain = sops.plain_data(doc)
+        plain = sopsmeta.plain_data(doc)
         for leaf in leaves:
             leaf = _after_removed_items(leaf, lengths, plain)
             paths.add(leaf)

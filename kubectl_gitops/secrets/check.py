@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from kubectl_gitops.errors import SecretsError
-from kubectl_gitops.secrets import sops
+from kubectl_gitops.secrets import sops, sopscrypt, sopsdocs, sopsfile, sopsrecipients
 from kubectl_gitops.secrets.keys import Keyring
 from kubectl_gitops.secrets.sopsconfig import CreationRule, SopsConfig, config_for
 
@@ -73,13 +73,13 @@ def iter_files(paths: Iterable[str | Path]) -> Iterator[Path]:
 
 def _is_plain_secret_value(fmt: str, v: Any) -> bool:
     try:
-        value = sops.leaf_value(fmt, v)
+        value = sopsdocs.leaf_value(fmt, v)
     except ValueError:
         return True
     if value is None:
         return False
     text = str(value.data)
-    return text != "" and not PLACEHOLDER.search(text) and not sops.ENC_RE.match(text)
+    return text != "" and not PLACEHOLDER.search(text) and not sopscrypt.ENC_RE.match(text)
 
 
 def _secret_findings(fmt: str, doc: Any, encrypted: bool) -> list[str]:
@@ -116,10 +116,10 @@ def _structure_problems(f: sops.SopsFile) -> list[str]:
                 visit(v, path)
         elif rules.should_encrypt(path):
             try:
-                value = sops.leaf_value(f.fmt, node)
+                value = sopsdocs.leaf_value(f.fmt, node)
             except ValueError:
                 value = sops.Value("int", 0)
-            if value is not None and (value.kind != "str" or (value.data and not sops.ENC_RE.match(value.data))):
+            if value is not None and (value.kind != "str" or (value.data and not sopscrypt.ENC_RE.match(value.data))):
                 bad.append(".".join(path))
 
     for doc in f.docs:
@@ -141,7 +141,7 @@ def check_file(path: Path, report: CheckReport, keyring: Keyring, *, require_mac
     config = configs[key]
     rule = config.rule_for(path) if config else None
     try:
-        f = sops.parse(text, sops.format_for(name), name)
+        f = sops.parse(text, sopsfile.format_for(name), name)
     except SecretsError as e:
         if rule is not None:
             report.problems.append(Finding(name, f"matches {config.path.name} {rule.describe()} "  # type: ignore[union-attr]
@@ -165,7 +165,7 @@ def check_file(path: Path, report: CheckReport, keyring: Keyring, *, require_mac
         report.problems.append(Finding(name, f"values that should be encrypted are not: {', '.join(bad)}"))
     if rule is not None:
         where = rule_label(config, rule)  # type: ignore[arg-type]
-        mismatch = sops.recipient_mismatch(meta, rule.recipients, file=name, rule=where)
+        mismatch = sopsrecipients.recipient_mismatch(meta, rule.recipients, file=name, rule=where)
         if mismatch is not None:
             report.problems.append(Finding(name, mismatch.describe()
                                            + " (run `kubectl gitops secrets updatekeys` on it)"))
@@ -222,7 +222,7 @@ def recipients_warning(root: str | Path, rel: str, meta: sops.Metadata) -> str |
     if rule is None:
         return None
     where = f"creation_rules[{rule.index}] of {config_path.relative_to(top).as_posix()}"
-    mismatch = sops.recipient_mismatch(meta, rule.recipients, file=rel, rule=where)
+    mismatch = sopsrecipients.recipient_mismatch(meta, rule.recipients, file=rel, rule=where)
     if mismatch is None:
         return None
     return f"{mismatch} (`kubectl gitops secrets check` fails on it; `secrets updatekeys {rel}` fixes it)"
@@ -242,7 +242,7 @@ def recipient_warnings(root: str | Path, rels: Iterable[str]) -> list[str]:
         if not is_inside(top, path):
             continue
         try:
-            f = sops.parse(path.read_text(), sops.format_for(rel), rel)
+            f = sops.parse(path.read_text(), sopsfile.format_for(rel), rel)
         except (OSError, UnicodeDecodeError, SecretsError):
             continue
         if f.metadata is not None:

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kubectl_gitops.errors import SecretsError
-from kubectl_gitops.secrets import sops
+from kubectl_gitops.secrets import sops, sopsfile, sopsrecipients
 from kubectl_gitops.secrets.check import rule_label
 from kubectl_gitops.secrets.keys import Keyring
 from kubectl_gitops.secrets.plaintmp import private_tempdir
@@ -134,11 +134,11 @@ def setup(cwd: Path, command: str | None = None) -> SetupResult:
 def textconv(path: Path, keyring: Keyring | None = None) -> tuple[str, str | None]:
     """(text to show, warning): decrypted text for sops files, the file itself otherwise."""
     text = path.read_text()
-    if not sops.looks_encrypted(text):
+    if not sopsfile.looks_encrypted(text):
         return text, None
     keyring = keyring or Keyring()
     try:
-        f = sops.parse(text, sops.format_for(str(path)), str(path))
+        f = sops.parse(text, sopsfile.format_for(str(path)), str(path))
         if not f.encrypted:
             return text, None
         sops.decrypt_file(f, keyring.identities_for, keyring.describe)
@@ -179,7 +179,7 @@ def merge_files(base_path: Path, ours_path: Path, theirs_path: Path, pathname: s
     Recipients come from the creation rule that matches ``pathname`` in the work tree's .sops.yaml (during
     a merge, normally our side's version): a side that lists a recipient the rule does not name is refused
     (RecipientsError, exit 3; git counts it as a conflict and keeps ours as it was)."""
-    fmt = sops.format_for(pathname)
+    fmt = sopsfile.format_for(pathname)
     texts = [p.read_text() if p.exists() else "" for p in (base_path, ours_path, theirs_path)]
     parsed = [sops.parse(t, fmt, f"{pathname} ({side})") if t.strip() else None
               for t, side in zip(texts, ("base", "ours", "theirs"), strict=True)]
@@ -195,7 +195,7 @@ def merge_files(base_path: Path, ours_path: Path, theirs_path: Path, pathname: s
         if f is None or not f.encrypted or (f is not ours and rule_recipients is None):
             continue
         assert f.metadata is not None
-        sops.guard_recipients(f.metadata, rule_recipients, file=f.name, rule=where, action="merge",
+        sopsrecipients.guard_recipients(f.metadata, rule_recipients, file=f.name, rule=where, action="merge",
                               hint=f"on the branch that lists it, run `kubectl gitops secrets updatekeys {pathname}` "
                                    "(it shows the change and asks), then merge again; or add the recipient to the "
                                    "rule if it belongs there")

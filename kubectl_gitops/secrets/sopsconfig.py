@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from kubectl_gitops.errors import SecretsError
-from kubectl_gitops.secrets.sops import Rules, plain_data
+from kubectl_gitops.secrets.sopsmeta import Rules, plain_data
 from kubectl_gitops.untrusted import saferegex
 
 CONFIG_NAME = ".sops.yaml"

@@ -24,7 +24,7 @@ import pytest
 
 from kubectl_gitops import redact
 from kubectl_gitops.errors import SecretsError
-from kubectl_gitops.secrets import age, sops, yaml12
+from kubectl_gitops.secrets import age, sops, sopsdocs, sopsfile, yaml12
 from kubectl_gitops.secrets.keys import Keyring
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -75,7 +75,7 @@ class Env:
 
     def ours_decrypt(self, text: str, name: str, keyfile: Path | None = None) -> sops.Decrypted:
         kr = self.keyring(keyfile)
-        return sops.decrypt_file(sops.parse(text, sops.format_for(name), name), kr.identities_for, kr.describe)
+        return sops.decrypt_file(sops.parse(text, sopsfile.format_for(name), name), kr.identities_for, kr.describe)
 
 
 @pytest.fixture
@@ -95,7 +95,7 @@ def typed(text: str, fmt: str) -> Any:
             return [(str(k), conv(v)) for k, v in node.items()]
         if isinstance(node, list):
             return [conv(v) for v in node]
-        v = sops.leaf_value(fmt, node)
+        v = sopsdocs.leaf_value(fmt, node)
         return None if v is None else (v.kind, v.plaintext())
 
     f = sops.parse(text, fmt, "x")
@@ -193,7 +193,7 @@ def test_files_we_write_decrypt_with_sops(env: Env, case: Case) -> None:
     assert config is not None
     rule = config.rule_for(env.dir / case.file)
     assert rule is not None
-    fmt = sops.format_for(case.file)
+    fmt = sopsfile.format_for(case.file)
     enc = sops.encrypt_text(case.text, fmt, rule.rules, rule.recipients, case.file)
     (env.dir / case.file).write_text(enc)
     proc = env.run("decrypt", case.file)
@@ -214,7 +214,7 @@ def test_files_sops_writes_decrypt_with_ours(env: Env, case: Case) -> None:
     (env.dir / case.file).unlink()
     d = env.ours_decrypt(proc.stdout, case.file)
     assert d.mac_ok and d.warnings == []
-    fmt = sops.format_for(case.file)
+    fmt = sopsfile.format_for(case.file)
     plain = sops.plaintext(d.file)
     assert typed(plain, fmt) == typed(case.text, fmt)
     if fmt == "yaml":

@@ -15,8 +15,8 @@ import yaml
 from kubectl_gitops.engine.diff import _Jq, load_ignore_rules
 from kubectl_gitops.errors import InvalidInputError, SecretsError
 from kubectl_gitops.secrets import yaml12
-from kubectl_gitops.secrets.sops import Rules
 from kubectl_gitops.secrets.sopsconfig import parse_config
+from kubectl_gitops.secrets.sopsmeta import Rules
 from kubectl_gitops.untrusted import saferegex, yamldocs
 
 ANCHOR = "anchor: &x {a: 1}\n"  # any anchor sends the text to the full loader (and its pre-check)

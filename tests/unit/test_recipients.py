@@ -25,6 +25,7 @@ from kubectl_gitops.secrets import age, sops
 from kubectl_gitops.secrets.check import check, recipient_warnings, recipients_warning
 from kubectl_gitops.secrets.gitsetup import merge_files
 from kubectl_gitops.secrets.keys import Keyring
+from kubectl_gitops.secrets.sopsrecipients import RecipientsError, guard_recipients, recipient_mismatch
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -141,19 +142,19 @@ def test_recipient_mismatch_names_extra_and_missing_recipients(repo: Repo) -> No
     add_recipient(path, attacker)
     meta = sops.parse(path.read_text(), "yaml", "db-secret.yaml").metadata
     assert meta is not None
-    m = sops.recipient_mismatch(meta, [str(repo.owner.recipient), newcomer], file="db-secret.yaml", rule="rule 0")
+    m = recipient_mismatch(meta, [str(repo.owner.recipient), newcomer], file="db-secret.yaml", rule="rule 0")
     assert m is not None and m.extra == (attacker,) and m.missing == (newcomer,)
     assert str(m) == (f"db-secret.yaml: recipients differ from rule 0: not named by the rule: {attacker}; "
                       f"named by the rule but without the data key: {newcomer}")
-    assert sops.recipient_mismatch(meta, [str(repo.owner.recipient), attacker], file="x") is not None  # no enc
+    assert recipient_mismatch(meta, [str(repo.owner.recipient), attacker], file="x") is not None  # no enc
     clean = sops.parse(repo.encrypt("b-secret.yaml", secret_yaml(canary())).read_text(), "yaml", "b").metadata
-    assert clean is not None and sops.recipient_mismatch(clean, [str(repo.owner.recipient)], file="b") is None
+    assert clean is not None and recipient_mismatch(clean, [str(repo.owner.recipient)], file="b") is None
 
 
 def test_wrap_data_key_refuses_a_recipient_outside_the_allowed_list() -> None:
     a, b = age.Identity.generate(), age.Identity.generate()
     key = sops.new_data_key()
-    with pytest.raises(sops.RecipientsError) as err:
+    with pytest.raises(RecipientsError) as err:
         sops.wrap_data_key(key, [str(a.recipient), str(b.recipient)], allowed=[str(a.recipient)])
     assert str(b.recipient) in str(err.value) and err.value.exit_code == 3
     wrapped = sops.wrap_data_key(key, [str(a.recipient)], allowed=[str(a.recipient)])
@@ -166,11 +167,11 @@ def test_guard_recipients_refuses_extras_and_unwrapped_entries_without_a_rule(re
     add_recipient(path, attacker)
     meta = sops.parse(path.read_text(), "yaml", "db-secret.yaml").metadata
     assert meta is not None
-    with pytest.raises(sops.RecipientsError, match=f"refusing to edit db-secret.yaml: .*{attacker}"):
-        sops.guard_recipients(meta, [str(repo.owner.recipient)], file="db-secret.yaml", rule="r")
-    with pytest.raises(sops.RecipientsError, match=r"without a wrapped data key.*no \.sops\.yaml creation rule"):
-        sops.guard_recipients(meta, None, file="db-secret.yaml")
-    assert sops.guard_recipients(meta, [str(repo.owner.recipient), attacker], file="db-secret.yaml") is not None
+    with pytest.raises(RecipientsError, match=f"refusing to edit db-secret.yaml: .*{attacker}"):
+        guard_recipients(meta, [str(repo.owner.recipient)], file="db-secret.yaml", rule="r")
+    with pytest.raises(RecipientsError, match=r"without a wrapped data key.*no \.sops\.yaml creation rule"):
+        guard_recipients(meta, None, file="db-secret.yaml")
+    assert guard_recipients(meta, [str(repo.owner.recipient), attacker], file="db-secret.yaml") is not None
 
 
 # --- edit ---------------------------------------------------------------------------------------
@@ -350,7 +351,7 @@ def test_merge_driver_refuses_a_side_with_a_recipient_the_rule_does_not_name(rep
     attacker = str(age.Identity.generate().recipient)
     add_recipient(theirs, attacker)
     before = ours.read_bytes()
-    with pytest.raises(sops.RecipientsError) as err:
+    with pytest.raises(RecipientsError) as err:
         merge_files(base, ours, theirs, "db-secret.yaml")
     assert "refusing to merge db-secret.yaml (theirs)" in str(err.value) and attacker in str(err.value)
     assert ours.read_bytes() == before
@@ -378,7 +379,7 @@ def test_merge_driver_takes_the_rule_never_the_union(repo: Repo, tmp_path: Path)
     repo.config(str(repo.owner.recipient))
     base, ours, theirs2 = sides(repo, tmp_path)
     theirs2.write_text(sops.render(f))
-    with pytest.raises(sops.RecipientsError):
+    with pytest.raises(RecipientsError):
         merge_files(base, ours, theirs2, "db-secret.yaml")
 
 

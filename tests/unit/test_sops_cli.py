@@ -20,7 +20,7 @@ import pytest
 
 from kubectl_gitops import redact
 from kubectl_gitops.cli.main import main
-from kubectl_gitops.secrets import age, sops
+from kubectl_gitops.secrets import age, sops, sopsfile
 from kubectl_gitops.secrets.keys import Keyring
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -87,7 +87,7 @@ def write_encrypted(repo: Path, name: str, text: str) -> Path:
 
 def plaintext(path: Path) -> str:
     kr = Keyring()
-    f = sops.parse(path.read_text(), sops.format_for(str(path)), str(path))
+    f = sops.parse(path.read_text(), sopsfile.format_for(str(path)), str(path))
     return sops.plaintext(sops.decrypt_file(f, kr.identities_for, kr.describe).file)
 
 
