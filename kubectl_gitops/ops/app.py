@@ -43,24 +43,19 @@ from kubectl_gitops.engine.inventory import (
     write_record,
 )
 from kubectl_gitops.engine.prune import (
-    EVERYTHING,
     Candidate,
-    FileSelection,
-    Listing,
     PruneOptions,
-    PruneOutcome,
     Selection,
     check_attributed,
     check_not_empty,
-    execute,
-    find_leftover_hooks,
     keep_still_in_git,
-    list_members,
-    list_namespace_contents,
     namespace_candidates,
     select,
-    source_of,
 )
+from kubectl_gitops.engine.prune_delete import PruneOutcome, execute
+from kubectl_gitops.engine.prune_hooks import find_leftover_hooks
+from kubectl_gitops.engine.prune_listing import Listing, list_members, list_namespace_contents
+from kubectl_gitops.engine.prune_sources import EVERYTHING, FileSelection, source_of
 from kubectl_gitops.engine.record_merge import RecordUpdate, merge_record, new_run_id
 from kubectl_gitops.errors import GitopsError, RefusedError
 from kubectl_gitops.events import Event, EventSink, discard

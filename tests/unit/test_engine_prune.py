@@ -18,17 +18,11 @@ from kubectl_gitops.engine import interrupt
 from kubectl_gitops.engine.hooks import LABEL_HOOK, LABEL_RUN
 from kubectl_gitops.engine.inventory import LABEL_PART_OF, AppRef, Scope
 from kubectl_gitops.engine.lease import LeaseLostError
-from kubectl_gitops.engine.prune import (
-    FileSelection,
-    Listing,
-    PruneOptions,
-    check_attributed,
-    execute,
-    find_leftover_hooks,
-    list_members,
-    list_namespace_contents,
-    select,
-)
+from kubectl_gitops.engine.prune import PruneOptions, check_attributed, select
+from kubectl_gitops.engine.prune_delete import execute
+from kubectl_gitops.engine.prune_hooks import find_leftover_hooks
+from kubectl_gitops.engine.prune_listing import Listing, list_members, list_namespace_contents
+from kubectl_gitops.engine.prune_sources import FileSelection
 from kubectl_gitops.errors import RefusedError
 from kubectl_gitops.model import ResourceKey
 
@@ -87,7 +81,7 @@ def test_listing_reads_every_page() -> None:
     cluster, server = fake_cluster()
     for i in range(7):
         put(server, "ConfigMap", f"c{i}")
-    from kubectl_gitops.engine.prune import list_objects
+    from kubectl_gitops.engine.prune_listing import list_objects
 
     objs = list_objects(cluster, server.type_of("ConfigMap"), "team-a", selector=APP.selector, metadata_only=True,
                         page_size=3)

@@ -9,7 +9,6 @@ import pytest
 from kubectl_gitops.engine.inventory import LABEL_PART_OF, AppRef, Scope
 from kubectl_gitops.engine.prune import (
     PruneOptions,
-    PruneOutcome,
     Selection,
     batches,
     check_not_empty,
@@ -17,6 +16,7 @@ from kubectl_gitops.engine.prune import (
     namespace_candidates,
     select,
 )
+from kubectl_gitops.engine.prune_delete import PruneOutcome
 from kubectl_gitops.errors import ExitCode, RefusedError
 from kubectl_gitops.model import ResourceKey
 from kubectl_gitops.ops.app import PruneReport, final_scope
@@ -187,7 +187,7 @@ def test_an_empty_render_that_would_delete_everything_is_refused() -> None:
 # --- the record after a prune ----------------------------------------------------------------------------
 
 def test_after_a_prune_the_scope_is_exactly_what_is_desired_and_what_survived() -> None:
-    from kubectl_gitops.engine.prune import Listing
+    from kubectl_gitops.engine.prune_listing import Listing
 
     desired = [ResourceKey("apps", "Deployment", "team-a", "web")]
     gone = member("Secret", "old", "team-b")
@@ -206,7 +206,7 @@ def test_after_a_prune_the_scope_is_exactly_what_is_desired_and_what_survived() 
 
 
 def test_kinds_the_cluster_does_not_serve_now_stay_in_the_record() -> None:
-    from kubectl_gitops.engine.prune import Listing
+    from kubectl_gitops.engine.prune_listing import Listing
 
     desired = [ResourceKey("", "ConfigMap", "team-a", "c")]
     report = PruneReport(APP, Selection(), unserved=["Widget.example.com"])

@@ -11,14 +11,8 @@ from pathlib import Path
 import pytest
 
 from kubectl_gitops.engine.inventory import AppRef, Record, decode_sources, encode_sources, parent_object, parse_parent
-from kubectl_gitops.engine.prune import (
-    FileSelection,
-    PruneOptions,
-    check_attributed,
-    keep_still_in_git,
-    select,
-    source_of,
-)
+from kubectl_gitops.engine.prune import PruneOptions, check_attributed, keep_still_in_git, select
+from kubectl_gitops.engine.prune_sources import FileSelection, source_of
 from kubectl_gitops.errors import RefusedError
 from kubectl_gitops.model import Origin, ResourceKey
 from kubectl_gitops.ops.app import next_sources
@@ -129,7 +123,9 @@ def test_a_candidate_still_elsewhere_in_git_is_kept() -> None:
 
 
 def test_next_sources_keeps_members_outside_the_selection_and_drops_pruned_ones() -> None:
-    from kubectl_gitops.engine.prune import Listing, PruneOutcome, Selection
+    from kubectl_gitops.engine.prune import Selection
+    from kubectl_gitops.engine.prune_delete import PruneOutcome
+    from kubectl_gitops.engine.prune_listing import Listing
     from kubectl_gitops.ops.app import PruneReport
 
     previous = {key("a"): "file:a.yaml", key("b"): "file:b.yaml", key("c"): "file:c.yaml"}
