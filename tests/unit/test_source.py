@@ -11,7 +11,8 @@ from source_helpers import GitRepo, configmap
 from kubectl_gitops import redact
 from kubectl_gitops.errors import ExitCode, SourceError
 from kubectl_gitops.settings import SourceOptions
-from kubectl_gitops.source.repo import Checkout, is_remote_url, open_source, safe_url
+from kubectl_gitops.source.cache import safe_url
+from kubectl_gitops.source.repo import Checkout, is_remote_url, open_source
 
 
 @pytest.fixture

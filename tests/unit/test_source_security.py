@@ -26,7 +26,8 @@ from source_helpers import GitRepo, configmap
 from kubectl_gitops import redact
 from kubectl_gitops.errors import ExitCode, SourceError
 from kubectl_gitops.settings import SourceOptions
-from kubectl_gitops.source.repo import cache_dir, open_source
+from kubectl_gitops.source.cache import cache_dir
+from kubectl_gitops.source.repo import open_source
 
 # --- crafting hostile commits --------------------------------------------------------------------------------
 
@@ -444,7 +445,7 @@ def test_a_token_given_as_the_user_name_is_kept_out_of_argv_too(http_remote, arg
 
 def test_the_helper_answers_only_for_the_urls_host(argv_log, private_tmp, monkeypatch):
     # git asks the helpers with the host it talks to; a redirect to another host must not get the token
-    from kubectl_gitops.source.repo import _transport
+    from kubectl_gitops.source.cache import _transport
 
     token = "helper-test-token-7f2e"  # printed by `git credential fill` on purpose: not a CANARY value
     t = _transport(f"https://deploy:{token}@git.example.com:8443/org/repo.git")
@@ -463,7 +464,7 @@ def test_the_helper_answers_only_for_the_urls_host(argv_log, private_tmp, monkey
 
 
 def test_ssh_urls_keep_their_user_and_drop_a_password():
-    from kubectl_gitops.source.repo import _transport
+    from kubectl_gitops.source.cache import _transport
 
     assert _transport("ssh://git:CANARY-h1-ssh@host/org/repo.git").url == "ssh://git@host/org/repo.git"
     assert _transport("git@host:org/repo.git").url == "git@host:org/repo.git"
@@ -476,7 +477,7 @@ def test_ssh_urls_keep_their_user_and_drop_a_password():
 
 
 def test_a_percent_encoded_token_is_decoded_for_git_and_masked_in_both_forms():
-    from kubectl_gitops.source.repo import _register_credentials, _transport
+    from kubectl_gitops.source.cache import _register_credentials, _transport
 
     redact.clear()
     url = "https://deploy:CANARY-h1%2Fslash@host/repo.git"
