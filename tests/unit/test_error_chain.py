@@ -11,7 +11,7 @@ import pytest
 from kubectl_gitops.cli.main import main
 from kubectl_gitops.cluster import kubeconfig
 from kubectl_gitops.errors import InvalidInputError, SecretsError
-from kubectl_gitops.secrets import placeholders, sopsconfig
+from kubectl_gitops.secrets import modifiers, sopsconfig
 
 KUBECONFIG = """\
 apiVersion: v1
@@ -48,8 +48,8 @@ def test_causes_quoting_secrets_are_dropped(tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError, match="not valid YAML") as info:
         kubeconfig.resolve(str(path))
     assert info.value.__cause__ is None and info.value.__suppress_context__
-    with pytest.raises(placeholders.ModifierError) as m:
-        placeholders.MODIFIERS["yamlParse"]([], "a: [s3cr3t")
+    with pytest.raises(modifiers.ModifierError) as m:
+        modifiers.MODIFIERS["yamlParse"]([], "a: [s3cr3t")
     assert m.value.__cause__ is None and m.value.__suppress_context__
 
 

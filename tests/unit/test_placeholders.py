@@ -16,11 +16,10 @@ import pytest
 from kubectl_gitops import redact
 from kubectl_gitops.errors import ExitCode, SecretsError
 from kubectl_gitops.model import Manifest, Origin
+from kubectl_gitops.secrets.modifiers import ModifierError, json_path
 from kubectl_gitops.secrets.placeholders import (
     DictSource,
-    ModifierError,
     find_placeholders,
-    json_path,
     resolve_placeholders,
 )
 from kubectl_gitops.secrets.vault import VaultError, VaultKV
