@@ -28,6 +28,9 @@ fields; the caller may force), ``stale`` (optimistic concurrency, "the object ha
 retry; raised as ``StaleObjectError``), ``already_exists``. Errors become ``ClusterError``/``ApiError`` with the
 server's own message. Every write is counted (``Cluster.writes``) so tests and ``--dry-run`` can prove what was
 written.
+
+``ApiError``/``StaleObjectError`` (``cluster.apierror``) and ``ResourceType``/``Discovery`` (``cluster.discovery``,
+the types; fetching them is ``Cluster.discovery``) are imported from here by callers too: one import for the layer.
 """
 
 from __future__ import annotations
@@ -38,13 +41,13 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
 
 from kubectl_gitops import FIELD_MANAGER, __version__
+from kubectl_gitops.cluster.apierror import ApiError, StaleObjectError
+from kubectl_gitops.cluster.discovery import AGGREGATED_DISCOVERY, Discovery, ResourceType
 from kubectl_gitops.errors import AmbiguousWriteError, ClusterError, TransportError
-from kubectl_gitops.model import Obj, group_kind, split_api_version
+from kubectl_gitops.model import Obj
 from kubectl_gitops.settings import ClusterOptions, environment
 
 USER_AGENT = f"kubectl-gitops/{__version__}"
@@ -55,49 +58,6 @@ RETRY_AFTER_CAP = 10.0  # seconds: the longest Retry-After honoured as given
 BACKOFF_BASE, BACKOFF_CAP = 0.1, 2.0  # seconds: attempt n waits between half and all of min(cap, base * 2**(n-1))
 MAX_ATTEMPTS = 10  # per request: back-offs add up to 4-8 s, so a short outage of the server is ridden out
 UNREACHED_ATTEMPTS = 3  # refused connections before any answer from this server
-AGGREGATED_DISCOVERY = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json"
-
-
-class ApiError(ClusterError):
-    """The API server answered with an error status. ``causes`` are the Status details (field, message)."""
-
-    def __init__(self, message: str, *, status: int, reason: str | None, causes: list[dict[str, Any]] | None = None,
-                 retry_after: float | None = None):
-        super().__init__(message, status=status, reason=reason)
-        self.causes = causes or []
-        self.request = ""
-        self.retry_after = retry_after  # seconds the server asked us to wait (Retry-After), if it did
-
-    @property
-    def not_found(self) -> bool:
-        return self.status == 404
-
-    @property
-    def conflict(self) -> bool:
-        """Any 409: see ``field_manager_conflict``, ``stale`` and ``already_exists`` for which one."""
-        return self.status == 409
-
-    @property
-    def field_manager_conflict(self) -> bool:
-        """Server-side apply: fields owned by another field manager (``--force-conflicts`` takes them). The
-        Status cause's type is serialised as ``reason`` (metav1.StatusCause), as the real server sends it."""
-        return self.status == 409 and any((c or {}).get("reason") == "FieldManagerConflict" for c in self.causes)
-
-    @property
-    def stale(self) -> bool:
-        """Optimistic concurrency: the object changed since the resourceVersion we sent. Forcing cannot help;
-        re-read the object and try again."""
-        return (self.status == 409 and self.reason == "Conflict" and not self.field_manager_conflict
-                and "has been modified" in self.message)
-
-    @property
-    def already_exists(self) -> bool:
-        return self.status == 409 and self.reason == "AlreadyExists"
-
-
-class StaleObjectError(ApiError):
-    """A 409 "the object has been modified": someone wrote the object between our read and our write.
-    The caller re-reads and retries (bounded); if it reaches the user, running again is the remedy."""
 
 
 def idempotent(method: str, content_type: str = "application/json") -> bool:
@@ -115,64 +75,6 @@ def _retry_after(value: str | None, body_seconds: Any = None) -> float | None:
             continue
     return None
 
-
-@dataclass(frozen=True)
-class ResourceType:
-    group: str
-    version: str
-    kind: str
-    plural: str
-    namespaced: bool
-    verbs: frozenset[str] = frozenset()
-
-    @property
-    def api_version(self) -> str:
-        return f"{self.group}/{self.version}" if self.group else self.version
-
-    @property
-    def group_kind(self) -> str:
-        return group_kind(self.group, self.kind)
-
-    def path(self, namespace: str | None = None, name: str | None = None) -> str:
-        base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
-        if self.namespaced and namespace:
-            base += f"/namespaces/{quote(namespace, safe='')}"
-        base += f"/{self.plural}"
-        if name:
-            base += f"/{quote(name, safe='')}"
-        return base
-
-
-@dataclass
-class Discovery:
-    """What the server serves: (group, version, kind) -> ResourceType, plus each group's preferred version."""
-
-    types: dict[tuple[str, str, str], ResourceType] = field(default_factory=dict)
-    preferred: dict[str, str] = field(default_factory=dict)  # group -> version
-
-    def add(self, rt: ResourceType, preferred: bool) -> None:
-        self.types[(rt.group, rt.version, rt.kind)] = rt
-        if preferred:
-            self.preferred.setdefault(rt.group, rt.version)
-
-    def lookup(self, api_version: str, kind: str) -> ResourceType | None:
-        group, version = split_api_version(api_version)
-        return self.types.get((group, version, kind))
-
-    def for_group_kind(self, group: str, kind: str) -> ResourceType | None:
-        """The preferred version of a group/kind, else any served version."""
-        pref = self.preferred.get(group)
-        if pref and (rt := self.types.get((group, pref, kind))):
-            return rt
-        for (g, _v, k), rt in self.types.items():
-            if g == group and k == kind:
-                return rt
-        return None
-
-    def scope(self, api_version: str, kind: str) -> bool | None:
-        """A ``validate.ScopeResolver``: namespaced?, or None when the server does not serve it."""
-        rt = self.lookup(api_version, kind)
-        return None if rt is None else rt.namespaced
 
 
 class Cluster:
