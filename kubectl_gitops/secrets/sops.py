@@ -28,6 +28,7 @@ The parts: ``sopsmeta`` (the ``sops:`` block and its rules), ``sopscrypt`` (the 
 the MAC check), ``sopsfile`` (parse and render), ``sopsdocs`` (the document walk and the MAC),
 ``sopsrecipients`` (who may hold the data key); this module puts them together.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Collection

@@ -24,7 +24,7 @@ import pytest
 
 from kubectl_gitops import redact
 from kubectl_gitops.errors import SecretsError
-from kubectl_gitops.secrets import age, sops, sopsdocs, sopsfile, yaml12
+from kubectl_gitops.secrets import age, sops, sopsdocs, sopsfile, sopsrecipients, yaml12
 from kubectl_gitops.secrets.keys import Keyring
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -296,7 +296,7 @@ def test_a_recipient_we_add_can_decrypt_with_sops(env: Env, tmp_path: Path) -> N
     d = env.ours_decrypt(by_sops, "all.yaml")
     encrypted = sops.parse(by_sops, "yaml", "all.yaml")
     encrypted.metadata = d.metadata
-    d.metadata.age = sops.wrap_data_key(d.data_key, [str(env.ident.recipient), str(newcomer.recipient)],
+    d.metadata.age = sopsrecipients.wrap_data_key(d.data_key, [str(env.ident.recipient), str(newcomer.recipient)],
                                         keep=d.metadata.age)
     (env.dir / "all.yaml").write_text(sops.render(encrypted))
     proc = env.run("decrypt", "all.yaml", keyfile=newkey)

@@ -25,7 +25,7 @@ from kubectl_gitops.secrets import age, sops
 from kubectl_gitops.secrets.check import check, recipient_warnings, recipients_warning
 from kubectl_gitops.secrets.gitsetup import merge_files
 from kubectl_gitops.secrets.keys import Keyring
-from kubectl_gitops.secrets.sopsrecipients import RecipientsError, guard_recipients, recipient_mismatch
+from kubectl_gitops.secrets.sopsrecipients import RecipientsError, guard_recipients, recipient_mismatch, wrap_data_key
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -155,9 +155,9 @@ def test_wrap_data_key_refuses_a_recipient_outside_the_allowed_list() -> None:
     a, b = age.Identity.generate(), age.Identity.generate()
     key = sops.new_data_key()
     with pytest.raises(RecipientsError) as err:
-        sops.wrap_data_key(key, [str(a.recipient), str(b.recipient)], allowed=[str(a.recipient)])
+        wrap_data_key(key, [str(a.recipient), str(b.recipient)], allowed=[str(a.recipient)])
     assert str(b.recipient) in str(err.value) and err.value.exit_code == 3
-    wrapped = sops.wrap_data_key(key, [str(a.recipient)], allowed=[str(a.recipient)])
+    wrapped = wrap_data_key(key, [str(a.recipient)], allowed=[str(a.recipient)])
     assert age.decrypt(wrapped[0].enc.encode(), [a]) == key
 
 
@@ -364,7 +364,7 @@ def test_merge_driver_takes_the_rule_never_the_union(repo: Repo, tmp_path: Path)
     f = sops.parse(theirs.read_text(), "yaml", "t")
     d = repo.decrypt("db-secret.yaml")
     assert f.metadata is not None
-    f.metadata.age = sops.wrap_data_key(d.data_key, [str(repo.owner.recipient), str(newcomer.recipient)],
+    f.metadata.age = wrap_data_key(d.data_key, [str(repo.owner.recipient), str(newcomer.recipient)],
                                         keep=f.metadata.age)
     newcomer_enc = f.metadata.age[1].enc
     theirs.write_text(sops.render(f))
