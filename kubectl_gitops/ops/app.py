@@ -27,21 +27,18 @@ from enum import Enum
 from typing import Any
 
 from kubectl_gitops.cluster.client import Cluster
+from kubectl_gitops.engine.app_names import default_app_name, validate_app_name
 from kubectl_gitops.engine.diff import Change
 from kubectl_gitops.engine.inventory import (
     AppRef,
     HistoryEntry,
     Record,
     Scope,
-    conflicts_error,
-    default_app_name,
-    ownership_conflicts,
     read_record,
-    resolve_applyset_names,
     update_record,
-    validate_app_name,
     write_record,
 )
+from kubectl_gitops.engine.ownership import conflicts_error, ownership_conflicts, resolve_applyset_names
 from kubectl_gitops.engine.prune import (
     Candidate,
     PruneOptions,

@@ -19,13 +19,11 @@ from kubectl_gitops.engine.inventory import (
     HistoryEntry,
     Record,
     Scope,
-    conflicts_error,
-    ownership_conflicts,
     parent_object,
     read_record,
-    resolve_applyset_names,
     update_record,
 )
+from kubectl_gitops.engine.ownership import conflicts_error, ownership_conflicts, resolve_applyset_names
 from kubectl_gitops.engine.record_merge import RecordUpdate, merge_record
 from kubectl_gitops.errors import ExitCode, RefusedError
 from kubectl_gitops.model import ResourceKey

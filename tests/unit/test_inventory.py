@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from kubectl_gitops.engine.app_names import default_app_name, validate_app_name
 from kubectl_gitops.engine.inventory import (
     ANN_ADDITIONAL_NAMESPACES,
     ANN_GROUP_KINDS,
@@ -21,17 +22,13 @@ from kubectl_gitops.engine.inventory import (
     Record,
     Scope,
     applyset_id,
-    conflicts_error,
-    default_app_name,
-    normalize_remote,
-    owner_of,
-    ownership_conflicts,
     parent_object,
     parse_parent,
-    validate_app_name,
 )
+from kubectl_gitops.engine.ownership import conflicts_error, owner_of, ownership_conflicts
 from kubectl_gitops.errors import ExitCode, RefusedError, UsageError
 from kubectl_gitops.model import ResourceKey
+from kubectl_gitops.source.remote import normalize_remote
 
 APP = AppRef("web", "team-a")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from kubectl_gitops.engine.inventory import default_app_name
+from kubectl_gitops.engine.app_names import default_app_name
 from kubectl_gitops.source.remote import looks_remote, normalize_remote, scp_like
 from kubectl_gitops.source.repo import is_remote_url
 
