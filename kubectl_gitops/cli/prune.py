@@ -30,7 +30,7 @@ from kubectl_gitops.settings import parse_duration
 
 if TYPE_CHECKING:
     from kubectl_gitops.engine.prune import Candidate, PruneOptions, Selection
-    from kubectl_gitops.ops.app import Approval, PruneReport
+    from kubectl_gitops.engine.prune_plan import Approval, PruneReport
 
 prune_flags = compose(
     click.option("-y", "--yes", is_flag=True, help="Delete without asking (required when not on a terminal)."),
@@ -64,7 +64,7 @@ def interactive() -> bool:
 def make_confirm(p: Printer, *, yes: bool, what: str = "prune") -> Callable[[Selection], Approval]:
     """A terminal shows the list and asks (a yes confirms Prune=confirm objects too); ``--yes`` approves the
     list without the unconfirmed Prune=confirm objects; otherwise the command is refused (exit 6)."""
-    from kubectl_gitops.ops.app import Approval
+    from kubectl_gitops.engine.prune_plan import Approval
 
     def confirm(sel: Selection) -> Approval:
         n = len(sel.approved(True))

@@ -14,9 +14,10 @@ failure is recorded:
 from __future__ import annotations
 
 from kubectl_gitops.engine.interrupt import Interrupted
+from kubectl_gitops.engine.prune_plan import PruneReport
+from kubectl_gitops.engine.run_record import Inventory
 from kubectl_gitops.engine.sync import SyncOutcome
 from kubectl_gitops.errors import GitopsError
-from kubectl_gitops.ops.app import Inventory, PruneReport
 
 
 def step_counts(outcome: SyncOutcome) -> dict[str, int]:

@@ -16,19 +16,10 @@ from kubectl_gitops.engine.inventory import AppRef, Record, read_record
 from kubectl_gitops.engine.lease import Lease, LeaseOptions
 from kubectl_gitops.engine.plan import plan_annotation_checks
 from kubectl_gitops.engine.prune import PruneOptions
+from kubectl_gitops.engine.prune_plan import Confirm, PruneReport, approve, preview_prune, prune_approved
+from kubectl_gitops.engine.run_record import member_sources, record_prune
 from kubectl_gitops.events import Event, EventSink, discard
-from kubectl_gitops.ops.app import (
-    Confirm,
-    PruneReport,
-    approve,
-    file_selection,
-    member_sources,
-    preview_prune,
-    prune_approved,
-    record_prune,
-    resolve_app,
-    whole_repository,
-)
+from kubectl_gitops.ops.app import file_selection, resolve_app, whole_repository
 from kubectl_gitops.secrets import decrypt_if_encrypted
 from kubectl_gitops.settings import Settings
 from kubectl_gitops.source.desired import load_desired

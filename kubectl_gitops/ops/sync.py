@@ -16,11 +16,13 @@ from kubectl_gitops.engine.diff import Change
 from kubectl_gitops.engine.lease import Lease, LeaseOptions
 from kubectl_gitops.engine.plan import Plan, build_plan, plan_annotation_checks
 from kubectl_gitops.engine.prune import PruneOptions
+from kubectl_gitops.engine.prune_plan import Confirm, PruneReport
+from kubectl_gitops.engine.run_record import Inventory
 from kubectl_gitops.engine.sync import SyncConfig, Syncer, SyncOutcome
 from kubectl_gitops.errors import RefusedError
 from kubectl_gitops.events import Event, EventSink, discard
 from kubectl_gitops.model import ResourceKey
-from kubectl_gitops.ops.app import Confirm, Inventory, PruneReport, file_selection, resolve_app, whole_repository
+from kubectl_gitops.ops.app import file_selection, resolve_app, whole_repository
 from kubectl_gitops.ops.common import CompareOptions, Loaded, applied_object, compute_changes, load, respect_ignored
 from kubectl_gitops.ops.failure import record_outcome
 from kubectl_gitops.settings import Settings

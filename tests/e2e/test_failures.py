@@ -131,8 +131,9 @@ def test_a_prune_racing_a_sync_that_adds_a_namespace_keeps_it_in_the_scope(
     from kubectl_gitops.cluster.client import Cluster as Api
     from kubectl_gitops.engine.inventory import ANN_ADDITIONAL_NAMESPACES, AppRef, read_record
     from kubectl_gitops.engine.prune import PruneOptions
+    from kubectl_gitops.engine.prune_plan import approve, preview_prune, prune_approved
+    from kubectl_gitops.engine.run_record import record_prune
     from kubectl_gitops.model import ResourceKey
-    from kubectl_gitops.ops.app import approve, preview_prune, prune_approved, record_prune
     from kubectl_gitops.settings import ClusterOptions
 
     ns = namespace

@@ -37,7 +37,7 @@ def scope(kinds: set[str], namespaces: set[str] = frozenset()) -> Scope:  # type
 
 def run_update(base: Record, sc: Scope, run: str, *, exact: bool = False,
                pruned: frozenset[ResourceKey] = frozenset()) -> Any:
-    """A run's ``change``: what it wants written, merged with whatever record it is given (ops/app.py does so)."""
+    """A run's ``change``: what it wants written, merged with whatever record it is given (run_record.py does so)."""
     calls: list[Record] = []
 
     def change(fresh: Record) -> Record:

@@ -17,9 +17,10 @@ from kubectl_gitops.engine.prune import (
     select,
 )
 from kubectl_gitops.engine.prune_delete import PruneOutcome
+from kubectl_gitops.engine.prune_plan import PruneReport
+from kubectl_gitops.engine.run_record import final_scope
 from kubectl_gitops.errors import ExitCode, RefusedError
 from kubectl_gitops.model import ResourceKey
-from kubectl_gitops.ops.app import PruneReport, final_scope
 
 APP = AppRef("web", "team-a")
 API_VERSIONS = {"": "v1", "apps": "apps/v1", "apiextensions.k8s.io": "apiextensions.k8s.io/v1",

@@ -13,9 +13,9 @@ import pytest
 from kubectl_gitops.engine.inventory import AppRef, Record, decode_sources, encode_sources, parent_object, parse_parent
 from kubectl_gitops.engine.prune import PruneOptions, check_attributed, keep_still_in_git, select
 from kubectl_gitops.engine.prune_sources import FileSelection, source_of
+from kubectl_gitops.engine.run_record import next_sources
 from kubectl_gitops.errors import RefusedError
 from kubectl_gitops.model import Origin, ResourceKey
-from kubectl_gitops.ops.app import next_sources
 
 APP = AppRef("web", "ns")
 
@@ -126,7 +126,7 @@ def test_next_sources_keeps_members_outside_the_selection_and_drops_pruned_ones(
     from kubectl_gitops.engine.prune import Selection
     from kubectl_gitops.engine.prune_delete import PruneOutcome
     from kubectl_gitops.engine.prune_listing import Listing
-    from kubectl_gitops.ops.app import PruneReport
+    from kubectl_gitops.engine.prune_plan import PruneReport
 
     previous = {key("a"): "file:a.yaml", key("b"): "file:b.yaml", key("c"): "file:c.yaml"}
     assert next_sources(previous, {key("a"): "file:new.yaml"}, None, None) == {
