@@ -35,24 +35,20 @@ files and folders that are links leaving ``checkout_root`` are problems naming t
 from __future__ import annotations
 
 import bisect
-import json
 import os
 import posixpath
-import re
-import shutil
-import subprocess
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Any
 
 import yaml
 
 from kubectl_gitops.errors import RenderError
 from kubectl_gitops.model import Manifest, Obj, Origin
-from kubectl_gitops.settings import HELM_ENV, KUSTOMIZE_ENV, RENDER_TIMEOUT_ENV, SourceOptions, environment
+from kubectl_gitops.settings import SourceOptions
+from kubectl_gitops.source.binaries import helm_binary, kustomize_command, run_renderer
+from kubectl_gitops.source.parse import Out, parse_json, parse_yaml
 from kubectl_gitops.source.unitguard import (
     CHART_FILE,
     KUSTOMIZATION_FILES,
@@ -62,7 +58,6 @@ from kubectl_gitops.source.unitguard import (
     scan_kustomization,
 )
 from kubectl_gitops.untrusted.pathguard import is_inside
-from kubectl_gitops.untrusted.yamldocs import DuplicateKeyError, LimitError, documents, load_json
 from kubectl_gitops.untrusted.yamldocs import load as load_yaml
 
 Transform = Callable[[str, str], str]
@@ -73,98 +68,6 @@ SUPPORT_FILES = frozenset({
     "kustomizeconfig.yaml", "kustomizeconfig.yml",
 })
 KUSTOMIZE_ORIGIN_ANNOTATION = "config.kubernetes.io/origin"
-
-
-# --- YAML -----------------------------------------------------------------------------------------------
-
-
-def _items_lines(node: yaml.Node) -> list[int]:
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            if isinstance(key, yaml.ScalarNode) and key.value == "items" and isinstance(value, yaml.SequenceNode):
-                return [item.start_mark.line + 1 for item in value.value]
-    return []
-
-
-def _type_name(data: Any) -> str:
-    return {list: "a list", str: "a string", int: "a number", float: "a number", bool: "a boolean"}.get(
-        type(data), type(data).__name__)
-
-
-@dataclass
-class _Out:
-    manifests: list[Manifest]
-    problems: list[str]
-
-
-def _add_document(out: _Out, data: Any, origin: Origin, node: yaml.Node | None) -> None:
-    """One parsed document: an object, or a ``*List`` whose items are flattened."""
-    where = f"{origin.path}:{origin.line}" if origin.line else str(origin)
-    if not isinstance(data, dict):
-        out.problems.append(f"{where}: expected a Kubernetes object (a mapping with apiVersion, kind, metadata), "
-                            f"found {_type_name(data)}; fix the document or move the file out of the manifests folder")
-        return
-    kind = data.get("kind")
-    items = data.get("items")
-    if isinstance(kind, str) and kind.endswith("List") and isinstance(items, list):
-        lines = _items_lines(node) if node is not None else []
-        for i, item in enumerate(items):
-            line = lines[i] if i < len(lines) else origin.line
-            item_origin = Origin(origin.path, line, origin.renderer, origin.detail)
-            if isinstance(item, dict):
-                out.manifests.append(Manifest(item, item_origin))
-            else:
-                out.problems.append(f"{origin.path}:{line}: item {i} of {kind} is {_type_name(item)}, not an object; "
-                                    "fix the list")
-        return
-    out.manifests.append(Manifest(data, origin))
-
-
-def _char_at(text: str, line: int, column: int) -> str:
-    lines = text.splitlines()
-    return lines[line][column:column + 1] if 0 <= line < len(lines) else ""
-
-
-def _parse_yaml(out: _Out, text: str, origin: Origin, *,
-                origin_for: Callable[[int, Obj], Origin] | None = None) -> None:
-    try:
-        for data, line, node in documents(text):
-            if origin_for is not None and isinstance(data, dict):
-                o = origin_for(line, data)
-            elif origin.renderer == "file":
-                o = Origin(origin.path, line, "file", origin.detail)
-            else:
-                o = origin
-            _add_document(out, data, o, node)
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        err_line = mark.line + 1 if mark is not None else None
-        what = e.problem or str(e)
-        if e.context and not isinstance(e, DuplicateKeyError):
-            what = f"{what} ({e.context})"
-        if mark is not None and _char_at(text, mark.line, mark.column) == "\t":  # libyaml does not name it
-            what = f"a tab character at column {mark.column + 1}; YAML indents with spaces only"
-        where = f"{origin.path}:{err_line}" if err_line and origin.renderer == "file" else str(origin)
-        if isinstance(e, LimitError):  # a size, count, depth or alias limit, not a syntax error
-            out.problems.append(f"{where}: {e.problem}; {e.hint} (the rest of this file was not read)")
-            return
-        out.problems.append(f"{where}: invalid YAML: {what}; fix the syntax (the rest of this file was not read)")
-    except yaml.YAMLError as e:  # e.g. an unknown tag without a mark
-        out.problems.append(f"{origin}: invalid YAML: {e}; fix the syntax")
-
-
-def _parse_json(out: _Out, text: str, origin: Origin) -> None:
-    try:
-        data = load_json(text)  # json.loads within the size and depth limits of every repository file
-    except LimitError as e:
-        out.problems.append(f"{origin.path}:{e.line}: {e.problem}; {e.hint}")
-        return
-    except json.JSONDecodeError as e:
-        out.problems.append(f"{origin.path}:{e.lineno}: invalid JSON: {e.msg} (column {e.colno}); fix the syntax")
-        return
-    if isinstance(data, dict) and "apiVersion" not in data and "kind" not in data:
-        return  # renovate.json, package.json, …: not a manifest
-    _add_document(out, data, Origin(origin.path, 1, "file"), None)
 
 
 # --- globs ----------------------------------------------------------------------------------------------
@@ -191,91 +94,11 @@ def _selected(rel: str, opts: SourceOptions) -> bool:
     return not any(glob_match(rel, p) for p in opts.exclude)
 
 
-# --- binaries -------------------------------------------------------------------------------------------
-
-
-def _timeout() -> float:
-    return environment().render_timeout
-
-
-def _from_env(var: str, what: str) -> str | None:
-    value = {HELM_ENV: environment().helm, KUSTOMIZE_ENV: environment().kustomize}[var]
-    if not value:
-        return None
-    found = shutil.which(value)
-    if not found:
-        raise RenderError(f"{var}={value} does not name an executable {what} binary",
-                          hint=f"point {var} at the {what} binary, or unset it to use the one on PATH")
-    return found
-
-
-def helm_binary(rel_dir: str = ".") -> str:
-    """The helm to run: ``$KUBECTL_GITOPS_HELM``, else ``helm`` on PATH; RenderError naming both otherwise."""
-    found = _from_env(HELM_ENV, "helm") or shutil.which("helm")
-    if not found:
-        raise RenderError(f"{rel_dir}: rendering this Helm chart needs the 'helm' binary, which is not on PATH",
-                          hint="install Helm 3 (https://helm.sh/docs/intro/install/) or set "
-                               f"{HELM_ENV}=/path/to/helm")
-    return found
-
-
-def kustomize_command(rel_dir: str = ".") -> list[str]:
-    """``[kustomize, build]`` or ``[kubectl, kustomize]``: ``$KUBECTL_GITOPS_KUSTOMIZE``, ``kustomize``, kubectl."""
-    env = _from_env(KUSTOMIZE_ENV, "kustomize")
-    if env:
-        return [env, "kustomize"] if Path(env).name.startswith("kubectl") else [env, "build"]
-    found = shutil.which("kustomize")
-    if found:
-        return [found, "build"]
-    kubectl = environment().kubectl or shutil.which("kubectl")  # KUBECTL_PATH: set by kubectl for plugins
-    if kubectl and shutil.which(kubectl):
-        return [kubectl, "kustomize"]
-    raise RenderError(f"{rel_dir}: building this kustomization needs 'kustomize' or 'kubectl', neither is on PATH",
-                      hint=f"install kubectl (https://kubernetes.io/docs/tasks/tools/) or kustomize, or set "
-                           f"{KUSTOMIZE_ENV}=/path/to/kustomize")
-
-
-# kubectl's log prefix: `E1121 05:19:08.292223    1733 run.go:72] "command failed" err="..."`
-_KLOG = re.compile(r'^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ [\w.-]+:\d+\] (?:"command failed" err=)?(.*)$')
-
-
-def _unklog(line: str) -> str:
-    """The message of a klog line (``kubectl kustomize`` errors), without the timestamp, pid and quoting."""
-    m = _KLOG.match(line.strip())
-    if not m:
-        return line
-    msg = m.group(1)
-    if len(msg) >= 2 and msg[0] == msg[-1] == '"':
-        try:
-            msg = json.loads(msg)
-        except ValueError:
-            msg = msg[1:-1]
-    return str(msg)
-
-
-def _run(cmd: list[str], *, root: Path) -> tuple[bool, str]:
-    """(ok, stdout or a one-paragraph error) of a renderer run; temp paths are shown relative to the repo."""
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=_timeout(), check=False,
-                              stdin=subprocess.DEVNULL, cwd=root)
-    except subprocess.TimeoutExpired:
-        return False, f"timed out after {_timeout():.0f}s (raise {RENDER_TIMEOUT_ENV})"
-    except OSError as e:
-        raise RenderError(f"cannot run {cmd[0]}: {e.strerror}", hint="check that the binary exists and is executable",
-                          ) from e
-    if proc.returncode != 0:
-        err = (proc.stderr or proc.stdout).strip()
-        err = err.replace(str(root) + os.sep, "").replace(str(root), ".")
-        lines = [_unklog(ln) for ln in err.splitlines() if ln.strip()]
-        return False, " | ".join(lines[-6:]) or f"exit code {proc.returncode}"
-    return True, proc.stdout
-
-
 # --- render units -----------------------------------------------------------------------------------------
 
 
-def _kustomize(root: Path, rel_dir: str, allow_remote: bool = False) -> _Out:
-    out = _Out([], [])
+def _kustomize(root: Path, rel_dir: str, allow_remote: bool = False) -> Out:
+    out = Out([], [])
     folder = root / rel_dir
     scan = scan_kustomization(root, rel_dir, allow_remote=allow_remote)
     if scan.problems:
@@ -285,7 +108,7 @@ def _kustomize(root: Path, rel_dir: str, allow_remote: bool = False) -> _Out:
     cmd = [*kustomize_command(rel_dir), str(folder), "--load-restrictor=LoadRestrictionsRootOnly"]
     if scan.helm:
         cmd += ["--enable-helm", "--helm-command", helm_binary(rel_dir)]
-    ok, text = _run(cmd, root=root)
+    ok, text = run_renderer(cmd, root=root)
     label = f"try: kubectl kustomize {rel_dir}"
     if not ok:
         out.problems.append(f"{rel_dir}: kustomize build failed: {text}; fix the kustomization ({label})")
@@ -305,12 +128,12 @@ def _kustomize(root: Path, rel_dir: str, allow_remote: bool = False) -> _Out:
                 return Origin(posixpath.normpath(posixpath.join(rel_dir, path)), None, "kustomize", rel_dir)
         return origin
 
-    _parse_yaml(out, text, origin, origin_for=origin_for)
+    parse_yaml(out, text, origin, origin_for=origin_for)
     return out
 
 
-def _helm(root: Path, rel_dir: str, opts: SourceOptions, namespace: str | None, used_values: set[str]) -> _Out:
-    out = _Out([], [])
+def _helm(root: Path, rel_dir: str, opts: SourceOptions, namespace: str | None, used_values: set[str]) -> Out:
+    out = Out([], [])
     folder = root / rel_dir
     helm = helm_binary(rel_dir)
     out.problems.extend(link_problems(root, [rel_dir], "helm"))
@@ -335,7 +158,7 @@ def _helm(root: Path, rel_dir: str, opts: SourceOptions, namespace: str | None, 
         if p.is_file():
             used_values.add(v)
             cmd += ["-f", str(p)]
-    ok, text = _run(cmd, root=root)
+    ok, text = run_renderer(cmd, root=root)
     if not ok:
         hint = f"try: helm template {release} {rel_dir}"
         if "dependenc" in text or "charts/ directory" in text:
@@ -358,12 +181,12 @@ def _helm(root: Path, rel_dir: str, opts: SourceOptions, namespace: str | None, 
         template = sources[i].split("/", 1)[1] if "/" in sources[i] else sources[i]
         return Origin(posixpath.normpath(posixpath.join(rel_dir, template)), None, "helm", detail)
 
-    _parse_yaml(out, text, Origin(rel_dir, None, "helm", detail), origin_for=origin_for)
+    parse_yaml(out, text, Origin(rel_dir, None, "helm", detail), origin_for=origin_for)
     return out
 
 
-def _plain_file(root: Path, rel: str, transform: Transform | None) -> _Out:
-    out = _Out([], [])
+def _plain_file(root: Path, rel: str, transform: Transform | None) -> Out:
+    out = Out([], [])
     if not is_inside(root, root / rel):
         out.problems.append(_outside_link_problem(root, rel))
         return out
@@ -378,9 +201,9 @@ def _plain_file(root: Path, rel: str, transform: Transform | None) -> _Out:
     if transform is not None:
         text = transform(rel, text)
     if rel.endswith(".json"):
-        _parse_json(out, text, Origin(rel, None, "file"))
+        parse_json(out, text, Origin(rel, None, "file"))
     else:
-        _parse_yaml(out, text, Origin(rel, None, "file"))
+        parse_yaml(out, text, Origin(rel, None, "file"))
     return out
 
 
@@ -454,7 +277,7 @@ def render(checkout_root: Path, path: str, opts: SourceOptions, *, transform: Tr
     if not (root / start).exists():
         raise RenderError(f"path {start!r} does not exist", hint="check --path")
     # Kustomize and Helm runs are subprocesses: run them in parallel while plain files are parsed here.
-    slots: list[_Out | Future[_Out]] = []
+    slots: list[Out | Future[Out]] = []
     used_values: set[str] = set()
     charts = 0
     with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
@@ -468,7 +291,7 @@ def render(checkout_root: Path, path: str, opts: SourceOptions, *, transform: Tr
                 if kind == "file":
                     slots.append(_plain_file(root, rel, transform))
                 elif kind == "link":
-                    slots.append(_Out([], [_outside_link_problem(root, rel)]))
+                    slots.append(Out([], [_outside_link_problem(root, rel)]))
                 elif kind == "kustomize":
                     slots.append(pool.submit(_kustomize, root, rel, opts.allow_remote))
                 else:
