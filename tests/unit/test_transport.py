@@ -8,8 +8,9 @@ import threading
 
 import pytest
 
+from kubectl_gitops.cluster.execcred import ExecCredentials
 from kubectl_gitops.cluster.kubeconfig import Endpoint
-from kubectl_gitops.cluster.transport import ExecCredentials, HttpTransport
+from kubectl_gitops.cluster.transport import HttpTransport
 from kubectl_gitops.errors import ClusterError
 
 WHERE = "the exec plugin of context 'x'"

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from kubectl_gitops.cluster import kubeconfig
-from kubectl_gitops.cluster.transport import Credential
+from kubectl_gitops.cluster.execcred import Credential
 from kubectl_gitops.errors import ExitCode, InvalidInputError, SecretsError, UsageError
 from kubectl_gitops.model import Manifest, Origin
 from kubectl_gitops.secrets import age, vault
