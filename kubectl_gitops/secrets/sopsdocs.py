@@ -10,6 +10,7 @@ from typing import Any
 from kubectl_gitops.errors import SecretsError
 from kubectl_gitops.redact import register
 from kubectl_gitops.secrets import yaml12 as y12
+from kubectl_gitops.secrets import yamlcomments
 from kubectl_gitops.secrets.gotypes import UnsupportedValue, Value, python_scalar_value
 from kubectl_gitops.secrets.sopscrypt import DecryptFailed, Stash, decrypt_value, encrypt_value, path_aad
 from kubectl_gitops.secrets.sopsfile import SopsFile
@@ -60,7 +61,7 @@ def _walk(node: Any, path: tuple[str, ...], on_leaf: Callable[[Any, tuple[str, .
                 new = on_leaf(child, (*path, k))
                 if new is not child:
                     node[k] = new
-                    y12.after_replace(node, k, child)
+                    yamlcomments.after_replace(node, k, child)
     elif isinstance(node, list):
         comments: list[tuple[int, str]] = []
         for i, child in enumerate(node):
@@ -72,10 +73,10 @@ def _walk(node: Any, path: tuple[str, ...], on_leaf: Callable[[Any, tuple[str, .
                     comments.append((i, new.text))
                 elif new is not child:
                     node[i] = new
-                    y12.after_replace(node, i, child)
+                    yamlcomments.after_replace(node, i, child)
         for i, text in reversed(comments):  # sops turns comments in lists into items: make them comments again
             del node[i]
-            y12.add_comment_before(node, i, text)
+            yamlcomments.add_comment_before(node, i, text)
 
 
 @dataclass
@@ -114,12 +115,12 @@ def encrypt_docs(f: SopsFile, rules: Rules, data_key: bytes, stash: Stash | None
         if doc is None:
             continue
         if f.fmt == "yaml":
-            for c in y12.comment_lines(doc):
+            for c in yamlcomments.comment_lines(doc):
                 if c.text.startswith("ENC[AES256_GCM,") or not rules.should_encrypt(c.path):
                     continue
                 enc = encrypt_value(Value("comment", c.text), data_key, path_aad(c.path), stash)
                 if enc:
-                    y12.set_comment_text(c, enc)
+                    yamlcomments.set_comment_text(c, enc)
         _walk(doc, (), on_leaf, f.name, f.fmt)
     return h.hexdigest().upper()
 
@@ -198,7 +199,7 @@ def decrypt_docs(f: SopsFile, data_key: bytes, stash: Stash | None = None) -> tu
         if doc is None:
             continue
         if f.fmt == "yaml":
-            for c in y12.comment_lines(doc):
+            for c in yamlcomments.comment_lines(doc):
                 if not c.text.startswith("ENC[AES256_GCM,"):
                     continue
                 value = None
@@ -212,7 +213,7 @@ def decrypt_docs(f: SopsFile, data_key: bytes, stash: Stash | None = None) -> tu
                     warnings.append(f"{f.name}:{c.line + 1}: an encrypted comment could not be decrypted; kept as is")
                     continue
                 register(str(value.data))
-                y12.set_comment_text(c, str(value.data))
+                yamlcomments.set_comment_text(c, str(value.data))
         _walk(doc, (), on_leaf, f.name, f.fmt)
     return h.hexdigests(), warnings
 

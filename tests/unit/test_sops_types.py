@@ -11,7 +11,7 @@ import math
 
 import pytest
 
-from kubectl_gitops.secrets import yaml12
+from kubectl_gitops.secrets import yaml12, yamlcomments
 from kubectl_gitops.secrets.gotypes import (
     UnsupportedValue,
     Value,
@@ -194,7 +194,7 @@ def test_comment_paths_follow_the_collection_that_holds_them() -> None:
         "# end\n"                       # []
     )
     docs, _ = yaml12.load_all(text)
-    found = {c.text.strip(): c.path for c in yaml12.comment_lines(docs[0])}
+    found = {c.text.strip(): c.path for c in yamlcomments.comment_lines(docs[0])}
     assert found == {
         "top": (), "eol": (), "after key": (), "first": ("stringData",), "inline": ("stringData",),
         "trailing": ("stringData",), "between": (), "in item": ("items",), "deep": ("items", "sub"), "end": (),
@@ -203,8 +203,8 @@ def test_comment_paths_follow_the_collection_that_holds_them() -> None:
 
 def test_set_comment_text_keeps_indentation_and_neighbouring_lines() -> None:
     docs, layout = yaml12.load_all("a:\n  b: 1\n  # one\n  # two\nc: 2\n")
-    comments = yaml12.comment_lines(docs[0])
-    yaml12.set_comment_text(comments[0], "ENC[x]")
+    comments = yamlcomments.comment_lines(docs[0])
+    yamlcomments.set_comment_text(comments[0], "ENC[x]")
     assert yaml12.dump_all(docs, layout) == "a:\n  b: 1\n  #ENC[x]\n  # two\nc: 2\n"
 
 
