@@ -153,7 +153,7 @@ def command(dry_run: bool, allow_dirty: bool, force_conflicts: bool, concurrency
     5 cluster error, 6 refused (dirty work tree, field or ownership conflicts, prune
     not confirmed, empty render with --prune, another run holds the app's Lease).
     """
-    from kubectl_gitops.engine.sync import SyncConfig
+    from kubectl_gitops.engine.sync_model import SyncConfig
     from kubectl_gitops.ops.common import CompareOptions
     from kubectl_gitops.ops.sync import SyncRequest, run_sync
 

@@ -13,14 +13,16 @@ How a sync runs (Argo CD semantics, see plan.py for the ordering):
    progress within the wave timeout, fails the sync: hooks with ``HookFailed`` are deleted and the
    SyncFail hooks run.
 4. After a successful wave, hooks with ``HookSucceeded`` are deleted.
+
+Longer than ~400 lines because it is one class, ``Syncer``, whose steps (apply, wait for health, hook copies,
+SyncFail) share one run's state (types, hook names, last healths, run id); its options and results are in
+``sync_model.py``.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
 
 from kubectl_gitops import FIELD_MANAGER
 from kubectl_gitops.cluster.client import ApiError, Cluster, ClusterError, ResourceType
@@ -41,71 +43,10 @@ from kubectl_gitops.engine.hooks import (
 )
 from kubectl_gitops.engine.inventory import LABEL_PART_OF
 from kubectl_gitops.engine.plan import APPLIED_ACTIONS, Phase, Plan, Step, StepAction, kind_rank
+from kubectl_gitops.engine.sync_model import StepResult, SyncConfig, SyncOutcome, WaveFailed, WaveResult
 from kubectl_gitops.errors import AmbiguousWriteError, GitopsError
 from kubectl_gitops.events import Event, EventSink, discard
 from kubectl_gitops.model import Obj, ResourceKey
-
-
-@dataclass(frozen=True)
-class SyncConfig:
-    concurrency: int = 8
-    wait: bool = True  # gate each wave on health
-    wave_timeout: float = 300.0
-    timeout: float | None = None  # the whole sync
-    poll_interval: float = 1.0
-    force_conflicts: bool = False
-
-
-@dataclass
-class StepResult:
-    key: ResourceKey
-    phase: Phase
-    wave: int
-    action: StepAction
-    health: str = ""
-    message: str = ""
-    seconds: float = 0.0
-
-    def to_json(self) -> dict[str, Any]:
-        return {"phase": str(self.phase), "wave": self.wave, "group": self.key.group, "kind": self.key.kind,
-                "namespace": self.key.namespace, "name": self.key.name, "action": str(self.action),
-                "health": self.health, "message": self.message, "seconds": round(self.seconds, 3)}
-
-
-@dataclass
-class WaveResult:
-    phase: Phase
-    wave: int
-    objects: int
-    applied: int
-    seconds: float
-
-
-@dataclass
-class SyncOutcome:
-    ok: bool
-    steps: list[StepResult] = field(default_factory=list)
-    waves: list[WaveResult] = field(default_factory=list)
-    message: str = ""
-    failed: list[StepResult] = field(default_factory=list)
-    error: GitopsError | None = None  # what stopped the sync when it was not a failed wave (cluster error, signal)
-    reached: str = ""  # the wave it was in: "Sync wave 1"
-    writes: int = 0  # write requests that succeeded during the run (objects, hooks, hook deletions)
-
-    @property
-    def applied(self) -> int:
-        """Objects (and hooks) written before the end or the failure."""
-        return sum(r.action in APPLIED_ACTIONS for r in self.steps)
-
-
-class WaveFailed(GitopsError):
-    """A wave did not become healthy (or an apply failed); carries the objects at fault."""
-
-    def __init__(self, message: str, failed: list[StepResult]):
-        super().__init__(message, details=[": ".join(x for x in (str(r.key), r.health, r.message) if x)
-                                           for r in failed])
-        self.failed = failed
-
 
 # Says whether a (non-hook) object is out of sync and must be written.
 NeedsApply = Callable[[Step], bool]

@@ -16,7 +16,7 @@ from __future__ import annotations
 from kubectl_gitops.engine.interrupt import Interrupted
 from kubectl_gitops.engine.prune_plan import PruneReport
 from kubectl_gitops.engine.run_record import Inventory
-from kubectl_gitops.engine.sync import SyncOutcome
+from kubectl_gitops.engine.sync_model import SyncOutcome
 from kubectl_gitops.errors import GitopsError
 
 

@@ -18,7 +18,8 @@ from kubectl_gitops.engine.plan import Plan, build_plan, plan_annotation_checks
 from kubectl_gitops.engine.prune import PruneOptions
 from kubectl_gitops.engine.prune_plan import Confirm, PruneReport
 from kubectl_gitops.engine.run_record import Inventory
-from kubectl_gitops.engine.sync import SyncConfig, Syncer, SyncOutcome
+from kubectl_gitops.engine.sync import Syncer
+from kubectl_gitops.engine.sync_model import SyncConfig, SyncOutcome
 from kubectl_gitops.errors import RefusedError
 from kubectl_gitops.events import Event, EventSink, discard
 from kubectl_gitops.model import ResourceKey

@@ -17,7 +17,8 @@ from kubectl_gitops.cluster.client import ApiError, Cluster
 from kubectl_gitops.engine import interrupt
 from kubectl_gitops.engine.lease import Lease, LeaseLostError, LeaseOptions
 from kubectl_gitops.engine.plan import build_plan
-from kubectl_gitops.engine.sync import SyncConfig, Syncer, SyncOutcome
+from kubectl_gitops.engine.sync import Syncer
+from kubectl_gitops.engine.sync_model import SyncConfig, SyncOutcome
 from kubectl_gitops.errors import TransportError
 from kubectl_gitops.events import Event
 from kubectl_gitops.model import Manifest, Origin

@@ -16,7 +16,8 @@ from kubectl_gitops.cluster.client import Cluster
 from kubectl_gitops.engine import interrupt
 from kubectl_gitops.engine.hooks import LABEL_HOOK, LABEL_HOOK_PHASE, LABEL_RUN, hook_id, leftovers, stale_reason
 from kubectl_gitops.engine.plan import build_plan
-from kubectl_gitops.engine.sync import SyncConfig, Syncer
+from kubectl_gitops.engine.sync import Syncer
+from kubectl_gitops.engine.sync_model import SyncConfig
 from kubectl_gitops.errors import AmbiguousWriteError, ExitCode
 from kubectl_gitops.model import Manifest, Origin, ResourceKey
 

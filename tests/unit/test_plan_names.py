@@ -23,7 +23,7 @@ from kubectl_gitops.engine.plan import (
     runs_as_hook,
     sync_options,
 )
-from kubectl_gitops.engine.sync import StepResult
+from kubectl_gitops.engine.sync_model import StepResult
 from kubectl_gitops.model import ANN_HOOK, ANN_SYNC_OPTIONS, Manifest, Origin, ResourceKey, crd_spec, group_kind
 from kubectl_gitops.ops.common import crd_kinds
 from kubectl_gitops.source.validate import has_hook_annotation

@@ -9,7 +9,8 @@ import json
 import pytest
 
 from kubectl_gitops.engine.plan import Phase, build_plan
-from kubectl_gitops.engine.sync import StepResult, SyncConfig, WaveFailed, _kind_batches
+from kubectl_gitops.engine.sync import _kind_batches
+from kubectl_gitops.engine.sync_model import StepResult, SyncConfig, WaveFailed
 from kubectl_gitops.errors import ExitCode
 from kubectl_gitops.model import Manifest, Origin, ResourceKey
 

@@ -13,7 +13,8 @@ from fakes import FakeApiServer, fake_cluster
 
 from kubectl_gitops.cluster.client import ApiError, Cluster
 from kubectl_gitops.engine.plan import Phase, build_plan
-from kubectl_gitops.engine.sync import SyncConfig, Syncer, SyncOutcome
+from kubectl_gitops.engine.sync import Syncer
+from kubectl_gitops.engine.sync_model import SyncConfig, SyncOutcome
 from kubectl_gitops.errors import ExitCode, TransportError
 from kubectl_gitops.events import Event
 from kubectl_gitops.model import Manifest, Origin
