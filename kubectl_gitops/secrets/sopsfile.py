@@ -50,7 +50,7 @@ def _json_indent(text: str) -> str | int:
 def parse(text: str, fmt: str, name: str = "<input>") -> SopsFile:
     """Parse ``text``; if it carries sops metadata, read it (from the first document, like sops)."""
     if fmt == "json":
-        from kubectl_gitops.untrusted.yamldocs import LimitError, load_json
+        from kubectl_gitops.untrusted.yamllimits import LimitError, load_json
 
         try:
             doc = load_json(text)  # json.loads within the size and depth limits of every repository file

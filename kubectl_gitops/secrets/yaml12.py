@@ -114,7 +114,7 @@ def load_all(text: str) -> tuple[list[Any], Layout]:
     and its layout."""
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-    from kubectl_gitops.untrusted.yamldocs import LimitError, check
+    from kubectl_gitops.untrusted.yamllimits import LimitError, check
 
     try:  # the limits of every YAML read from a repository (size, documents, nesting, aliases)
         check(text)

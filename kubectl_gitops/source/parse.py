@@ -10,7 +10,8 @@ from typing import Any
 import yaml
 
 from kubectl_gitops.model import Manifest, Obj, Origin
-from kubectl_gitops.untrusted.yamldocs import DuplicateKeyError, LimitError, documents, load_json
+from kubectl_gitops.untrusted.yamldocs import DuplicateKeyError, documents
+from kubectl_gitops.untrusted.yamllimits import LimitError, load_json
 
 
 def _items_lines(node: yaml.Node) -> list[int]:

@@ -17,7 +17,7 @@ from kubectl_gitops.errors import InvalidInputError, SecretsError
 from kubectl_gitops.secrets import yaml12
 from kubectl_gitops.secrets.sopsconfig import parse_config
 from kubectl_gitops.secrets.sopsmeta import Rules
-from kubectl_gitops.untrusted import saferegex, yamldocs
+from kubectl_gitops.untrusted import saferegex, yamldocs, yamllimits
 
 ANCHOR = "anchor: &x {a: 1}\n"  # any anchor sends the text to the full loader (and its pre-check)
 BOMB = "".join(f"{c}: &{c} [{', '.join(['*' + p] * 9) if p else ', '.join(['lol'] * 9)}]\n"
@@ -28,8 +28,8 @@ def docs(text: str) -> list[object]:
     return [d for d, _, _ in yamldocs.documents(text)]
 
 
-def refused(text: str) -> yamldocs.LimitError:
-    with pytest.raises(yamldocs.LimitError) as info:
+def refused(text: str) -> yamllimits.LimitError:
+    with pytest.raises(yamllimits.LimitError) as info:
         docs(text)
     return info.value
 
@@ -43,7 +43,7 @@ def nested(levels: int) -> str:
 
 
 def test_size_at_the_limit_is_read_one_byte_more_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(yamldocs, "MAX_BYTES", 64)
+    monkeypatch.setattr(yamllimits, "MAX_BYTES", 64)
     text = "a: " + "x" * 60 + "\n"
     assert len(text) == 64 and docs(text) == [{"a": "x" * 60}]
     err = refused(text + " ")
@@ -51,7 +51,7 @@ def test_size_at_the_limit_is_read_one_byte_more_is_refused(monkeypatch: pytest.
 
 
 def test_size_counts_utf8_bytes_not_characters(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(yamldocs, "MAX_BYTES", 64)
+    monkeypatch.setattr(yamllimits, "MAX_BYTES", 64)
     assert len("a: " + "é" * 31) < 64 < len(("a: " + "é" * 31).encode())
     refused("a: " + "é" * 31)
 
@@ -61,7 +61,7 @@ def test_size_counts_utf8_bytes_not_characters(monkeypatch: pytest.MonkeyPatch) 
 
 @pytest.mark.parametrize("second", ["2", "&x 2"], ids=["fast path", "full loader"])
 def test_document_count_at_the_limit_is_read_one_more_is_refused(second: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(yamldocs, "MAX_DOCUMENTS", 3)
+    monkeypatch.setattr(yamllimits, "MAX_DOCUMENTS", 3)
     text = f"--- {{a: 1}}\n--- {second}\n--- 3\n"
     assert len(docs(text)) == 3
     err = refused(text + "--- 4\n")
@@ -69,7 +69,7 @@ def test_document_count_at_the_limit_is_read_one_more_is_refused(second: str, mo
 
 
 def test_empty_documents_count_too(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(yamldocs, "MAX_DOCUMENTS", 3)
+    monkeypatch.setattr(yamllimits, "MAX_DOCUMENTS", 3)
     assert docs("---\n---\n---\n") == []
     assert refused("---\n---\n---\n---\n").line == 4
 
@@ -79,7 +79,7 @@ def test_empty_documents_count_too(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize("head", ["", ANCHOR], ids=["fast path", "full loader"])
 def test_nesting_at_the_limit_is_read_one_level_more_is_refused(head: str) -> None:
-    limit = yamldocs.MAX_DEPTH
+    limit = yamllimits.MAX_DEPTH
     deepest = docs(head + nested(limit))[0]
     assert isinstance(deepest, dict)
     err = refused(head + nested(limit + 1))
@@ -87,7 +87,7 @@ def test_nesting_at_the_limit_is_read_one_level_more_is_refused(head: str) -> No
 
 
 def test_nesting_through_an_alias_counts_the_anchor_levels() -> None:
-    half = yamldocs.MAX_DEPTH // 2
+    half = yamllimits.MAX_DEPTH // 2
     anchor = "a: &deep " + "[" * half + "]" * half + "\n"
     assert docs(anchor + "b: " + "[" * (half - 1) + "*deep" + "]" * (half - 1) + "\n")  # 1 + 99 + 100 = 200
     err = refused(anchor + "b: " + "[" * half + "*deep" + "]" * half + "\n")  # 201
@@ -95,7 +95,7 @@ def test_nesting_through_an_alias_counts_the_anchor_levels() -> None:
 
 
 def test_block_nesting_is_refused_too() -> None:
-    levels = yamldocs.MAX_DEPTH + 1
+    levels = yamllimits.MAX_DEPTH + 1
     text = "".join(" " * i + f"k{i}:\n" for i in range(levels - 1)) + " " * (levels - 1) + "k: {}\n"
     assert "deeper than" in refused(text).problem
 
@@ -119,7 +119,7 @@ def test_alias_expansion_follows_go_yaml_v3(head: str) -> None:
 
 
 def test_alias_budget_scales_like_go_yaml_v3() -> None:
-    exceeded = yamldocs._alias_budget_exceeded
+    exceeded = yamllimits._alias_budget_exceeded
     assert not exceeded(1000, 999) and not exceeded(1001, 100)  # small documents: anything goes
     assert exceeded(1001, 992) and not exceeded(1001, 990)  # 99%
     assert exceeded(4_000_000, 400_001) and not exceeded(4_000_000, 400_000)  # 10%
@@ -147,7 +147,7 @@ def test_ordinary_anchors_and_merge_keys_still_read_as_before() -> None:
 
 
 def test_load_and_safe_load_apply_the_limits() -> None:
-    with pytest.raises(yamldocs.LimitError):
+    with pytest.raises(yamllimits.LimitError):
         yamldocs.load(BOMB)
     with pytest.raises(InvalidInputError) as info:
         yamldocs.safe_load("a: 1\n" + BOMB, "charts/x/Chart.yaml")
@@ -162,8 +162,8 @@ def test_sops_yaml_reader_applies_the_limits() -> None:
         yaml12.load_all("stringData:\n" + "".join("  " + line + "\n" for line in BOMB.splitlines()))
     assert info.value.line == 5 and "excessive aliasing" in str(info.value)
     with pytest.raises(yaml12.YamlError, match="deeper than"):
-        yaml12.load_all(nested(yamldocs.MAX_DEPTH + 1))
-    docs_, _ = yaml12.load_all(nested(yamldocs.MAX_DEPTH))
+        yaml12.load_all(nested(yamllimits.MAX_DEPTH + 1))
+    docs_, _ = yaml12.load_all(nested(yamllimits.MAX_DEPTH))
     assert len(docs_) == 1
 
 
@@ -256,22 +256,22 @@ def test_jq_test_uses_re2() -> None:
 
 
 def test_json_nesting_at_the_limit_is_read_one_level_more_is_refused() -> None:
-    limit = yamldocs.MAX_DEPTH
-    assert isinstance(yamldocs.load_json('{"a": ' + "[" * (limit - 1) + "]" * (limit - 1) + "}")["a"], list)
+    limit = yamllimits.MAX_DEPTH
+    assert isinstance(yamllimits.load_json('{"a": ' + "[" * (limit - 1) + "]" * (limit - 1) + "}")["a"], list)
     text = '{\n"s": "[[[{{",\n"a": ' + "[" * limit + "]" * limit + "}"
-    with pytest.raises(yamldocs.LimitError) as info:
-        yamldocs.load_json(text)
+    with pytest.raises(yamllimits.LimitError) as info:
+        yamllimits.load_json(text)
     assert info.value.line == 3 and "deeper than" in info.value.problem
 
 
 def test_json_deeper_than_python_recursion_is_a_limit_error_not_a_crash() -> None:
-    with pytest.raises(yamldocs.LimitError) as info:
-        yamldocs.load_json("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(yamllimits.LimitError) as info:
+        yamllimits.load_json("[" * 100_000 + "]" * 100_000)
     assert info.value.line == 1
 
 
 def test_json_size_limit(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(yamldocs, "MAX_BYTES", 16)
-    assert yamldocs.load_json('{"a": "' + "x" * 7 + '"}') == {"a": "x" * 7}
-    with pytest.raises(yamldocs.LimitError):
-        yamldocs.load_json('{"a": "' + "x" * 8 + '"}')
+    monkeypatch.setattr(yamllimits, "MAX_BYTES", 16)
+    assert yamllimits.load_json('{"a": "' + "x" * 7 + '"}') == {"a": "x" * 7}
+    with pytest.raises(yamllimits.LimitError):
+        yamllimits.load_json('{"a": "' + "x" * 8 + '"}')
