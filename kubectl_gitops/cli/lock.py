@@ -26,7 +26,8 @@ lock_option = click.option(
 
 
 def lease_options(lock_timeout: str) -> LeaseOptions:
-    from kubectl_gitops.engine.lease import DEFAULT_DURATION, LeaseOptions
+    from kubectl_gitops.engine.lease import LeaseOptions
+    from kubectl_gitops.engine.lease_holder import DEFAULT_DURATION
 
     try:
         wait = parse_duration(lock_timeout, flag="--lock-timeout")

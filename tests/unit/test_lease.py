@@ -11,7 +11,8 @@ import pytest
 from fakes import FakeApiServer, fake_cluster
 
 from kubectl_gitops.cluster.client import Cluster, ResourceType
-from kubectl_gitops.engine.lease import Holder, Lease, LeaseLostError, LeaseOptions, format_time, parse_time
+from kubectl_gitops.engine.lease import Lease, LeaseLostError, LeaseOptions
+from kubectl_gitops.engine.lease_holder import Holder, format_time, parse_time
 from kubectl_gitops.errors import AmbiguousWriteError, ClusterError, ExitCode, RefusedError
 from kubectl_gitops.events import Event
 
