@@ -24,6 +24,9 @@ the cluster) is Missing.
 
 Statuses are ranked, so ``worst`` can combine many into one (Argo CD's order):
 Healthy < Suspended < Progressing < Missing < Degraded < Unknown.
+
+Longer than ~400 lines because it is one table of per-kind rules sharing the same small readers; split up, a
+kind's rule would sit away from the others it is compared with.
 """
 
 from __future__ import annotations
