@@ -110,7 +110,7 @@ def resolve_secret_placeholders(desired: Desired, on_event: EventSink = discard,
     ``avp.kubernetes.io/path`` or a ``<path:...>`` placeholder), from Vault/OpenBao configured the usual way
     (VAULT_ADDR, VAULT_TOKEN or ~/.vault-token). ``KUBECTL_GITOPS_PLACEHOLDERS=off`` leaves them as text.
 
-    Every path is checked first (``vault.check_placeholder_paths``: well-formed, under ``allow`` — the
+    Every path is checked first (``vaultpaths.check_placeholder_paths``: well-formed, under ``allow`` — the
     ``--vault-allow-prefix`` prefixes — or, without them, not a system/auth mount): one error lists every
     refused path before Vault is configured or contacted."""
 
@@ -120,7 +120,8 @@ def resolve_secret_placeholders(desired: Desired, on_event: EventSink = discard,
 
     if not any(find_placeholders(m.obj) for m in desired.manifests):
         return
-    from kubectl_gitops.secrets.vault import VaultKV, check_placeholder_paths
+    from kubectl_gitops.secrets.vault import VaultKV
+    from kubectl_gitops.secrets.vaultpaths import check_placeholder_paths
 
     check_placeholder_paths(desired.manifests, allow)
     on_event(Event("placeholders", "resolving secret placeholders from Vault"))

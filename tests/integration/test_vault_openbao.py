@@ -156,7 +156,7 @@ def test_token_from_the_vault_token_file(bao: Bao, tmp_path: Path) -> None:
         (tmp_path / ".vault-token").unlink()
 
 
-# -- which paths placeholders may read (kubectl_gitops.secrets.vault.path_problem and the mount check) ------
+# -- which paths placeholders may read (kubectl_gitops.secrets.vaultpaths.path_problem and the mount check)
 
 def _pod(*values: str) -> dict:
     return {"apiVersion": "v1", "kind": "ConfigMap",

@@ -14,7 +14,7 @@ from kubectl_gitops.cluster import kubeconfig
 from kubectl_gitops.cluster.execcred import Credential
 from kubectl_gitops.errors import ExitCode, InvalidInputError, SecretsError, UsageError
 from kubectl_gitops.model import Manifest, Origin
-from kubectl_gitops.secrets import age, vault
+from kubectl_gitops.secrets import age, vault, vaultpaths
 from kubectl_gitops.secrets.keys import Keyring
 from kubectl_gitops.secrets.placeholders import resolve_placeholders
 
@@ -26,7 +26,7 @@ GOOD = ["secret/data/shop/db", "kv/app", "kv1/shop/api", "team-a/data/x.y", "sec
 
 @pytest.mark.parametrize("path", GOOD)
 def test_well_formed_kv_paths_pass_the_default_rule(path: str) -> None:
-    assert vault.path_problem(path) is None
+    assert vaultpaths.path_problem(path) is None
 
 
 @pytest.mark.parametrize(("path", "reason"), [
@@ -54,29 +54,29 @@ def test_well_formed_kv_paths_pass_the_default_rule(path: str) -> None:
     ("database/creds/admin", "database/"),
 ])
 def test_bad_paths_are_refused_without_a_request(path: str, reason: str) -> None:
-    problem = vault.path_problem(path)
+    problem = vaultpaths.path_problem(path)
     assert problem is not None and reason in problem, problem
 
 
 def test_allowed_prefixes_are_segment_prefixes_and_replace_the_default_rule() -> None:
-    allow = vault.normalise_allow(["secret/data/shop/", "/team-a", "secret/data/shop"])
+    allow = vaultpaths.normalise_allow(["secret/data/shop/", "/team-a", "secret/data/shop"])
     assert allow == ("secret/data/shop", "team-a")
-    assert vault.path_problem("secret/data/shop", allow) is None
-    assert vault.path_problem("secret/data/shop/db", allow) is None
-    assert vault.path_problem("team-a/anything", allow) is None
-    refused = vault.path_problem("secret/data/shopping/db", allow)  # not a segment prefix
+    assert vaultpaths.path_problem("secret/data/shop", allow) is None
+    assert vaultpaths.path_problem("secret/data/shop/db", allow) is None
+    assert vaultpaths.path_problem("team-a/anything", allow) is None
+    refused = vaultpaths.path_problem("secret/data/shopping/db", allow)  # not a segment prefix
     assert refused is not None and "not under an allowed prefix (secret/data/shop, team-a)" in refused
-    assert "not under an allowed prefix" in (vault.path_problem("secret/data/other", allow) or "")
+    assert "not under an allowed prefix" in (vaultpaths.path_problem("secret/data/other", allow) or "")
     # lexical rules still apply under an allowed prefix
-    assert "'..' segment" in (vault.path_problem("secret/data/shop/../../../sys/mounts", allow) or "")
+    assert "'..' segment" in (vaultpaths.path_problem("secret/data/shop/../../../sys/mounts", allow) or "")
     # a prefix the user names is trusted, even a non-KV one
-    assert vault.path_problem("pki/issue/web", vault.normalise_allow(["pki/issue"])) is None
+    assert vaultpaths.path_problem("pki/issue/web", vaultpaths.normalise_allow(["pki/issue"])) is None
 
 
 @pytest.mark.parametrize("prefix", ["", "/", "secret/../sys", "secret/%2e", "a//b"])
 def test_a_malformed_allowed_prefix_is_a_usage_error(prefix: str) -> None:
     with pytest.raises(UsageError) as info:
-        vault.normalise_allow([prefix])
+        vaultpaths.normalise_allow([prefix])
     assert info.value.exit_code == ExitCode.USAGE and "--vault-allow-prefix" in info.value.message
 
 
@@ -107,7 +107,7 @@ def _hostile_manifests() -> list[Manifest]:
 
 def test_every_refused_path_is_listed_with_its_object_file_and_field() -> None:
     with pytest.raises(SecretsError) as info:
-        vault.check_placeholder_paths(_hostile_manifests())
+        vaultpaths.check_placeholder_paths(_hostile_manifests())
     err = info.value
     assert err.exit_code == ExitCode.INVALID_INPUT
     assert err.message == "refused 4 Vault paths in placeholders, nothing was read from Vault"
@@ -125,8 +125,8 @@ def test_every_refused_path_is_listed_with_its_object_file_and_field() -> None:
 def test_allowed_prefixes_apply_to_the_listing_too() -> None:
     ok = _m({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "a"},
              "stringData": {"x": "<path:secret/data/shop/db#k>", "y": "<path:kv/app#k>"}}, "a.yaml")
-    assert vault.refused_placeholder_paths([ok]) == []
-    [line] = vault.refused_placeholder_paths([ok], ["secret/data/shop"])
+    assert vaultpaths.refused_placeholder_paths([ok]) == []
+    [line] = vaultpaths.refused_placeholder_paths([ok], ["secret/data/shop"])
     assert "stringData.y" in line and "not under an allowed prefix" in line
 
 
@@ -149,12 +149,12 @@ def test_refused_paths_make_no_request() -> None:
     kv = vault.VaultKV(addr="http://127.0.0.1:9", token="s.fake-token-value", timeout=1)
     for path in ("auth/token/lookup-self", "secret/data/../../sys/x", "cubbyhole/x", "secret/data/%2e%2e/sys",
                  "secret//data/x"):
-        with pytest.raises(vault.PathRefused):
+        with pytest.raises(vaultpaths.PathRefused):
             kv.read(path, "k", None, kv_version=1)
     assert kv.requests == 0
     allowed = vault.VaultKV(addr="http://127.0.0.1:9", token="s.fake-token-value", timeout=1,
                             allow=("secret/data/shop",))
-    with pytest.raises(vault.PathRefused):
+    with pytest.raises(vaultpaths.PathRefused):
         allowed.read("secret/data/other", "k", None)
     assert allowed.requests == 0
 
