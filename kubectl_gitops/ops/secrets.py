@@ -120,7 +120,7 @@ class InitResult:
 
 def init_files(key_file: str | None, directory: str, path_regex: str, force: bool) -> InitResult:
     """Append a new age identity to the key file and write a .sops.yaml with one creation rule for it."""
-    from kubectl_gitops.secrets.age import Identity, identity_file_text
+    from kubectl_gitops.secrets.agekeys import Identity, identity_file_text
     from kubectl_gitops.secrets.keys import standard_key_file
 
     config = Path(directory) / ".sops.yaml"

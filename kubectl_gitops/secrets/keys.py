@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kubectl_gitops.redact import register
-from kubectl_gitops.secrets.age import AgeError, Identity, parse_identities
+from kubectl_gitops.secrets.agekeys import AgeError, Identity, parse_identities
 
 KEY_ENV = "SOPS_AGE_KEY"
 KEY_FILE_ENV = "SOPS_AGE_KEY_FILE"

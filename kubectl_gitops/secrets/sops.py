@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from kubectl_gitops.errors import SecretsError
-from kubectl_gitops.secrets import age
+from kubectl_gitops.secrets import agekeys
 from kubectl_gitops.secrets import yaml12 as y12
 from kubectl_gitops.secrets.gotypes import Value
 from kubectl_gitops.secrets.sopscrypt import Stash, data_key_from, encrypt_value, new_data_key, verify_mac
@@ -109,7 +109,7 @@ def encrypt_text(text: str, fmt: str, rules: Rules, recipients: list[str], name:
     return render(f)
 
 
-def decrypt_file(f: SopsFile, identities_for: Callable[[str], list[age.Identity]], sources: Callable[[], str],
+def decrypt_file(f: SopsFile, identities_for: Callable[[str], list[agekeys.Identity]], sources: Callable[[], str],
                  *, verify: bool = True) -> Decrypted:
     """Decrypt a parsed sops file in place. Raises NoKeyError or MacMismatchError like sops."""
     if f.metadata is None:

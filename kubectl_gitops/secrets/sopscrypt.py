@@ -12,7 +12,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from kubectl_gitops.errors import SecretsError
-from kubectl_gitops.secrets import age
+from kubectl_gitops.secrets import age, agekeys
 from kubectl_gitops.secrets.gotypes import UnsupportedValue, Value, rfc3339_seconds
 from kubectl_gitops.secrets.sopsmeta import Metadata
 
@@ -74,7 +74,7 @@ def new_data_key() -> bytes:
     return os.urandom(32)
 
 
-def data_key_from(meta: Metadata, identities_for: Callable[[str], list[age.Identity]]) -> bytes | None:
+def data_key_from(meta: Metadata, identities_for: Callable[[str], list[agekeys.Identity]]) -> bytes | None:
     """Unwrap the data key with the first identity that fits one of the file's age recipients."""
     for key in meta.age:
         ids = identities_for(key.recipient)
@@ -84,7 +84,7 @@ def data_key_from(meta: Metadata, identities_for: Callable[[str], list[age.Ident
             data_key = age.decrypt(key.enc.encode(), ids)
         except age.NoIdentityMatch:
             continue
-        except age.AgeError as e:
+        except agekeys.AgeError as e:
             raise SecretsError(f"the age-encrypted data key for {key.recipient} is malformed: {e}") from e
         if len(data_key) != 32:
             raise SecretsError(f"the data key for {key.recipient} has the wrong length")

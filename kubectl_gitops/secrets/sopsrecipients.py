@@ -12,7 +12,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 from kubectl_gitops.errors import SecretsError
-from kubectl_gitops.secrets import age
+from kubectl_gitops.secrets import age, agekeys
 from kubectl_gitops.secrets.sopsmeta import AgeKey, Metadata
 
 
@@ -99,8 +99,8 @@ def wrap_data_key(data_key: bytes, recipients: list[str], keep: list[AgeKey] | N
                                   hint="add it to the rule's `age:` list, then run `kubectl gitops secrets "
                                        "updatekeys`")
         try:
-            parsed = age.Recipient.parse(r)
-        except age.AgeError as e:
+            parsed = agekeys.Recipient.parse(r)
+        except agekeys.AgeError as e:
             raise SecretsError(str(e)) from e
         out.append(AgeKey(r, age.encrypt(data_key, [parsed], armored=True).decode()))
     return out

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from kubectl_gitops.secrets import age, sops
+from kubectl_gitops.secrets import agekeys, sops
 
 ROOT = Path(__file__).resolve().parents[2]
 WAIT = 60.0  # an upper bound for the CLI to reach the editor, not a timing assertion
@@ -41,7 +41,7 @@ def setup(tmp_path: Path) -> Setup:
     repo, tmpdir, home = tmp_path / "repo", tmp_path / "tmp", tmp_path / "home"
     for d in (repo, tmpdir, home):
         d.mkdir()
-    owner = age.Identity.generate()
+    owner = agekeys.Identity.generate()
     keyfile = home / "keys.txt"
     keyfile.write_text(owner.secret_string() + "\n")
     (repo / ".sops.yaml").write_text(f"creation_rules:\n  - path_regex: secret\n    age: {owner.recipient}\n")

@@ -24,7 +24,7 @@ import pytest
 
 from kubectl_gitops import redact
 from kubectl_gitops.errors import SecretsError
-from kubectl_gitops.secrets import age, sops, sopsdocs, sopsfile, sopsrecipients, yaml12
+from kubectl_gitops.secrets import agekeys, sops, sopsdocs, sopsfile, sopsrecipients, yaml12
 from kubectl_gitops.secrets.keys import Keyring
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,7 +49,7 @@ def _isolated_redaction() -> Iterator[None]:
 @dataclass
 class Env:
     dir: Path
-    ident: age.Identity
+    ident: agekeys.Identity
     keyfile: Path
     sops: str
 
@@ -80,9 +80,9 @@ class Env:
 
 @pytest.fixture
 def env(tmp_path: Path, sops_bin: str) -> Env:
-    ident = age.Identity.generate()
+    ident = agekeys.Identity.generate()
     keyfile = tmp_path / "test-age-key.txt"
-    keyfile.write_text(age.identity_file_text(ident, "2024-01-01T00:00:00Z"))
+    keyfile.write_text(agekeys.identity_file_text(ident, "2024-01-01T00:00:00Z"))
     work = tmp_path / "work"
     work.mkdir()
     return Env(work, ident, keyfile, sops_bin)
@@ -278,7 +278,7 @@ def test_a_wrong_key_fails_for_both(env: Env, tmp_path: Path) -> None:
     by_sops = env.run("encrypt", "all.yaml").stdout
     (env.dir / "all.yaml").write_text(by_sops)
     other = tmp_path / "other-test-key.txt"
-    other.write_text(age.Identity.generate().secret_string() + "\n")
+    other.write_text(agekeys.Identity.generate().secret_string() + "\n")
     proc = env.run("decrypt", "all.yaml", keyfile=other)
     assert proc.returncode == 128
     with pytest.raises(sops.NoKeyError) as err:
@@ -290,7 +290,7 @@ def test_a_recipient_we_add_can_decrypt_with_sops(env: Env, tmp_path: Path) -> N
     env.config("")
     (env.dir / "all.yaml").write_text("password: correct-horse\n")
     by_sops = env.run("encrypt", "all.yaml").stdout
-    newcomer = age.Identity.generate()
+    newcomer = agekeys.Identity.generate()
     newkey = tmp_path / "newcomer-test-key.txt"
     newkey.write_text(newcomer.secret_string() + "\n")
     d = env.ours_decrypt(by_sops, "all.yaml")
@@ -336,7 +336,7 @@ def test_a_file_updatekeys_rewrote_for_the_rule_decrypts_with_sops_for_the_new_r
     env.config("")
     (env.dir / "all.yaml").write_text("password: correct-horse\n")
     by_sops = env.run("encrypt", "all.yaml").stdout
-    extra, newcomer = age.Identity.generate(), age.Identity.generate()
+    extra, newcomer = agekeys.Identity.generate(), agekeys.Identity.generate()
     f = sops.parse(by_sops, "yaml", "all.yaml")
     assert f.metadata is not None
     f.metadata.age.append(sops.AgeKey(str(extra.recipient), ""))

@@ -24,7 +24,7 @@ from kubectl_gitops.cli.output import Printer
 from kubectl_gitops.engine.diff import MASK_AFTER, MASK_BEFORE, Change, classify, deletion
 from kubectl_gitops.errors import SecretsError
 from kubectl_gitops.model import Manifest, Origin
-from kubectl_gitops.secrets import age, decrypt_if_encrypted, provenance, sops
+from kubectl_gitops.secrets import agekeys, decrypt_if_encrypted, provenance, sops
 from kubectl_gitops.secrets.placeholders import DictSource, resolve_placeholders
 from kubectl_gitops.settings import OutputOptions, SourceOptions
 from kubectl_gitops.source.render import render
@@ -55,10 +55,10 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]
 
 
 @pytest.fixture
-def ident(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> age.Identity:
-    i = age.Identity.generate()
+def ident(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> agekeys.Identity:
+    i = agekeys.Identity.generate()
     path = tmp_path / "keys.txt"
-    path.write_text(age.identity_file_text(i, "2024-01-01T00:00:00Z"))
+    path.write_text(agekeys.identity_file_text(i, "2024-01-01T00:00:00Z"))
     monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(path))
     return i
 
@@ -178,13 +178,13 @@ def render_repo(root: Path) -> list[Manifest]:
     return manifests
 
 
-def write_encrypted(root: Path, rel: str, text: str, ident: age.Identity, rules: sops.Rules = K8S) -> None:
+def write_encrypted(root: Path, rel: str, text: str, ident: agekeys.Identity, rules: sops.Rules = K8S) -> None:
     path = root / rel
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(sops.encrypt_text(text, "yaml", rules, [str(ident.recipient)], rel))
 
 
-def test_a_decrypted_value_in_a_configmap_is_masked_and_the_plain_rest_shown(ident: age.Identity,
+def test_a_decrypted_value_in_a_configmap_is_masked_and_the_plain_rest_shown(ident: agekeys.Identity,
                                                                              tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     doc = yaml.safe_dump(configmap({"token": FORMS["multiline"], "mode": "plain-mode"}))
@@ -198,7 +198,8 @@ def test_a_decrypted_value_in_a_configmap_is_masked_and_the_plain_rest_shown(ide
     assert "plain-mode" in text and c.masked_fields == ["data.token"]
 
 
-def test_the_evasion_a_value_encrypted_elsewhere_does_not_hide_an_image(ident: age.Identity, tmp_path: Path) -> None:
+def test_the_evasion_a_value_encrypted_elsewhere_does_not_hide_an_image(ident: agekeys.Identity,
+                                                                          tmp_path: Path) -> None:
     # a pull request encrypts the image name in a Secret, hoping the Deployment's new image shows as ***
     evil = "evil.example/miner:1.0"
     repo = tmp_path / "repo"
@@ -222,7 +223,7 @@ def test_the_evasion_a_value_encrypted_elsewhere_does_not_hide_an_image(ident: a
     assert redact.redact(f"error: {evil} failed") == "error: *** failed"
 
 
-def test_a_fully_encrypted_deployment_is_masked_field_by_field_and_says_so(ident: age.Identity,
+def test_a_fully_encrypted_deployment_is_masked_field_by_field_and_says_so(ident: agekeys.Identity,
                                                                          tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     obj = deployment("plain", image="evil.example/miner:1.0")
@@ -240,7 +241,7 @@ def test_a_fully_encrypted_deployment_is_masked_field_by_field_and_says_so(ident
     assert redact.redact("kind Deployment web") == "kind Deployment web"  # identity values are not registered
 
 
-def test_secret_data_stays_fully_masked_and_keys_visible(ident: age.Identity, tmp_path: Path) -> None:
+def test_secret_data_stays_fully_masked_and_keys_visible(ident: agekeys.Identity, tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db", "namespace": "demo"},
               "stringData": {"password": FORMS["raw"], "user": "C9x"}}
@@ -304,7 +305,7 @@ def test_redact_leaves_short_values_and_separates_the_two_classes() -> None:
     assert redact.redact_credentials("value-from-sops-77 and a-credential-99") == "value-from-sops-77 and ***"
 
 
-def test_sops_decryption_registers_values_as_secret_values(ident: age.Identity, tmp_path: Path) -> None:
+def test_sops_decryption_registers_values_as_secret_values(ident: agekeys.Identity, tmp_path: Path) -> None:
     text = sops.encrypt_text(yaml.safe_dump(configmap({"k": "CANARY-reg-5a5a"})), "yaml", ALL,
                              [str(ident.recipient)], "cm.yaml")
     with provenance.recording() as rec:

@@ -21,7 +21,7 @@ import pytest
 from kubectl_gitops import redact
 from kubectl_gitops.cli.main import main
 from kubectl_gitops.errors import SecretsError
-from kubectl_gitops.secrets import age, sops
+from kubectl_gitops.secrets import age, agekeys, sops
 from kubectl_gitops.secrets.check import check, recipient_warnings, recipients_warning
 from kubectl_gitops.secrets.gitsetup import merge_files
 from kubectl_gitops.secrets.keys import Keyring
@@ -56,7 +56,7 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]
 class Repo:
     """A git repository with a .sops.yaml naming ``owner`` (whose key is in SOPS_AGE_KEY_FILE)."""
 
-    def __init__(self, root: Path, owner: age.Identity, keyfile: Path):
+    def __init__(self, root: Path, owner: agekeys.Identity, keyfile: Path):
         self.root, self.owner, self.keyfile = root, owner, keyfile
 
     def config(self, *recipients: str) -> None:
@@ -86,7 +86,7 @@ class Repo:
 def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Repo:
     root = tmp_path / "repo"
     root.mkdir()
-    owner = age.Identity.generate()
+    owner = agekeys.Identity.generate()
     keyfile = tmp_path / "home" / "owner-keys.txt"
     keyfile.parent.mkdir(parents=True)
     keyfile.write_text(owner.secret_string() + "\n")
@@ -138,7 +138,7 @@ CHANGE_OTHER = "open(p, 'w').write(text.replace('other: x', 'other: y'))\n"
 
 def test_recipient_mismatch_names_extra_and_missing_recipients(repo: Repo) -> None:
     path = repo.encrypt("db-secret.yaml", secret_yaml(canary()))
-    attacker, newcomer = (str(age.Identity.generate().recipient) for _ in range(2))
+    attacker, newcomer = (str(agekeys.Identity.generate().recipient) for _ in range(2))
     add_recipient(path, attacker)
     meta = sops.parse(path.read_text(), "yaml", "db-secret.yaml").metadata
     assert meta is not None
@@ -152,7 +152,7 @@ def test_recipient_mismatch_names_extra_and_missing_recipients(repo: Repo) -> No
 
 
 def test_wrap_data_key_refuses_a_recipient_outside_the_allowed_list() -> None:
-    a, b = age.Identity.generate(), age.Identity.generate()
+    a, b = agekeys.Identity.generate(), agekeys.Identity.generate()
     key = sops.new_data_key()
     with pytest.raises(RecipientsError) as err:
         wrap_data_key(key, [str(a.recipient), str(b.recipient)], allowed=[str(a.recipient)])
@@ -163,7 +163,7 @@ def test_wrap_data_key_refuses_a_recipient_outside_the_allowed_list() -> None:
 
 def test_guard_recipients_refuses_extras_and_unwrapped_entries_without_a_rule(repo: Repo) -> None:
     path = repo.encrypt("db-secret.yaml", secret_yaml(canary()))
-    attacker = str(age.Identity.generate().recipient)
+    attacker = str(agekeys.Identity.generate().recipient)
     add_recipient(path, attacker)
     meta = sops.parse(path.read_text(), "yaml", "db-secret.yaml").metadata
     assert meta is not None
@@ -181,7 +181,7 @@ def test_edit_refuses_a_file_with_a_recipient_the_rule_does_not_name(
         repo: Repo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
         enc: str) -> None:
     path = repo.encrypt("db-secret.yaml", secret_yaml(secret := canary()))
-    attacker = str(age.Identity.generate().recipient)
+    attacker = str(agekeys.Identity.generate().recipient)
     add_recipient(path, attacker, enc)
     before = path.read_bytes()
     started = editor(tmp_path, monkeypatch, CHANGE_OTHER)
@@ -195,7 +195,7 @@ def test_edit_refuses_a_file_with_a_recipient_the_rule_does_not_name(
 def test_edit_warns_about_missing_recipients_and_gives_them_nothing(
         repo: Repo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     path = repo.encrypt("db-secret.yaml", secret_yaml(canary()))
-    newcomer = age.Identity.generate()
+    newcomer = agekeys.Identity.generate()
     repo.config(str(repo.owner.recipient), str(newcomer.recipient))
     editor(tmp_path, monkeypatch, CHANGE_OTHER)
     assert run("edit", "db-secret.yaml") == 0
@@ -208,12 +208,12 @@ def test_edit_warns_about_missing_recipients_and_gives_them_nothing(
 def test_edit_without_a_rule_keeps_wrapped_recipients_and_refuses_unwrapped_ones(
         repo: Repo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     (repo.root / ".sops.yaml").unlink()
-    friend = age.Identity.generate()
+    friend = agekeys.Identity.generate()
     path = repo.encrypt("db-secret.yaml", secret_yaml(canary()), [str(repo.owner.recipient), str(friend.recipient)])
     editor(tmp_path, monkeypatch, CHANGE_OTHER)
     assert run("edit", "db-secret.yaml") == 0
     assert recipients(path) == [str(repo.owner.recipient), str(friend.recipient)]
-    attacker = str(age.Identity.generate().recipient)
+    attacker = str(agekeys.Identity.generate().recipient)
     add_recipient(path, attacker)
     before = path.read_bytes()
     assert run("edit", "db-secret.yaml") == 3
@@ -225,7 +225,7 @@ def test_edit_without_a_rule_keeps_wrapped_recipients_and_refuses_unwrapped_ones
 def test_rotate_refuses_an_extra_recipient_and_a_file_without_a_rule(
         repo: Repo, capsys: pytest.CaptureFixture[str]) -> None:
     path = repo.encrypt("db-secret.yaml", secret_yaml(canary()))
-    attacker = str(age.Identity.generate().recipient)
+    attacker = str(agekeys.Identity.generate().recipient)
     add_recipient(path, attacker)
     before = path.read_bytes()
     assert run("rotate", "-i", "db-secret.yaml") == 3
@@ -250,7 +250,7 @@ def test_rotate_of_a_clean_file_wraps_a_new_key_for_the_same_recipients(repo: Re
 def test_updatekeys_without_a_terminal_or_yes_shows_the_change_and_refuses(
         repo: Repo, capsys: pytest.CaptureFixture[str]) -> None:
     path = repo.encrypt("db-secret.yaml", secret_yaml(canary()))
-    attacker, newcomer = (str(age.Identity.generate().recipient) for _ in range(2))
+    attacker, newcomer = (str(agekeys.Identity.generate().recipient) for _ in range(2))
     add_recipient(path, attacker)
     repo.config(str(repo.owner.recipient), newcomer)
     before = path.read_bytes()
@@ -264,8 +264,8 @@ def test_updatekeys_without_a_terminal_or_yes_shows_the_change_and_refuses(
 def test_updatekeys_yes_wraps_for_exactly_the_rule(repo: Repo, tmp_path: Path,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     path = repo.encrypt("db-secret.yaml", secret_yaml(secret := canary()))
-    attacker = str(age.Identity.generate().recipient)
-    newcomer = age.Identity.generate()
+    attacker = str(agekeys.Identity.generate().recipient)
+    newcomer = agekeys.Identity.generate()
     add_recipient(path, attacker)
     owner_enc = sops.parse(path.read_text(), "yaml", "x").metadata.age[0].enc  # type: ignore[union-attr]
     repo.config(str(repo.owner.recipient), str(newcomer.recipient))
@@ -286,7 +286,7 @@ def test_updatekeys_yes_wraps_for_exactly_the_rule(repo: Repo, tmp_path: Path,
 
 def test_check_fails_a_file_with_an_attacker_recipient(repo: Repo) -> None:
     path = repo.encrypt("db-secret.yaml", secret_yaml(canary()))
-    attacker = str(age.Identity.generate().recipient)
+    attacker = str(agekeys.Identity.generate().recipient)
     add_recipient(path, attacker)
     report = check([repo.root], keyring=Keyring())
     assert [(f.path, f.problem) for f in report.problems] == [(
@@ -300,7 +300,7 @@ def test_recipients_warning_for_diff_and_sync(repo: Repo, tmp_path: Path) -> Non
     meta = sops.parse(path.read_text(), "yaml", "x").metadata
     assert meta is not None
     assert recipients_warning(repo.root, "deploy/db-secret.yaml", meta) is None
-    attacker = str(age.Identity.generate().recipient)
+    attacker = str(agekeys.Identity.generate().recipient)
     add_recipient(path, attacker)
     meta = sops.parse(path.read_text(), "yaml", "x").metadata
     assert meta is not None
@@ -323,7 +323,7 @@ def test_recipient_warnings_reads_the_decrypted_files_of_a_checkout(repo: Repo) 
     (repo.root / "deploy").mkdir()
     bad = repo.encrypt("deploy/a-secret.yaml", secret_yaml(canary()))
     repo.encrypt("deploy/b-secret.yaml", secret_yaml(canary()))
-    attacker = str(age.Identity.generate().recipient)
+    attacker = str(agekeys.Identity.generate().recipient)
     add_recipient(bad, attacker)
     warnings = recipient_warnings(repo.root, ["deploy/b-secret.yaml", "deploy/a-secret.yaml", "../escape.yaml"])
     assert len(warnings) == 1 and warnings[0].startswith("deploy/a-secret.yaml: ") and attacker in warnings[0]
@@ -348,7 +348,7 @@ def sides(repo: Repo, tmp_path: Path) -> tuple[Path, Path, Path]:
 
 def test_merge_driver_refuses_a_side_with_a_recipient_the_rule_does_not_name(repo: Repo, tmp_path: Path) -> None:
     base, ours, theirs = sides(repo, tmp_path)
-    attacker = str(age.Identity.generate().recipient)
+    attacker = str(agekeys.Identity.generate().recipient)
     add_recipient(theirs, attacker)
     before = ours.read_bytes()
     with pytest.raises(RecipientsError) as err:
@@ -359,7 +359,7 @@ def test_merge_driver_refuses_a_side_with_a_recipient_the_rule_does_not_name(rep
 
 def test_merge_driver_takes_the_rule_never_the_union(repo: Repo, tmp_path: Path) -> None:
     base, ours, theirs = sides(repo, tmp_path)
-    newcomer, later = age.Identity.generate(), age.Identity.generate()
+    newcomer, later = agekeys.Identity.generate(), agekeys.Identity.generate()
     # theirs ran updatekeys for the newcomer (same data key); the rule also names someone nobody added yet
     f = sops.parse(theirs.read_text(), "yaml", "t")
     d = repo.decrypt("db-secret.yaml")
@@ -392,7 +392,7 @@ def test_a_real_git_merge_of_an_attacker_branch_conflicts_and_keeps_our_file(
     repo.git("add", ".")
     repo.git("commit", "-q", "-m", "initial")
     repo.git("checkout", "-q", "-b", "pr")
-    attacker = str(age.Identity.generate().recipient)
+    attacker = str(agekeys.Identity.generate().recipient)
     add_recipient(path, attacker)
     repo.git("commit", "-q", "-am", "innocent-looking change")
     repo.git("checkout", "-q", "main")
@@ -410,7 +410,7 @@ def test_a_real_git_merge_of_an_attacker_branch_conflicts_and_keeps_our_file(
 
 def test_reencrypt_without_allowed_gives_nobody_a_new_key(repo: Repo) -> None:
     path = repo.encrypt("db-secret.yaml", secret_yaml(canary()))
-    add_recipient(path, str(age.Identity.generate().recipient))
+    add_recipient(path, str(agekeys.Identity.generate().recipient))
     d = repo.decrypt("db-secret.yaml")
     with pytest.raises(SecretsError, match=r"no \.sops\.yaml creation rule names it"):
         sops.reencrypt(d, sops.plaintext(d.file))

@@ -15,7 +15,7 @@ import pytest
 
 from kubectl_gitops import redact
 from kubectl_gitops.errors import ExitCode, SecretsError
-from kubectl_gitops.secrets import age, decrypt_if_encrypted, is_sops_text, sops
+from kubectl_gitops.secrets import agekeys, decrypt_if_encrypted, is_sops_text, sops
 from kubectl_gitops.secrets.check import check
 from kubectl_gitops.secrets.keys import Keyring, default_key_file, standard_key_file
 from kubectl_gitops.secrets.sopsconfig import config_for, find_config, parse_config
@@ -40,11 +40,11 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]
 
 
 @pytest.fixture
-def ident(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> age.Identity:
+def ident(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> agekeys.Identity:
     """A throwaway key in SOPS_AGE_KEY_FILE."""
-    i = age.Identity.generate()
+    i = agekeys.Identity.generate()
     path = tmp_path / "keys.txt"
-    path.write_text(age.identity_file_text(i, "2024-01-01T00:00:00Z"))
+    path.write_text(agekeys.identity_file_text(i, "2024-01-01T00:00:00Z"))
     monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(path))
     return i
 
@@ -73,7 +73,7 @@ def secret_yaml(password: str, user: str = "admin") -> str:
     )
 
 
-def encrypt(text: str, ident: age.Identity, rules: sops.Rules = K8S, fmt: str = "yaml") -> str:
+def encrypt(text: str, ident: agekeys.Identity, rules: sops.Rules = K8S, fmt: str = "yaml") -> str:
     return sops.encrypt_text(text, fmt, rules, [str(ident.recipient)], f"secret.{fmt}")
 
 
@@ -110,7 +110,7 @@ def test_two_selectors_in_one_rule_are_refused() -> None:
 
 # --- round trips --------------------------------------------------------------------------------
 
-def test_encrypted_secret_hides_values_keeps_keys_and_decrypts_to_the_same_text(ident: age.Identity) -> None:
+def test_encrypted_secret_hides_values_keeps_keys_and_decrypts_to_the_same_text(ident: agekeys.Identity) -> None:
     secret = canary()
     plain = secret_yaml(secret)
     enc = encrypt(plain, ident)
@@ -126,7 +126,7 @@ def test_encrypted_secret_hides_values_keeps_keys_and_decrypts_to_the_same_text(
     assert redact.redact(f"x {secret} y") == "x *** y"               # registered the moment it was decrypted
 
 
-def test_sops_block_is_appended_to_every_document_with_sorted_keys(ident: age.Identity) -> None:
+def test_sops_block_is_appended_to_every_document_with_sorted_keys(ident: agekeys.Identity) -> None:
     plain = secret_yaml(canary()) + "---\n" + secret_yaml(canary(), user="other")
     enc = encrypt(plain, ident)
     docs = enc.split("\n---\n")
@@ -140,14 +140,14 @@ def test_sops_block_is_appended_to_every_document_with_sorted_keys(ident: age.Id
     assert sops.plaintext(d.file) == plain
 
 
-def test_header_comments_and_empty_documents_survive_encryption(ident: age.Identity) -> None:
+def test_header_comments_and_empty_documents_survive_encryption(ident: agekeys.Identity) -> None:
     plain = "# owner: team-a\n---\n" + secret_yaml(canary()) + "---\n"
     enc = encrypt(plain, ident, sops.Rules())
     assert enc.startswith("#ENC[AES256_GCM,") and "team-a" not in enc and enc.endswith("---\n")
     assert sops.plaintext(decrypt(enc).file) == plain
 
 
-def test_json_round_trip_keeps_types_and_order(ident: age.Identity) -> None:
+def test_json_round_trip_keeps_types_and_order(ident: agekeys.Identity) -> None:
     secret = canary()
     doc = {"name": "app", "password": secret, "port": 8080, "ratio": 0.25, "on": True, "nothing": None,
            "nested": {"list": ["a", 2, False]}, "plain_unencrypted": "visible"}
@@ -160,7 +160,7 @@ def test_json_round_trip_keeps_types_and_order(ident: age.Identity) -> None:
     assert json.loads(sops.plaintext(d.file)) == doc
 
 
-def test_unsupported_documents_are_refused_like_sops(ident: age.Identity) -> None:
+def test_unsupported_documents_are_refused_like_sops(ident: agekeys.Identity) -> None:
     with pytest.raises(SecretsError, match="top-level object"):
         encrypt("[1, 2]", ident, fmt="json")
     with pytest.raises(SecretsError, match="not mappings"):
@@ -171,14 +171,14 @@ def test_unsupported_documents_are_refused_like_sops(ident: age.Identity) -> Non
     ("data:\n  1: one\n", "key '1' under data is a int"),
     ("true: x\n", "key 'true' under the top level is a bool"),
 ])
-def test_non_string_keys_are_refused_like_sops(ident: age.Identity, text: str, message: str) -> None:
+def test_non_string_keys_are_refused_like_sops(ident: agekeys.Identity, text: str, message: str) -> None:
     with pytest.raises(SecretsError, match=message):
         encrypt(text, ident, sops.Rules())
     assert "on" in json.loads(encrypt('{"on": 1}', ident, sops.Rules(), fmt="json"))  # JSON keys are strings
     encrypt("on: x\n'1': y\n", ident, sops.Rules())  # `on` is a string in YAML 1.2; quoted keys are strings
 
 
-def test_encrypting_an_encrypted_file_is_refused(ident: age.Identity) -> None:
+def test_encrypting_an_encrypted_file_is_refused(ident: agekeys.Identity) -> None:
     enc = encrypt(secret_yaml(canary()), ident)
     with pytest.raises(SecretsError, match="already encrypted"):
         encrypt(enc, ident)
@@ -186,14 +186,14 @@ def test_encrypting_an_encrypted_file_is_refused(ident: age.Identity) -> None:
 
 # --- integrity ----------------------------------------------------------------------------------
 
-def test_a_changed_unencrypted_value_is_a_mac_mismatch(ident: age.Identity) -> None:
+def test_a_changed_unencrypted_value_is_a_mac_mismatch(ident: agekeys.Identity) -> None:
     enc = encrypt(secret_yaml(canary()), ident)
     with pytest.raises(sops.MacMismatchError, match=r"MAC mismatch in secret\.yaml") as err:
         decrypt(enc.replace("  name: db\n", "  name: evil\n"))
     assert err.value.exit_code == ExitCode.INVALID_INPUT
 
 
-def test_with_mac_only_encrypted_unencrypted_values_may_change(ident: age.Identity) -> None:
+def test_with_mac_only_encrypted_unencrypted_values_may_change(ident: agekeys.Identity) -> None:
     rules = sops.Rules(encrypted_regex="^(data|stringData)$", mac_only_encrypted=True)
     enc = encrypt(secret_yaml(canary()), ident, rules)
     assert "mac_only_encrypted: true" in enc
@@ -201,7 +201,7 @@ def test_with_mac_only_encrypted_unencrypted_values_may_change(ident: age.Identi
     assert d.mac_ok
 
 
-def test_a_changed_ciphertext_cannot_be_decrypted(ident: age.Identity) -> None:
+def test_a_changed_ciphertext_cannot_be_decrypted(ident: agekeys.Identity) -> None:
     enc = encrypt(secret_yaml(canary()), ident)
     start = enc.index("  password: ENC[AES256_GCM,data:") + len("  password: ENC[AES256_GCM,data:")
     flipped = enc[:start] + ("A" if enc[start] != "A" else "B") + enc[start + 1:]
@@ -209,7 +209,7 @@ def test_a_changed_ciphertext_cannot_be_decrypted(ident: age.Identity) -> None:
         decrypt(flipped)
 
 
-def test_a_value_moved_to_another_key_fails_its_additional_data(ident: age.Identity) -> None:
+def test_a_value_moved_to_another_key_fails_its_additional_data(ident: agekeys.Identity) -> None:
     enc = encrypt(secret_yaml(canary()), ident)
     lines = enc.splitlines(keepends=True)
     user = next(i for i, line in enumerate(lines) if line.startswith("  user: "))
@@ -221,11 +221,11 @@ def test_a_value_moved_to_another_key_fails_its_additional_data(ident: age.Ident
 
 
 def test_a_wrong_key_names_the_file_recipients_and_key_sources_but_no_value(
-        ident: age.Identity, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        ident: agekeys.Identity, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     secret = canary()
     enc = encrypt(secret_yaml(secret), ident)
     other = tmp_path / "other.txt"
-    other.write_text(age.Identity.generate().secret_string() + "\n")
+    other.write_text(agekeys.Identity.generate().secret_string() + "\n")
     monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(other))
     with pytest.raises(sops.NoKeyError) as err:
         decrypt(enc)
@@ -239,7 +239,7 @@ def test_a_wrong_key_names_the_file_recipients_and_key_sources_but_no_value(
 
 # --- edits keep ciphertext ----------------------------------------------------------------------
 
-def test_reencrypt_keeps_the_ciphertext_of_unchanged_values_and_comments(ident: age.Identity) -> None:
+def test_reencrypt_keeps_the_ciphertext_of_unchanged_values_and_comments(ident: agekeys.Identity) -> None:
     enc = encrypt(secret_yaml(canary()), ident)
     d = decrypt(enc)
     edited = sops.plaintext(d.file).replace("  user: admin\n", "  user: operator\n")
@@ -252,7 +252,7 @@ def test_reencrypt_keeps_the_ciphertext_of_unchanged_values_and_comments(ident: 
     assert decrypt(again).mac_ok
 
 
-def test_rotation_changes_every_ciphertext(ident: age.Identity) -> None:
+def test_rotation_changes_every_ciphertext(ident: agekeys.Identity) -> None:
     enc = encrypt(secret_yaml(canary()), ident)
     d = decrypt(enc)
     f = d.file
@@ -266,7 +266,7 @@ def test_rotation_changes_every_ciphertext(ident: age.Identity) -> None:
 # --- key discovery ------------------------------------------------------------------------------
 
 def test_keys_from_sops_age_key_may_be_several_per_line(monkeypatch: pytest.MonkeyPatch) -> None:
-    a, b = age.Identity.generate(), age.Identity.generate()
+    a, b = agekeys.Identity.generate(), agekeys.Identity.generate()
     monkeypatch.setenv("SOPS_AGE_KEY", f"{a.secret_string()} {b.secret_string()}")
     enc = sops.encrypt_text(secret_yaml(canary()), "yaml", K8S, [str(b.recipient)], "s.yaml")
     assert decrypt(enc).mac_ok
@@ -275,7 +275,7 @@ def test_keys_from_sops_age_key_may_be_several_per_line(monkeypatch: pytest.Monk
 
 def test_key_command_gets_the_recipient_and_its_output_is_a_keys_file(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    i = age.Identity.generate()
+    i = agekeys.Identity.generate()
     keyfile = tmp_path / "vault-key.txt"
     keyfile.write_text(i.secret_string() + "\n")
     script = tmp_path / "getkey.py"
@@ -297,12 +297,12 @@ def test_a_failing_key_command_is_reported_as_a_source(monkeypatch: pytest.Monke
 
 
 def test_the_default_keys_file_lives_under_xdg_config_home(tmp_path: Path) -> None:
-    i = age.Identity.generate()
+    i = agekeys.Identity.generate()
     path = default_key_file()
     assert path == tmp_path / "xdg" / "sops" / "age" / "keys.txt"
     assert standard_key_file() == path
     path.parent.mkdir(parents=True)
-    path.write_text(age.identity_file_text(i, "2024-01-01T00:00:00Z"))
+    path.write_text(agekeys.identity_file_text(i, "2024-01-01T00:00:00Z"))
     assert [x.recipient for x in keyring().all_identities()] == [i.recipient]
 
 
@@ -318,7 +318,7 @@ def test_an_unreadable_key_line_is_reported_without_its_content(tmp_path: Path,
 # --- .sops.yaml ---------------------------------------------------------------------------------
 
 def test_config_is_found_upward_and_rules_match_paths_relative_to_it(tmp_path: Path) -> None:
-    a, b = (str(age.Identity.generate().recipient) for _ in range(2))
+    a, b = (str(agekeys.Identity.generate().recipient) for _ in range(2))
     (tmp_path / "repo" / "apps" / "db").mkdir(parents=True)
     (tmp_path / "repo" / ".sops.yaml").write_text(
         "creation_rules:\n"
@@ -368,7 +368,7 @@ def test_decrypt_if_encrypted_returns_other_text_unchanged() -> None:
     assert not is_sops_text("apiVersion: v1\nkind: Secret\n")
 
 
-def test_decrypt_if_encrypted_decrypts_in_memory(ident: age.Identity) -> None:
+def test_decrypt_if_encrypted_decrypts_in_memory(ident: agekeys.Identity) -> None:
     secret = canary()
     enc = encrypt(secret_yaml(secret), ident)
     plain = decrypt_if_encrypted("apps/db-secret.yaml", enc)
@@ -376,7 +376,7 @@ def test_decrypt_if_encrypted_decrypts_in_memory(ident: age.Identity) -> None:
     assert redact.redact(secret) == "***"
 
 
-def test_decrypt_if_encrypted_names_the_file_and_key_sources(ident: age.Identity,
+def test_decrypt_if_encrypted_names_the_file_and_key_sources(ident: agekeys.Identity,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     enc = encrypt(secret_yaml(canary()), ident)
     monkeypatch.delenv("SOPS_AGE_KEY_FILE")
@@ -396,7 +396,7 @@ def test_decrypt_if_encrypted_is_cheap_for_ordinary_manifests() -> None:
 # --- secrets check ------------------------------------------------------------------------------
 
 @pytest.fixture
-def repo(tmp_path: Path, ident: age.Identity) -> Path:
+def repo(tmp_path: Path, ident: agekeys.Identity) -> Path:
     root = tmp_path / "repo"
     root.mkdir()
     (root / ".sops.yaml").write_text(
@@ -454,7 +454,7 @@ def test_check_catches_tampering_and_hand_written_values(repo: Path) -> None:
 
 
 def test_check_flags_recipients_that_differ_from_the_config(repo: Path) -> None:
-    newcomer = str(age.Identity.generate().recipient)
+    newcomer = str(agekeys.Identity.generate().recipient)
     config = repo / ".sops.yaml"
     config.write_text(config.read_text().rstrip("\n") + f",{newcomer}\n")
     report = check([repo], keyring=keyring())

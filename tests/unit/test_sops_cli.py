@@ -20,7 +20,7 @@ import pytest
 
 from kubectl_gitops import redact
 from kubectl_gitops.cli.main import main
-from kubectl_gitops.secrets import age, sops, sopsfile
+from kubectl_gitops.secrets import agekeys, sops, sopsfile
 from kubectl_gitops.secrets.keys import Keyring
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -125,7 +125,7 @@ def test_init_creates_a_private_key_and_a_sops_yaml_and_refuses_to_overwrite(
         repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     keyfile = tmp_path / "xdg" / "sops" / "age" / "keys.txt"
     assert stat.S_IMODE(keyfile.stat().st_mode) == 0o600
-    ids = age.parse_identities(keyfile.read_text())
+    ids = agekeys.parse_identities(keyfile.read_text())
     assert len(ids) == 1
     config = (repo / ".sops.yaml").read_text()
     assert f"age: {ids[0].recipient}" in config and "encrypted_regex: ^(data|stringData)$" in config
@@ -133,7 +133,7 @@ def test_init_creates_a_private_key_and_a_sops_yaml_and_refuses_to_overwrite(
     assert run("init") == 6
     assert "already exists" in capsys.readouterr().err and keyfile.read_text() == before
     assert run("init", "--force") == 0
-    assert len(age.parse_identities(keyfile.read_text())) == 2  # appended, the first key is kept
+    assert len(agekeys.parse_identities(keyfile.read_text())) == 2  # appended, the first key is kept
 
 
 def test_init_writes_to_sops_age_key_file_or_the_given_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -183,7 +183,7 @@ def test_decrypt_with_a_wrong_key_and_a_tampered_file_fail_with_exit_3(
     err = capsys.readouterr().err
     assert "MAC mismatch in db-secret.yaml" in err
     other = tmp_path / "other.txt"
-    other.write_text(age.Identity.generate().secret_string() + "\n")
+    other.write_text(agekeys.Identity.generate().secret_string() + "\n")
     monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(other))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "elsewhere"))
     assert run("decrypt", "db-secret.yaml") == 3
@@ -244,7 +244,7 @@ def test_updatekeys_adds_the_recipients_of_the_rule_without_touching_values(
         repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = write_encrypted(repo, "db-secret.yaml", secret_yaml(canary()))
     before = [line for line in path.read_text().splitlines() if "ENC[" in line]
-    newcomer = age.Identity.generate()
+    newcomer = agekeys.Identity.generate()
     config = repo / ".sops.yaml"
     config.write_text(config.read_text().rstrip("\n") + f",{newcomer.recipient}\n")
     assert run("updatekeys", "--yes", "db-secret.yaml") == 0

@@ -14,7 +14,7 @@ from kubectl_gitops.cluster import kubeconfig
 from kubectl_gitops.cluster.execcred import Credential
 from kubectl_gitops.errors import ExitCode, InvalidInputError, SecretsError, UsageError
 from kubectl_gitops.model import Manifest, Origin
-from kubectl_gitops.secrets import age, vault, vaultpaths
+from kubectl_gitops.secrets import agekeys, vault, vaultpaths
 from kubectl_gitops.secrets.keys import Keyring
 from kubectl_gitops.secrets.placeholders import resolve_placeholders
 
@@ -201,7 +201,7 @@ def test_insecure_alone_or_a_ca_alone_still_work(tmp_path: Path) -> None:
 # -- repr never shows key material -------------------------------------------------------------------------
 
 def test_repr_of_objects_holding_keys_or_tokens_shows_none_of_it(tmp_path: Path) -> None:
-    identity = age.Identity(bytes(range(32)))
+    identity = agekeys.Identity(bytes(range(32)))
     secret_key = identity.secret_string()
     token, key_pem = "s.vault-token-value-42", b"-----BEGIN PRIVATE KEY-----\nKEYBYTES\n-----END PRIVATE KEY-----\n"
     kv = vault.VaultKV(addr="http://127.0.0.1:9", token=token)
