@@ -38,7 +38,6 @@ import click
 from kubectl_gitops.cli.base import handle_errors, printer
 from kubectl_gitops.cli.options import cluster_options, common_options, get_settings, output_option, source_options
 from kubectl_gitops.errors import UsageError
-from kubectl_gitops.model import ResourceKey
 
 
 @click.command("waves", context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -84,8 +83,7 @@ def command(graph: str | None, live: bool) -> int:
     Exit codes: 0 plan printed, 2 usage, 3 invalid input (nothing to plan).
     """
     from kubectl_gitops.cli import waves_view
-    from kubectl_gitops.engine.plan import build_plan, plan_annotation_checks
-    from kubectl_gitops.source.desired import load_desired
+    from kubectl_gitops.ops.waves import run_waves
 
     settings = get_settings()
     out = printer()
@@ -94,20 +92,8 @@ def command(graph: str | None, live: bool) -> int:
             and settings.output.format != "table":
         raise UsageError("--graph prints a picture; it cannot be combined with -o json/yaml",
                          hint="drop -o, or drop --graph")
-    changes: dict[ResourceKey, str] | None = None
-    if live:  # the same render, validation and server-side dry runs as `diff`
-        from kubectl_gitops.ops.common import CompareOptions
-        from kubectl_gitops.ops.diff import run_diff
-
-        result = run_diff(settings, CompareOptions())
-        manifests = result.manifests
-        changes = {c.key: c.op.value for c in result.changes}
-        changes.update({c.key: "hook (runs on sync)" for c in result.hooks})
-    else:
-        manifests = load_desired(settings.source, committed_only=False,
-                                 default_namespace=settings.cluster.namespace or "default",
-                                 resolve=None, extra_checks=plan_annotation_checks).manifests
-    plan = build_plan(manifests)
+    result = run_waves(settings, live=live)
+    plan, changes = result.plan, result.changes
 
     if graph == "dot":
         out.echo(waves_view.render_dot(plan))

@@ -1,0 +1,36 @@
+"""`waves`: the plan of the repository's objects, offline or with what a sync would do to each (``--live``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kubectl_gitops.engine.plan import Plan, build_plan, plan_annotation_checks
+from kubectl_gitops.model import ResourceKey
+from kubectl_gitops.settings import Settings
+
+
+@dataclass
+class WavesResult:
+    plan: Plan
+    changes: dict[ResourceKey, str] | None  # with --live: what a sync would do to each object
+
+
+def run_waves(settings: Settings, *, live: bool = False) -> WavesResult:
+    """Render and validate the repository and order it. Offline unless ``live``: then the same render, validation
+    and server-side dry runs as ``diff`` say what a sync would do to each object."""
+    changes: dict[ResourceKey, str] | None = None
+    if live:
+        from kubectl_gitops.ops.common import CompareOptions
+        from kubectl_gitops.ops.diff import run_diff
+
+        result = run_diff(settings, CompareOptions())
+        manifests = result.manifests
+        changes = {c.key: c.op.value for c in result.changes}
+        changes.update({c.key: "hook (runs on sync)" for c in result.hooks})
+    else:
+        from kubectl_gitops.source.desired import load_desired
+
+        manifests = load_desired(settings.source, committed_only=False,
+                                 default_namespace=settings.cluster.namespace or "default",
+                                 resolve=None, extra_checks=plan_annotation_checks).manifests
+    return WavesResult(build_plan(manifests), changes)
