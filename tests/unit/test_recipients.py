@@ -11,14 +11,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import tempfile
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from secrets_helpers import canary, isolated_secrets  # noqa: F401 - the fixture, used by pytestmark
 
-from kubectl_gitops import redact
 from kubectl_gitops.cli.main import main
 from kubectl_gitops.errors import SecretsError
 from kubectl_gitops.secrets import age, agekeys, sops
@@ -30,27 +27,7 @@ from kubectl_gitops.secrets.sopsrecipients import RecipientsError, guard_recipie
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def canary() -> str:
-    return f"CANARY-s3cr3t-{uuid.uuid4().hex[:10]}"
-
-
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    for var in ("SOPS_AGE_KEY", "SOPS_AGE_KEY_FILE", "SOPS_AGE_KEY_CMD", "EDITOR", "VISUAL"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    for who in ("AUTHOR", "COMMITTER"):
-        monkeypatch.setenv(f"GIT_{who}_NAME", "Test")
-        monkeypatch.setenv(f"GIT_{who}_EMAIL", "test@example.com")
-    private_tmp = tmp_path / "tmp"
-    private_tmp.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(private_tmp))
-    saved = redact.snapshot()
-    yield
-    redact.restore(saved)
-    assert list(private_tmp.iterdir()) == [], "a private temporary file was left behind"
+pytestmark = pytest.mark.usefixtures("isolated_secrets")
 
 
 class Repo:
