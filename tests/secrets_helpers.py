@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from kubectl_gitops import redact
+from kubectl_gitops.secrets import agekeys
 
 
 def canary() -> str:
@@ -36,3 +37,13 @@ def isolated_secrets(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterato
     yield
     redact.restore(saved)
     assert list(private_tmp.iterdir()) == [], "a private temporary file was left behind"
+
+
+@pytest.fixture
+def ident(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> agekeys.Identity:
+    """A throwaway age key in SOPS_AGE_KEY_FILE."""
+    i = agekeys.Identity.generate()
+    path = tmp_path / "keys.txt"
+    path.write_text(agekeys.identity_file_text(i, "2024-01-01T00:00:00Z"))
+    monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(path))
+    return i

@@ -54,15 +54,6 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]
     redact.restore(saved)
 
 
-@pytest.fixture
-def ident(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> agekeys.Identity:
-    i = agekeys.Identity.generate()
-    path = tmp_path / "keys.txt"
-    path.write_text(agekeys.identity_file_text(i, "2024-01-01T00:00:00Z"))
-    monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(path))
-    return i
-
-
 # --- helpers -----------------------------------------------------------------------------------------
 
 def configmap(data: dict[str, Any], name: str = "cfg") -> dict[str, Any]:

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from secrets_helpers import canary, isolated_secrets  # noqa: F401 - the fixture, used by pytestmark
+from secrets_helpers import canary
 
 from kubectl_gitops.cli.main import main
 from kubectl_gitops.errors import SecretsError

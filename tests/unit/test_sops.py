@@ -39,16 +39,6 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]
     redact.restore(saved)
 
 
-@pytest.fixture
-def ident(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> agekeys.Identity:
-    """A throwaway key in SOPS_AGE_KEY_FILE."""
-    i = agekeys.Identity.generate()
-    path = tmp_path / "keys.txt"
-    path.write_text(agekeys.identity_file_text(i, "2024-01-01T00:00:00Z"))
-    monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(path))
-    return i
-
-
 def keyring() -> Keyring:
     return Keyring(env=dict(os.environ))
 
