@@ -41,20 +41,10 @@ class ScriptedServer(LoopbackServer):
         buf = b""
         with conn:
             while True:
-                while b"\r\n\r\n" not in buf:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        return
-                    buf += chunk
-                head, buf = buf.split(b"\r\n\r\n", 1)
-                length = 0
-                for line in head.split(b"\r\n")[1:]:
-                    k, _, v = line.partition(b":")
-                    if k.strip().lower() == b"content-length":
-                        length = int(v)
-                while len(buf) < length:
-                    buf += conn.recv(65536)
-                buf = buf[length:]
+                got = self.read_request(conn, buf)
+                if got is None:
+                    return
+                head, buf = got
                 with self._lock:
                     self.paths.append(head.split(b" ")[1].decode())
                     self.methods.append(head.split(b" ")[0].decode())

@@ -40,16 +40,33 @@ class LoopbackServer:
                 self.connections += 1
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
+    @staticmethod
+    def read_request(conn: socket.socket, buf: bytes) -> tuple[bytes, bytes] | None:
+        """(request head, what is left of ``buf``) of the next request on ``conn`` (its body read and dropped), or
+        None when the client closed the connection."""
+        while b"\r\n\r\n" not in buf:
+            chunk = conn.recv(65536)
+            if not chunk:
+                return None
+            buf += chunk
+        head, buf = buf.split(b"\r\n\r\n", 1)
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            k, _, v = line.partition(b":")
+            if k.strip().lower() == b"content-length":
+                length = int(v)
+        while len(buf) < length:
+            buf += conn.recv(65536)
+        return head, buf[length:]
+
     def _serve(self, conn: socket.socket) -> None:
         buf = b""
         with conn:
             while True:
-                while b"\r\n\r\n" not in buf:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        return
-                    buf += chunk
-                head, buf = buf.split(b"\r\n\r\n", 1)
+                got = self.read_request(conn, buf)
+                if got is None:
+                    return
+                head, buf = got
                 with self._lock:
                     self.paths.append(head.split(b" ")[1].decode())
                     body = json.dumps({"ok": len(self.paths)}).encode()
