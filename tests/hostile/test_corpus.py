@@ -32,7 +32,6 @@ import resource
 import shutil
 import subprocess
 import sys
-import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -47,6 +46,7 @@ CASES = Path(__file__).resolve().parent / "cases"
 sys.path.insert(0, str(ROOT / "tests"))
 
 from cli_helpers import gitops  # noqa: E402
+from http_helpers import LoopbackHTTPServer, serving  # noqa: E402
 
 MEMORY_LIMIT = 4 << 30  # ulimit -v for the CLI and everything it starts (Go binaries reserve address space)
 TIMEOUT = 90.0
@@ -69,22 +69,13 @@ def _cases() -> list[Any]:
     return params
 
 
-class _Listener(http.server.ThreadingHTTPServer):
+class _Listener(LoopbackHTTPServer):
     """Records every request; answers GETs with a ConfigMap that carries the canary token."""
-
-    daemon_threads = True
 
     def __init__(self, token: str) -> None:
         self.token = token
         self.seen: list[str] = []
-        super().__init__(("127.0.0.1", 0), _Handler)
-        # A client that connects and resets before the accept leaves the selector "ready" and accept() blocking
-        # (the connection is gone from the queue): with a timeout, serve_forever gets back to its shutdown check.
-        self.socket.settimeout(1.0)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
+        super().__init__(_Handler)
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -109,14 +100,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def listener() -> Iterator[_Listener]:
-    server = _Listener(f"CANARY-fetched-{uuid.uuid4().hex[:12]}")
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(_Listener(f"CANARY-fetched-{uuid.uuid4().hex[:12]}")) as server:
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def _tool_dirs() -> list[str]:

@@ -9,11 +9,11 @@ from __future__ import annotations
 import http.server
 import os
 import shutil
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from http_helpers import LoopbackHTTPServer, serving
 from source_helpers import HELM_MISSING, configmap, find_helm
 
 from kubectl_gitops.settings import SourceOptions
@@ -89,19 +89,15 @@ class _Listener:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server = LoopbackHTTPServer(Handler)
+        self.url = self.server.url
 
 
 @pytest.fixture
 def listener() -> Iterator[_Listener]:
     srv = _Listener()
-    try:
+    with serving(srv.server):
         yield srv
-    finally:
-        srv.server.shutdown()
-        srv.server.server_close()
 
 
 # --- plain files --------------------------------------------------------------------------------------------

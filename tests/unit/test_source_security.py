@@ -15,12 +15,12 @@ import os
 import shutil
 import stat
 import subprocess
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
+from http_helpers import LoopbackHTTPServer, serving
 from source_helpers import GitRepo, configmap
 
 from kubectl_gitops import redact
@@ -281,11 +281,9 @@ TOKEN = "CANARY-h1-remote-url-token"  # tests/conftest.py fails the session if a
 OTHER_TOKEN = "CANARY-h1-second-token"
 
 
-class _GitHTTP(ThreadingHTTPServer):
-    daemon_threads = True
-
+class _GitHTTP(LoopbackHTTPServer):
     def __init__(self, root: Path, passwords: set[str]):
-        super().__init__(("127.0.0.1", 0), _GitHandler)
+        super().__init__(_GitHandler)
         self.root = root
         self.passwords = passwords
         self.authorized = 0
@@ -345,14 +343,8 @@ class _GitHandler(BaseHTTPRequestHandler):
 @pytest.fixture
 def http_remote(repo: GitRepo, upstream: GitRepo) -> Iterator[tuple[_GitHTTP, str]]:
     """(server, "127.0.0.1:PORT"): upstream.git served over HTTP to user "deploy" with TOKEN or OTHER_TOKEN."""
-    server = _GitHTTP(upstream.path.parent, {TOKEN, OTHER_TOKEN})
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(_GitHTTP(upstream.path.parent, {TOKEN, OTHER_TOKEN})) as server:
         yield server, f"127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture
