@@ -34,6 +34,7 @@ import re
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import unquote
 
@@ -535,3 +536,17 @@ def key_of(obj: Obj) -> ResourceKey:
     meta = obj.get("metadata") or {}
     return ResourceKey(api.rpartition("/")[0], str(obj.get("kind")), str(meta.get("namespace") or ""),
                        str(meta.get("name") or ""))
+
+
+class CountingConnection:
+    """A stand-in connection for code that only needs the namespace, discovery's scope and ``close`` — and for
+    tests that count how often it was closed."""
+
+    namespace = "default"
+    discovery = SimpleNamespace(scope=None)
+
+    def __init__(self) -> None:
+        self.closed = 0
+
+    def close(self) -> None:
+        self.closed += 1

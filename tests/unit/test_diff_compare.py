@@ -7,6 +7,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from fakes import CountingConnection
 
 from kubectl_gitops import FIELD_MANAGER
 from kubectl_gitops.cluster.client import ApiError, ResourceType
@@ -209,21 +210,10 @@ def test_labels_are_sent_and_changes_keep_manifest_order_with_one_compare_event(
     assert [e.data for e in events if e.type == "compare"] == [{"objects": 3, "dry_runs": 3}]
 
 
-class _Connection:
-    namespace = "default"
-    discovery = SimpleNamespace(scope=None)
-
-    def __init__(self) -> None:
-        self.closed = 0
-
-    def close(self) -> None:
-        self.closed += 1
-
-
 def test_load_closes_the_connection_it_made_when_it_fails(monkeypatch: pytest.MonkeyPatch) -> None:
     from kubectl_gitops.ops import common
 
-    conn = _Connection()
+    conn = CountingConnection()
 
     def broken(*args: object, **kwargs: object) -> None:
         raise ValidationError(["deploy/x.yaml: broken"])
@@ -234,7 +224,7 @@ def test_load_closes_the_connection_it_made_when_it_fails(monkeypatch: pytest.Mo
     with pytest.raises(ValidationError):
         common.load(settings, committed_only=False)
     assert conn.closed == 1
-    given: Any = _Connection()
+    given: Any = CountingConnection()
     with pytest.raises(ValidationError):
         common.load(settings, committed_only=False, cluster=given)
     assert given.closed == 0  # the caller's connection stays the caller's to close

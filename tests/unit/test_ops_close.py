@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from fakes import CountingConnection
 
 from kubectl_gitops.errors import SourceError
 from kubectl_gitops.ops import prune as ops_prune
 from kubectl_gitops.ops import sync as ops_sync
 from kubectl_gitops.settings import Settings
-
-
-class _Conn:
-    namespace = "default"
-    discovery = SimpleNamespace(scope=None)
-
-    def __init__(self) -> None:
-        self.closed = 0
-
-    def close(self) -> None:
-        self.closed += 1
 
 
 def _fail(*args: Any, **kwargs: Any) -> Any:
@@ -30,7 +19,7 @@ def _fail(*args: Any, **kwargs: Any) -> Any:
 
 @pytest.mark.parametrize("dry_run", [False, True])
 def test_run_sync_closes_the_connection_when_loading_fails(dry_run: bool, monkeypatch: pytest.MonkeyPatch) -> None:
-    conn = _Conn()
+    conn = CountingConnection()
     monkeypatch.setattr(ops_sync.Cluster, "connect", classmethod(lambda cls, opts, pool_size=16: conn))
     monkeypatch.setattr(ops_sync, "load", _fail)
     with pytest.raises(SourceError):
@@ -39,7 +28,7 @@ def test_run_sync_closes_the_connection_when_loading_fails(dry_run: bool, monkey
 
 
 def test_run_prune_closes_the_connection_when_loading_fails(monkeypatch: pytest.MonkeyPatch) -> None:
-    conn = _Conn()
+    conn = CountingConnection()
     monkeypatch.setattr(ops_prune.Cluster, "connect", classmethod(lambda cls, opts, pool_size=16: conn))
     monkeypatch.setattr(ops_prune, "load_desired", _fail)
     with pytest.raises(SourceError):
