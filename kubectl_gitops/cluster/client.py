@@ -137,11 +137,11 @@ class Cluster:
         write = method in ("POST", "PUT", "PATCH", "DELETE")
         dry = any(k == "dryRun" for k, _ in params)
         safe = idempotent(method, content_type)
-        if write and not dry and self.write_guard is not None:
-            self.write_guard()
         attempt = timeouts = 0
         while True:
             attempt += 1
+            if write and not dry and self.write_guard is not None:
+                self.write_guard()  # before every send: a retry after back-off may come after the Lease was lost
             try:
                 data = self._send(method, path, params, headers, body)
             except ApiError as e:
