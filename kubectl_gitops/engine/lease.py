@@ -209,10 +209,9 @@ class Lease:
 
     def acquire(self) -> None:
         give_up = self.monotonic() + max(0.0, self.options.wait)
-        rounds = 0
+        rounds = 0  # races lost; waiting for a live holder (--lock-timeout) does not count
         while True:
-            rounds += 1
-            if rounds > MAX_ROUNDS:
+            if rounds >= MAX_ROUNDS:
                 raise ClusterError(f"could not take the Lease {self.namespace}/{self.name} of app {self.app}: "
                                    f"lost the race {MAX_ROUNDS} times", hint="run again")
             started = self.monotonic()
@@ -239,6 +238,7 @@ class Lease:
             else:
                 written = self._write("PUT", self._body(live, now, acquire=True))
             if written is None:
+                rounds += 1
                 continue  # lost a race (or an unknown outcome that was not ours): read again
             self._acquired(written, started)
             if holder is not None and not holder.free and holder.identity != self.identity:
