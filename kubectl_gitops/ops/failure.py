@@ -14,6 +14,7 @@ failure is recorded:
 from __future__ import annotations
 
 from kubectl_gitops.engine.interrupt import Interrupted
+from kubectl_gitops.engine.lease import LeaseLostError
 from kubectl_gitops.engine.prune_plan import PruneReport
 from kubectl_gitops.engine.run_record import Inventory
 from kubectl_gitops.engine.sync_model import SyncOutcome
@@ -51,6 +52,9 @@ def record_outcome(inventory: Inventory, outcome: SyncOutcome, *, seconds: float
     interrupted = isinstance(error, Interrupted)
     what = written(outcome)
     result = "interrupted" if interrupted else "failed"
+    if isinstance(error, LeaseLostError):  # the record is not ours to write any more (the write guard says so)
+        error.message = f"{error.message}; {what}; not recorded in the history: the Lease is lost"
+        raise error
     try:
         inventory.after_apply(False, counts, message=f"{outcome.message} ({what})", seconds=seconds, ref=ref,
                               result=result)
