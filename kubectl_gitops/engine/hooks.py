@@ -4,7 +4,7 @@ runs (interrupted, killed, or simply earlier) are to be deleted.
 Labels (besides the app's ``applyset.kubernetes.io/part-of``) on every hook object a sync creates or applies:
 
 ``gitops.kubectl.dev/run``
-    the id of the run that made it (``new_run_id()``: UTC time and random hex, so ids sort by time);
+    the id of the run that made it (``record_merge.new_run_id()``, the id of the run's history entry too);
 ``gitops.kubectl.dev/hook``
     the hook's identity: 16 hex digits of the sha256 of its group, kind, namespace and name (or
     ``generateName``), the same for every copy of that hook, whatever name the server gave it;
@@ -27,8 +27,6 @@ object's annotations, so a hook since changed or removed from Git is judged by w
 from __future__ import annotations
 
 import hashlib
-import secrets
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -39,11 +37,6 @@ from kubectl_gitops.model import Manifest, Obj, Origin, ResourceKey
 LABEL_RUN = "gitops.kubectl.dev/run"
 LABEL_HOOK = "gitops.kubectl.dev/hook"
 LABEL_HOOK_PHASE = "gitops.kubectl.dev/hook-phase"
-
-
-def new_run_id() -> str:
-    """``20240501t091240-3f9a1c2b``: a label value unique to one run, sorting by start time."""
-    return time.strftime("%Y%m%dt%H%M%S", time.gmtime()) + "-" + secrets.token_hex(4)
 
 
 def hook_id(key: ResourceKey, *, generated: bool) -> str:

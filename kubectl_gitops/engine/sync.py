@@ -36,13 +36,13 @@ from kubectl_gitops.engine.hooks import (
     hook_id,
     hook_labels,
     labelled,
-    new_run_id,
     run_of,
     selector,
     stale_reason,
 )
 from kubectl_gitops.engine.inventory import LABEL_PART_OF
 from kubectl_gitops.engine.plan import APPLIED_ACTIONS, Phase, Plan, Step, StepAction, kind_rank
+from kubectl_gitops.engine.record_merge import new_run_id
 from kubectl_gitops.engine.sync_model import StepResult, SyncConfig, SyncOutcome, WaveFailed, WaveResult
 from kubectl_gitops.errors import AmbiguousWriteError, GitopsError
 from kubectl_gitops.events import Event, EventSink, discard
