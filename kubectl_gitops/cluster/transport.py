@@ -121,8 +121,8 @@ class HttpTransport:
                                             hint="fix certificate-authority(-data) in the kubeconfig") from err
             if cert and key:
                 _load_cert_chain(ctx, cert, key, ep.context)
-            if self._context is not None:  # new credentials: connections made with the old ones go
-                self._close_connections()
+            if self._context is not None:  # new credentials: idle connections made with the old ones go; those
+                self._close_idle()  # in use finish their request (closing them would make a sent write ambiguous)
             self._context, self._context_key = ctx, (cert, key)
             return ctx
 
@@ -160,6 +160,15 @@ class HttpTransport:
         with self._lock:
             if conn in self._all:
                 self._all.remove(conn)
+
+    def _close_idle(self) -> None:
+        """Close the idle connections (the caller holds ``_lock``)."""
+        for conn in self._idle:
+            with contextlib.suppress(Exception):
+                conn.close()
+            if conn in self._all:
+                self._all.remove(conn)
+        self._idle.clear()
 
     def _close_connections(self) -> None:
         for conn in self._all:
