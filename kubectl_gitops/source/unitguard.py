@@ -260,6 +260,10 @@ class _Scanner:
             self.problem(where, f"{field} entry {_shown(value)!r} leaves the repository (after following links); "
                                 "keep kustomize inputs inside the repository")
             return False
+        if is_inside(self.root / ".git", target):  # git's own files (config, credentials headers), not content
+            self.problem(where, f"{field} entry {_shown(value)!r} points into .git, git's own files (its config "
+                                "may hold credentials); keep kustomize inputs in the repository's content")
+            return False
         if (unit or plugin) and target.is_dir():
             self.kustomization(target)
         elif plugin and target.is_file():
