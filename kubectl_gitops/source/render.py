@@ -35,8 +35,11 @@ files and folders that are links leaving ``checkout_root`` are problems naming t
 from __future__ import annotations
 
 import bisect
+import contextlib
 import os
 import posixpath
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from fnmatch import fnmatchcase
@@ -132,6 +135,20 @@ def _kustomize(root: Path, rel_dir: str, allow_remote: bool = False) -> Out:
     return out
 
 
+@contextlib.contextmanager
+def _without_git(folder: Path) -> Iterator[Path]:
+    """``folder``, or a temporary copy of it without ``.git`` when it holds one (a chart at the root of a work tree):
+    helm hands every file of the chart folder to ``.Files``, and ``.Files.Get ".git/config"`` would put git's
+    config (in CI: the checkout's credentials header) into a manifest."""
+    if not (folder / ".git").exists():
+        yield folder
+        return
+    with tempfile.TemporaryDirectory(prefix="kubectl-gitops-chart-") as tmp:
+        copy = Path(tmp) / folder.resolve().name
+        shutil.copytree(folder, copy, symlinks=True, ignore=shutil.ignore_patterns(".git"))
+        yield copy
+
+
 def _helm(root: Path, rel_dir: str, opts: SourceOptions, namespace: str | None, used_values: set[str]) -> Out:
     out = Out([], [])
     folder = root / rel_dir
@@ -149,16 +166,18 @@ def _helm(root: Path, rel_dir: str, opts: SourceOptions, namespace: str | None, 
     chart_name = str(chart.get("name") or "") if isinstance(chart, dict) else ""
     folder_name = posixpath.basename(rel_dir) if rel_dir != "." else ""
     release = opts.helm_release or folder_name or chart_name or "release"
-    cmd = [helm, "template", release, str(folder), "--include-crds", "--skip-tests"]
-    if namespace:
-        cmd += ["--namespace", namespace]
+    values: list[str] = []
     for v in opts.helm_values:
         p = Path(v).expanduser()
         p = p if p.is_absolute() else folder / v
         if p.is_file():
             used_values.add(v)
-            cmd += ["-f", str(p)]
-    ok, text = run_renderer(cmd, root=root)
+            values += ["-f", str(p)]
+    with _without_git(folder) as chart_dir:
+        cmd = [helm, "template", release, str(chart_dir), "--include-crds", "--skip-tests", *values]
+        if namespace:
+            cmd += ["--namespace", namespace]
+        ok, text = run_renderer(cmd, root=root)
     if not ok:
         hint = f"try: helm template {release} {rel_dir}"
         if "dependenc" in text or "charts/ directory" in text:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.server
 import os
 import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -305,6 +306,18 @@ def test_helm_files_get_on_a_link_outside_is_refused_before_helm_runs(repo: Path
     manifests, problems, text = run(repo)
     assert [p.split(":")[0] for p in problems] == ["deploy/files/k"] and "helm would follow it" in problems[0]
     assert manifests == [] and TOKEN not in text
+
+
+def test_a_chart_at_the_work_tree_root_cannot_read_git_s_own_files(repo: Path, helm: str):
+    # in CI, .git/config holds the checkout's credentials header; helm hands the whole chart folder to .Files
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    subprocess.run(["git", "-C", str(repo), "config", "http.https://git.example.com/.extraheader",
+                    f"AUTHORIZATION: basic {TOKEN}"], check=True)
+    write(repo, {"Chart.yaml": "apiVersion: v2\nname: demo\nversion: 0.1.0\n",
+                 "templates/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n"
+                                      "data:\n  k: {{ .Files.Get \".git/config\" | quote }}\n"})
+    manifests, problems, text = run(repo)
+    assert problems == [] and manifests[0].obj["data"] == {"k": ""} and TOKEN not in text
 
 
 def test_helm_links_inside_keep_working_and_subchart_links_are_followed(repo: Path, outside: Path, helm: str):
