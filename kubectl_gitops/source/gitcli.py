@@ -19,6 +19,10 @@ if TYPE_CHECKING:  # GitPython is imported lazily: `kubectl gitops --help` must 
 _GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0", "GIT_ASKPASS": "", "SSH_ASKPASS": ""}
 
 
+# A repository's own .git/config may name commands that read-only plumbing would run (`git status` runs
+# core.fsmonitor); a folder given as --repo may come from someone else, so they are switched off here.
+_NO_COMMANDS = ("-c", "core.fsmonitor=false")
+
 def _git_timeout() -> float:
     return environment().git_timeout
 
@@ -45,9 +49,9 @@ def _git_cli(cwd: Path | str) -> GitRun:
 
     def run(*args: str) -> str:
         try:
-            proc = subprocess.run(["git", *args], cwd=cwd, env={**os.environ, **_GIT_ENV}, capture_output=True,
-                                  text=True, errors="surrogateescape", timeout=_git_timeout(), check=False,
-                                  stdin=subprocess.DEVNULL)
+            proc = subprocess.run(["git", *_NO_COMMANDS, *args], cwd=cwd, env={**os.environ, **_GIT_ENV},
+                                  capture_output=True, text=True, errors="surrogateescape", timeout=_git_timeout(),
+                                  check=False, stdin=subprocess.DEVNULL)
         except FileNotFoundError as err:
             raise SourceError("cannot use git: the git executable was not found",
                               hint="install git (e.g. apt-get install git) and make sure it is on PATH") from err

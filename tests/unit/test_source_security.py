@@ -511,3 +511,16 @@ def test_a_token_an_older_version_stored_in_the_cache_is_removed_on_the_next_fet
         pass
     assert subprocess.run(["git", "remote", "get-url", "origin"], cwd=clone, capture_output=True, text=True,
                           check=True).stdout.strip() == clean
+
+
+def test_the_work_tree_is_read_without_running_commands_from_the_repository_s_git_config(tmp_path: Path):
+    # a folder given as --repo may come from someone else: `git status` would run its core.fsmonitor command
+    repo = GitRepo.create(tmp_path / "r")
+    repo.write("deploy/a.yaml", configmap("a"))
+    repo.commit("first")
+    ran = tmp_path / "fsmonitor-ran"
+    repo.git("config", "core.fsmonitor", f"touch {ran}; false")
+    repo.write("deploy/a.yaml", configmap("a", value="2"))  # dirty, so status has work to do
+    with open_source(SourceOptions(repo=str(repo.path), path="deploy"), committed_only=False) as co:
+        assert co.dirty
+    assert not ran.exists()
