@@ -155,7 +155,14 @@ def _write_tree(repo: Repo, entries: list[_Entry], dest: Path, *, label: str) ->
         target = os.path.join(root, *e.path.split("/"))
         parent = os.path.dirname(target)
         if parent not in folders:
-            os.makedirs(parent, exist_ok=True)
+            try:
+                os.makedirs(parent, exist_ok=True)
+            except FileExistsError as err:  # a file and a folder one file system folds together
+                raise SourceError(f"{label}: tree entry {_quote(e.path)} collides with another entry on this file "
+                                  f"system", hint="rename one of the two in the repository") from err
+            except OSError as err:  # e.g. a name too long for this file system
+                raise SourceError(f"{label}: tree entry {_quote(e.path)} cannot be written here: "
+                                  f"{err.strerror or err}", hint="rename it in the repository") from err
             if not pathguard.is_inside(root, parent):  # defence in depth: _check_tree already refused ".."
                 raise SourceError(f"{label}: tree entry {_quote(e.path)} would be written outside the export "
                                   f"folder; nothing was exported", hint="do not deploy this commit")

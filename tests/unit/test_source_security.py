@@ -524,3 +524,11 @@ def test_the_work_tree_is_read_without_running_commands_from_the_repository_s_gi
     with open_source(SourceOptions(repo=str(repo.path), path="deploy"), committed_only=False) as co:
         assert co.dirty
     assert not ran.exists()
+
+
+def test_a_folder_name_the_file_system_cannot_hold_is_named_not_blamed_on_tmpdir(repo: GitRepo, private_tmp: Path):
+    long = "d" * 300  # over NAME_MAX: makedirs fails with ENAMETOOLONG
+    craft(repo, {"deploy": {"a.yaml": CM}, long: {"x.yaml": CM}})
+    err = export_error(repo, path=".", ref="HEAD")
+    assert f"tree entry '{long}/x.yaml' cannot be written here" in err.message
+    assert "TMPDIR" not in (err.hint or "") and listing(private_tmp) == set()
