@@ -313,6 +313,11 @@ class Lease:
         obj = self._obj
         if obj is None or self._lost:
             return
+        if self._thread is not None and self._thread.is_alive():  # a renewal still in flight: do not race it
+            self.on_event(Event("warning", f"the Lease {self.namespace}/{self.name} was not released: a renewal was "
+                                           f"still in flight; it expires {self.duration}s after its last renewal",
+                                {"lease": self.name}))
+            return
         body = self._body(obj, self.clock(), acquire=False)
         body["spec"].pop("holderIdentity", None)
         body["metadata"]["annotations"].pop(ANN_COMMAND, None)
