@@ -87,10 +87,10 @@ build_simple() { # name module-path version [ldflags]
 
 # `go install pkg@vX` also asks the proxy for the module's version list (deprecation check); a proxy that
 # refuses that list (krew: 403) fails the install. Requiring the exact version from a local module does not.
-build_module() { # name "module version" package
+build_module() { # name "module version" package [ldflags]
   local out m; out=$(dir_for "$1"); m=$(new_module)
   printf 'module build.local/tools\n\ngo 1.24\n\nrequire %s\n' "$2" > "$m/go.mod"
-  (cd "$m" && GOFLAGS="$GOFLAGS -mod=mod" go build -trimpath -o "$out.tmp/" "$3")
+  (cd "$m" && GOFLAGS="$GOFLAGS -mod=mod" go build -trimpath ${4:+-ldflags "$4"} -o "$out.tmp/" "$3")
   rm -rf "$m"
 }
 
@@ -118,7 +118,10 @@ build() {
     kustomize) build_simple kustomize sigs.k8s.io/kustomize/kustomize/v5 "$KUSTOMIZE_VERSION" ;;
     krew) build_module krew "sigs.k8s.io/krew v$KREW_VERSION" sigs.k8s.io/krew/cmd/krew
           mv "$out.tmp/krew" "$out.tmp/kubectl-krew" ;;
-    kapp) build_simple kapp carvel.dev/kapp/cmd/kapp "$KAPP_VERSION" ;;
+    # Through a local module like krew (`go install kapp@v` needs the proxy's version list, which some
+    # proxies refuse); the version is stamped as kapp's own hack/build.sh does.
+    kapp) build_module kapp "carvel.dev/kapp v$KAPP_VERSION" carvel.dev/kapp/cmd/kapp \
+            "-X carvel.dev/kapp/pkg/kapp/version.Version=$KAPP_VERSION" ;;
   esac
   mv "$out.tmp" "$out"
   exec {lock}>&-
