@@ -424,6 +424,28 @@ def test_secret_values_are_masked_in_every_output_format(app: App, tmp_path: Pat
     assert change["op"] == "update" and "*** (after)" in change["diff"]
 
 
+def test_an_unchanged_secret_written_with_string_data_is_not_dry_run(app: App) -> None:
+    """The server folds stringData into data and never stores it; the fast path compares the decoded data, so a
+    synced Secret is known unchanged without a dry run, and a changed value is dry-run and shown masked."""
+    ns = app.namespace
+    stored = [_stored(), _stored(), _stored()]
+    app.write("apps/creds.yaml", secret("creds", ns, string_data={"password": stored[0], "note": "caf\u00e9\nline 2"})
+              + "---\n" + secret("mixed", ns, string_data={"password": stored[1]}, data={"token": stored[2]}))
+    app.commit("secrets")
+    app.sync()
+    mark = audit_mark()
+    proc = expect(app.diff(), 0)
+    assert proc.stdout == "" and dry_runs(mark, ns) == []
+    changed = _stored()
+    app.write("apps/creds.yaml", secret("creds", ns, string_data={"password": changed, "note": "caf\u00e9\nline 2"})
+              + "---\n" + secret("mixed", ns, string_data={"password": stored[1]}, data={"token": stored[2]}))
+    mark = audit_mark()
+    proc = expect(app.diff(), 1)
+    assert [(c.resource, c.name) for c in dry_runs(mark, ns)] == [("secrets", "creds")]
+    assert "+  password: '*** (after)'" in proc.stdout
+    assert not any(v in proc.stdout + proc.stderr for v in [*stored, changed])
+
+
 def test_the_last_applied_configuration_annotation_is_masked(namespace: str, tmp_path: Path) -> None:
     """A Secret first created by client-side `kubectl apply` carries its plaintext in an annotation."""
     old, new = _stored(), _canary()

@@ -390,6 +390,59 @@ def test_may_differ_uses_the_field_manager_given() -> None:
     assert may_differ(desired, live, field_manager="someone-else") is True
 
 
+def string_data_secret(string_data: dict[str, Any], live_data: dict[str, str], *,
+                       desired_data: dict[str, str] | None = None,
+                       owned_data: tuple[str, ...] = ()) -> tuple[Obj, Obj]:
+    """A Secret applied with ``stringData`` and its live object as the API server stores it: the values in
+    ``data`` (base64), no ``stringData``, and our managedFields naming ``f:stringData`` members."""
+    desired: Obj = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db", "namespace": "demo"},
+                    "stringData": string_data}
+    fields: Obj = {"f:stringData": {f"f:{k}": {} for k in string_data}}
+    if desired_data is not None:
+        desired["data"] = desired_data
+    if desired_data or owned_data:
+        fields["f:data"] = {f"f:{k}": {} for k in [*(desired_data or {}), *owned_data]}
+    live: Obj = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque", "data": live_data,
+                 "metadata": {"name": "db", "namespace": "demo", "uid": "1", "resourceVersion": "7",
+                              "managedFields": [{"manager": FIELD_MANAGER, "operation": "Apply",
+                                                 "fieldsType": "FieldsV1", "fieldsV1": fields}]}}
+    return desired, live
+
+
+@pytest.mark.parametrize("string_data, live_data, desired_data, owned_data, expected", [
+    pytest.param({"password": "hunter2", "user": "app"}, {"password": b64("hunter2"), "user": b64("app")},
+                 None, (), False, id="unchanged"),
+    pytest.param({"password": "hunter2"}, {"password": b64("hunter2"), "extra": b64("x")},
+                 {"extra": b64("x")}, (), False, id="unchanged, with data beside it"),
+    pytest.param({"note": "caf\u00e9 \u2603\nline 2"}, {"note": b64("caf\u00e9 \u2603\nline 2")},
+                 None, (), False, id="unicode and newlines"),
+    pytest.param({"password": "hunter3"}, {"password": b64("hunter2")}, None, (), True, id="value changed in git"),
+    pytest.param({"password": "hunter2", "new": "x"}, {"password": b64("hunter2")}, None, (), True,
+                 id="key added in git"),
+    pytest.param({"password": "hunter2"}, {"password": "not base64!"}, None, (), True, id="live not base64"),
+    pytest.param({"password": "hunter2"}, {"password": base64.b64encode(b"\xff\xfe").decode()}, None, (), True,
+                 id="live not UTF-8"),
+    pytest.param({"password": "hunter2"}, {"password": b64("hunter2")}, {"password": b64("other")}, (), True,
+                 id="same key under data and stringData"),
+    pytest.param({"password": "hunter2"}, {"password": b64("hunter2"), "old": b64("y")}, None, ("old",), True,
+                 id="a data key removed from git but still owned"),
+    pytest.param({"port": 5432}, {"port": b64("5432")}, None, (), True, id="a number is not a string"),
+])
+def test_may_differ_for_a_secret_written_with_string_data(
+        string_data: dict[str, Any], live_data: dict[str, str], desired_data: dict[str, str] | None,
+        owned_data: tuple[str, ...], expected: bool) -> None:
+    desired, live = string_data_secret(string_data, live_data, desired_data=desired_data, owned_data=owned_data)
+    before = copy.deepcopy(live)
+    assert may_differ(desired, live) is expected
+    assert live == before  # the decoded view is a copy: nothing decoded lands in the live object
+
+
+def test_may_differ_for_a_secret_whose_data_someone_else_changed() -> None:
+    desired, live = string_data_secret({"password": "hunter2"}, {"password": b64("hunter2")})
+    live["data"]["password"] = b64("rotated")
+    assert may_differ(desired, live) is True
+
+
 # --- drift ------------------------------------------------------------------------------------------
 
 def merged_after_sync(live: Obj, desired: Obj) -> Obj:

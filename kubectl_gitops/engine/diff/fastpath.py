@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Any
 
 from kubectl_gitops import FIELD_MANAGER
@@ -117,11 +119,41 @@ def _owned_equal(d: Any, live: Any, fields: Any) -> None:
     raise _Unsure  # a scalar where managedFields records children
 
 
+def _with_string_data(desired: Obj, live: Obj) -> Obj:
+    """``live`` with the ``stringData`` a Secret's apply would leave unchanged, for comparing.
+
+    The API server folds ``stringData`` into ``data`` (base64) on every write and never stores it, while
+    managedFields records our ``f:stringData`` members. So a desired ``stringData`` key equals live when live
+    ``data`` holds that key's value base64-encoded: the view carries the decoded value under ``stringData``
+    for those keys only. A key missing in live, not valid base64 or not UTF-8 is left out (MISSING: unsure,
+    a dry run decides), and so is every key when desired sets the same key under both ``data`` and
+    ``stringData``. Values are compared in memory only, never shown or logged.
+    """
+    string_data = desired.get("stringData")
+    if (desired.get("kind") != "Secret" or desired.get("apiVersion") != "v1" or not isinstance(string_data, dict)
+            or "stringData" in live):
+        return live
+    data, live_data = desired.get("data"), live.get("data")
+    if not isinstance(live_data, dict) or (isinstance(data, dict) and set(data) & set(string_data)):
+        return live
+    view: dict[str, str] = {}
+    for key in string_data:
+        encoded = live_data.get(key)
+        if not isinstance(encoded, str):
+            continue
+        try:
+            view[key] = base64.b64decode(encoded, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            continue
+    return {**live, "stringData": view}
+
+
 def may_differ(desired: Obj, live: Obj, field_manager: str = FIELD_MANAGER) -> bool:
     """False only when a server-side apply of ``desired`` by ``field_manager`` surely changes nothing:
     every field of ``desired`` has that value in ``live`` (maps key by key, lists element by element with
     the same length, scalars of the same JSON type), and the fields ``field_manager`` owns in live
-    (managedFields, operation Apply) are exactly the fields of ``desired``. True whenever unsure."""
+    (managedFields, operation Apply) are exactly the fields of ``desired``. A Secret's ``stringData`` is
+    compared with live ``data`` decoded (``_with_string_data``). True whenever unsure."""
     if desired.get("apiVersion") != live.get("apiVersion") or desired.get("kind") != live.get("kind"):
         return True
     entries = [e for e in managed_fields(live)
@@ -135,7 +167,7 @@ def may_differ(desired: Obj, live: Obj, field_manager: str = FIELD_MANAGER) -> b
             return bool(set(fields) - {"."})
         if not entries:
             return True
-        _owned_equal(trimmed, live, fields)
+        _owned_equal(trimmed, _with_string_data(desired, live), fields)
     except (_Unsure, ValueError, TypeError, KeyError, AttributeError):
         return True
     return False
