@@ -52,6 +52,13 @@ class SourceOptions:
     # Vault/OpenBao path prefixes placeholders may read (--vault-allow-prefix, KUBECTL_GITOPS_VAULT_ALLOW);
     # empty = the default rule: KV mounts only (see kubectl_gitops.secrets.vault).
     vault_allow: tuple[str, ...] = ()
+    # Render-time overrides from the person running the command (see kubectl_gitops.source.images and
+    # source.helmset): --image NAME=REF, --image-field [KIND[.GROUP]:]PATH, helm --set/--set-string/--set-file.
+    images: tuple[str, ...] = ()
+    image_fields: tuple[str, ...] = ()
+    helm_set: tuple[str, ...] = ()
+    helm_set_string: tuple[str, ...] = ()
+    helm_set_file: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -84,3 +84,18 @@ def find_helm() -> str | None:
 
 
 HELM_MISSING = "helm is not installed: build it with `hack/tools.sh helm` (or put helm on PATH)"
+
+
+def find_kustomize() -> str | None:
+    """The kustomize binary from $KUBECTL_GITOPS_KUSTOMIZE (when it is kustomize), PATH, or the cache
+    `hack/tools.sh kustomize` builds into (never builds)."""
+    for candidate in (os.environ.get("KUBECTL_GITOPS_KUSTOMIZE"), shutil.which("kustomize")):
+        if candidate and shutil.which(candidate) and Path(candidate).name.startswith("kustomize"):
+            return candidate
+    proc = subprocess.run([str(ROOT / "hack" / "tools.sh"), "dir", "kustomize"], capture_output=True, text=True,
+                          check=False)
+    built = Path(proc.stdout.strip()) / "kustomize"
+    return str(built) if proc.returncode == 0 and built.is_file() else None
+
+
+KUSTOMIZE_MISSING = "kustomize is not installed: build it with `hack/tools.sh kustomize` (or put it on PATH)"

@@ -19,6 +19,7 @@ from kubectl_gitops.cli.options import (
     output_option,
     source_options,
 )
+from kubectl_gitops.cli.render_options import helm_set_options, image_options
 from kubectl_gitops.errors import ExitCode, InvalidInputError
 
 
@@ -40,6 +41,8 @@ def _external(cmd: str, changes: list) -> int:  # type: ignore[type-arg]
 @common_options
 @cluster_options
 @source_options
+@image_options
+@helm_set_options
 @app_options
 @output_option("diff", "json", "markdown", "table", "yaml", default="diff")
 @click.option("--summary", is_flag=True, help="A table of changed objects instead of the full diff.")

@@ -24,6 +24,7 @@ from kubectl_gitops.cli.options import (
     source_options,
 )
 from kubectl_gitops.cli.output import Printer
+from kubectl_gitops.cli.render_options import helm_set_options
 from kubectl_gitops.errors import ExitCode, RefusedError
 from kubectl_gitops.events import Event
 from kubectl_gitops.settings import parse_duration
@@ -185,6 +186,7 @@ class PruneProgress:
 @common_options
 @cluster_options
 @source_options
+@helm_set_options
 @app_options
 @output_option("table", "json", "yaml")
 @prune_flags

@@ -19,6 +19,7 @@ from kubectl_gitops.cli.options import (
 )
 from kubectl_gitops.cli.output import Printer
 from kubectl_gitops.cli.prune import make_confirm, outside_note, prune_flags, prune_options, report_json, report_rows
+from kubectl_gitops.cli.render_options import helm_set_options, image_options
 from kubectl_gitops.errors import ExitCode
 from kubectl_gitops.events import Event
 from kubectl_gitops.settings import parse_duration
@@ -89,6 +90,8 @@ class Progress:
 @common_options
 @cluster_options
 @source_options
+@image_options
+@helm_set_options
 @app_options
 @output_option("table", "json")
 @click.option("--prune", is_flag=True, help="After the last wave, delete the app's objects that were removed from Git "

@@ -37,6 +37,7 @@ import click
 
 from kubectl_gitops.cli.base import handle_errors, printer
 from kubectl_gitops.cli.options import cluster_options, common_options, get_settings, output_option, source_options
+from kubectl_gitops.cli.render_options import helm_set_options, image_options
 from kubectl_gitops.errors import UsageError
 
 
@@ -44,6 +45,8 @@ from kubectl_gitops.errors import UsageError
 @common_options
 @cluster_options
 @source_options
+@image_options
+@helm_set_options
 @output_option("table", "json", "yaml")
 @click.option("--graph", type=click.Choice(["dot", "mermaid"]), default=None,
               help="Print a picture of the waves instead of the table: Graphviz dot or a Mermaid flowchart.")

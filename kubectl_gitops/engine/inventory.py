@@ -181,6 +181,7 @@ class HistoryEntry:
     message: str = ""
     seconds: float = 0.0
     run: str = ""  # the run's random id: a write re-done after a failure never appends the entry twice
+    images: tuple[str, ...] = ()  # the run's --image overrides (source.images' canonical text)
 
     def to_json(self) -> dict[str, Any]:
         out = {"revision": self.revision, "operation": self.operation, "result": self.result, "time": self.time,
@@ -189,6 +190,8 @@ class HistoryEntry:
                "seconds": round(self.seconds, 3)}
         if self.run:
             out["run"] = self.run
+        if self.images:
+            out["images"] = list(self.images)
         return out
 
     @classmethod
@@ -200,7 +203,8 @@ class HistoryEntry:
                    path=str(d.get("path") or "."), dirty=bool(d.get("dirty")),
                    counts={str(k): int(v) for k, v in counts.items() if isinstance(v, int)},
                    message=str(d.get("message") or ""), seconds=float(d.get("seconds") or 0.0),
-                   run=str(d.get("run") or ""))
+                   run=str(d.get("run") or ""),
+                   images=tuple(str(i) for i in d.get("images") or () if isinstance(i, str)))
 
 
 # --- the record --------------------------------------------------------------------------------------------

@@ -121,6 +121,7 @@ class Inventory:
         self.report: PruneReport | None = None
         self.listing: Listing | None = None
         self.run_id = new_run_id()  # on this run's history entry: a re-done write never appends it twice
+        self.images: tuple[str, ...] = ()  # the run's --image overrides, recorded in its history entry
 
     @property
     def labels(self) -> dict[str, str]:
@@ -140,6 +141,10 @@ class Inventory:
             raise conflicts_error(conflicts, self.app, resolve_applyset_names(self.cluster, ids))
         for c in conflicts:
             self.on_event(Event("adopt", f"adopting {c.describe()}", {"key": str(c.key)}))
+
+    def last_sync(self) -> HistoryEntry | None:
+        """The record's latest sync entry (read by ``check_ownership``), or None."""
+        return next((h for h in reversed(self.record.history) if h.operation == "sync"), None)
 
     def plan_prune(self, prune: PruneOptions, *, confirm: Confirm | None = None, ask: bool = True) -> None:
         """List the members and select what to delete after the sync; refuse an empty render; ask for
@@ -192,7 +197,7 @@ class Inventory:
             user=current_user(), context=self.cluster.context,
             commit=None if self.checkout.dirty else self.checkout.commit, ref=ref or self.checkout.ref,
             path=self.checkout.path, dirty=self.checkout.dirty, counts=counts, message=message, seconds=seconds,
-            run=self.run_id)
+            run=self.run_id, images=self.images)
         update = self._update(entry, report)
         if prune_error is None and self._already_recorded(entry, report, merge_record(self.record, update)):
             self.on_event(Event("record", "nothing changed: the record already shows this commit synced", {}))
@@ -228,7 +233,8 @@ class Inventory:
             return False
         last = next((h for h in reversed(self.record.history) if h.operation == "sync"), None)
         return (self.record.exists and last is not None and last.result == "succeeded"
-                and last.commit == entry.commit and last.path == entry.path and merged.scope == self.record.scope
+                and last.commit == entry.commit and last.path == entry.path and last.images == entry.images
+                and merged.scope == self.record.scope
                 and merged.sources == self.record.sources)
 
 

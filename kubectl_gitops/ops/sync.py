@@ -28,6 +28,7 @@ from kubectl_gitops.ops.common import CompareOptions, Loaded, applied_object, co
 from kubectl_gitops.ops.failure import record_outcome
 from kubectl_gitops.settings import Settings
 from kubectl_gitops.source.desired import Desired
+from kubectl_gitops.source.images import canonical, reverted
 from kubectl_gitops.source.repo import Checkout, open_source
 
 
@@ -71,6 +72,20 @@ def _check_dirty(settings: Settings) -> None:
                      "work tree as it is")
 
 
+def _warn_reverted_images(inventory: Inventory, on_event: EventSink) -> None:
+    """Before any write: say which image overrides of the app's last sync this sync reverts (it has no --image
+    for them, so their objects get the repository's image again)."""
+    last = inventory.last_sync()
+    if last is None or not last.images:
+        return
+    for text in reverted(last.images, inventory.images):
+        commit = f"commit {last.commit[:12]}, " if last.commit else ""
+        on_event(Event("warning", f"this sync reverts the image override --image {text} of the app's last sync "
+                                  f"(revision {last.revision}, {commit}by {last.user or 'unknown'} at {last.time}): "
+                                  "its objects get the repository's image again; pass the same --image to keep it",
+                       {"image": text, "revision": last.revision}))
+
+
 def run_sync(settings: Settings, req: SyncRequest, *, on_event: EventSink = discard,
              confirm: Confirm | None = None) -> SyncResult:
     start = time.monotonic()
@@ -110,6 +125,7 @@ def _run_sync(settings: Settings, req: SyncRequest, loaded: Loaded, start: float
                                                      default_namespace=loaded.cluster.namespace,
                                                      resolve=loaded.cluster.discovery.scope),
                           release_named=bool(settings.source.helm_release))
+    inventory.images = canonical(settings.source.images)
     computed = compute_changes(loaded, req.compare, labels=inventory.labels, on_event=on_event)
     changes = {c.key: c for c in computed.changes}
     checkout = loaded.desired.checkout
@@ -121,6 +137,7 @@ def _run_sync(settings: Settings, req: SyncRequest, loaded: Loaded, start: float
     for w in result.warnings:
         on_event(Event("warning", w))
     inventory.check_ownership(loaded.live, adopt=req.adopt)
+    _warn_reverted_images(inventory, on_event)
     if computed.terminating:
         raise RefusedError(
             f"{len(computed.terminating)} object(s) of the repository are being deleted in the cluster; "

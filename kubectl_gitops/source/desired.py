@@ -41,6 +41,10 @@ def load_desired(source: SourceOptions, *, committed_only: bool, default_namespa
     with open_source(source, committed_only=committed_only) as checkout, provenance.recording() as decrypted:
         manifests, problems = render(checkout.root, checkout.path, source, transform=transform,
                                      namespace=default_namespace or None)
+        if source.images:  # --image: after every renderer, before validation (see source.images)
+            from kubectl_gitops.source.images import override_images
+
+            problems.extend(override_images(manifests, source.images, source.image_fields))
         if decrypted.files:  # recipients are not under a sops file's MAC: compare them with .sops.yaml
             from kubectl_gitops.secrets.check import recipient_warnings
 

@@ -6,8 +6,9 @@
    ``kustomize build`` (when ``kustomize`` or ``$KUBECTL_GITOPS_KUSTOMIZE`` is found) or
    ``kubectl kustomize``; kustomizations using ``helmCharts`` get ``--enable-helm``;
 2. a folder with ``Chart.yaml`` is rendered by ``helm template RELEASE DIR --namespace NS
-   --include-crds --skip-tests -f VALUES…`` (``helm`` on PATH or ``$KUBECTL_GITOPS_HELM``). The release
-   is ``--release-name`` or the folder's name; ``--values`` files are relative to the chart;
+   --include-crds --skip-tests -f VALUES… --set…`` (``helm`` on PATH or ``$KUBECTL_GITOPS_HELM``). The release
+   is ``--release-name`` or the folder's name; ``--values`` files are relative to the chart; ``--set``,
+   ``--set-string`` and ``--set-file`` are passed as given (source.helmset);
 3. otherwise every ``*.yaml``/``*.yml``/``*.json`` file is read (multi-document, ``kind: *List``
    flattened into its items) and sub-folders are walked the same way.
 
@@ -51,6 +52,7 @@ from kubectl_gitops.errors import RenderError
 from kubectl_gitops.model import Manifest, Obj, Origin
 from kubectl_gitops.settings import SourceOptions
 from kubectl_gitops.source.binaries import helm_binary, kustomize_command, run_renderer
+from kubectl_gitops.source.helmset import has_helm_sets, helm_set_args
 from kubectl_gitops.source.parse import Out, parse_json, parse_yaml
 from kubectl_gitops.source.unitguard import (
     CHART_FILE,
@@ -174,7 +176,8 @@ def _helm(root: Path, rel_dir: str, opts: SourceOptions, namespace: str | None, 
             used_values.add(v)
             values += ["-f", str(p)]
     with _without_git(folder) as chart_dir:
-        cmd = [helm, "template", release, str(chart_dir), "--include-crds", "--skip-tests", *values]
+        cmd = [helm, "template", release, str(chart_dir), "--include-crds", "--skip-tests", *values,
+               *helm_set_args(opts)]
         if namespace:
             cmd += ["--namespace", namespace]
         ok, text = run_renderer(cmd, root=root)
@@ -335,4 +338,7 @@ def render(checkout_root: Path, path: str, opts: SourceOptions, *, transform: Tr
         else:
             problems.append(f"{start}: --values {v!r} given but there is no Helm chart under this path; "
                             "drop --values or point --path at the chart")
+    if has_helm_sets(opts) and not charts:
+        problems.append(f"{start}: --set/--set-string/--set-file given but there is no Helm chart under this path; "
+                        "drop them or point --path at the chart")
     return manifests, problems
