@@ -70,6 +70,7 @@ def command(summary: bool, concurrency: int, ignore_file: str | None, no_fast_pa
       kubectl gitops diff --ref main -o markdown  # for a pull request comment
       kubectl gitops diff -o json | jq '.changes[] | select(.op != "unchanged")'
       KUBECTL_EXTERNAL_DIFF="colordiff -u" kubectl gitops diff
+      kubectl gitops diff --image app:1.4.2       # what deploying that image would change
 
     \b
     Exit codes: 0 no differences, 1 differences, 2 usage, 3 invalid input,

@@ -146,6 +146,8 @@ def command(dry_run: bool, allow_dirty: bool, force_conflicts: bool, concurrency
       kubectl gitops sync -o json | jq .               # one JSON event per line, for CI
       kubectl gitops sync --prune --yes                # and delete what left Git
       kubectl gitops sync --lock-timeout 5m            # wait for another run of the app to finish
+      kubectl gitops sync --image app=registry/app:1.4.2   # deploy the image CI just built
+      kubectl gitops sync chart/ --set image.tag=1.4.2     # a Helm value
 
     One sync or prune of an app runs at a time: each holds the Lease
     kubectl-gitops.<app> in the record's namespace while it writes; another run is
