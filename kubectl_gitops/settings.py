@@ -32,6 +32,7 @@ class ClusterOptions:
     context: str | None = None
     namespace: str | None = None
     request_timeout: float | None = None  # seconds; None = client default
+    field_manager: str | None = None  # --field-manager for server-side apply; None = kubectl-gitops
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,9 @@ class SourceOptions:
     helm_set: tuple[str, ...] = ()
     helm_set_string: tuple[str, ...] = ()
     helm_set_file: tuple[str, ...] = ()
+    # kubectl's -l/--selector: only desired objects whose labels match (source.labels); prune stays inside it.
+    selector: str | None = None
+    kustomize: bool = False  # -k DIR: the folder must be a kustomization, as for kubectl
 
 
 @dataclass(frozen=True)
@@ -72,7 +76,8 @@ class AppOptions:
 @dataclass(frozen=True)
 class OutputOptions:
     format: str = "table"
-    color: bool = True
+    color: bool = True  # False: --color=never, --no-color, NO_COLOR
+    color_always: bool = False  # --color=always: colours on pipes too (for `less -R`)
     verbose: int = 0
 
 
@@ -86,16 +91,30 @@ class Settings:
     app: AppOptions = field(default_factory=AppOptions)
 
 
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_PLAIN_SECONDS = re.compile(r"^\d+(?:\.\d+)?$")
 
 
 def parse_duration(text: str, *, flag: str = "duration") -> float:
-    """kubectl-style durations: ``30``, ``30s``, ``5m``, ``1h``, ``250ms``. ``0`` means no timeout."""
-    m = _DURATION.match(text.strip())
-    if not m:
-        raise UsageError(f"invalid value {text!r} for {flag}: use a number with a unit, e.g. 30s, 5m, 1h")
-    return float(m.group(1)) * _UNITS[m.group(2)]
+    """Go durations as kubectl takes them (``time.ParseDuration``): ``30s``, ``5m``, ``1h``, ``250ms``,
+    ``1m30s``, ``1h2m3.5s``; plain seconds (``30``) are accepted too. ``0`` means no timeout. Seconds.
+
+    Hand-written: Go's grammar is a dozen lines, and no Python library parses it (``isodate`` and
+    ``pytimeparse`` read other grammars and would accept ``1 day``)."""
+    raw = text.strip()
+    if _PLAIN_SECONDS.match(raw):
+        return float(raw)
+    total, pos = 0.0, 0
+    for m in _DURATION_PART.finditer(raw):
+        if m.start() != pos:
+            break
+        total += float(m.group(1)) * _UNITS[m.group(2)]
+        pos = m.end()
+    if not raw or pos != len(raw):
+        raise UsageError(f"invalid value {text!r} for {flag}: use a Go duration, e.g. 30s, 5m, 1m30s, 500ms, "
+                         "1h (or plain seconds)")
+    return total
 
 
 # --- the environment the core reads -------------------------------------------------------------------------

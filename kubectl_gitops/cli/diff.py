@@ -15,10 +15,13 @@ from kubectl_gitops.cli.options import (
     app_options,
     cluster_options,
     common_options,
+    field_manager_option,
     get_settings,
+    gitops_command,
     output_option,
     source_options,
 )
+from kubectl_gitops.cli.output import object_name
 from kubectl_gitops.cli.render_options import helm_set_options, image_options
 from kubectl_gitops.errors import ExitCode, InvalidInputError
 
@@ -37,14 +40,15 @@ def _external(cmd: str, changes: list) -> int:  # type: ignore[type-arg]
         return proc.returncode
 
 
-@click.command("diff", context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@gitops_command("diff")
 @common_options
 @cluster_options
 @source_options
 @image_options
 @helm_set_options
 @app_options
-@output_option("diff", "json", "markdown", "table", "yaml", default="diff")
+@output_option("diff", "json", "markdown", "table", "wide", "name", "yaml", default="diff")
+@field_manager_option
 @click.option("--summary", is_flag=True, help="A table of changed objects instead of the full diff.")
 @click.option("--concurrency", type=click.IntRange(1, 64), default=8, show_default=True,
               help="Parallel server-side dry runs.")
@@ -68,6 +72,8 @@ def command(summary: bool, concurrency: int, ignore_file: str | None, no_fast_pa
       kubectl gitops diff                         # the current repository's work tree
       kubectl gitops diff examples/ --summary     # a table of what would change
       kubectl gitops diff --ref main -o markdown  # for a pull request comment
+      kubectl gitops diff -l app=web -o name      # the names of the objects labelled app=web that differ
+      kubectl gitops diff -k overlays/prod -o wide  # the summary table with each object's note
       kubectl gitops diff -o json | jq '.changes[] | select(.op != "unchanged")'
       KUBECTL_EXTERNAL_DIFF="colordiff -u" kubectl gitops diff
       kubectl gitops diff --image app:1.4.2       # what deploying that image would change
@@ -108,11 +114,19 @@ def command(summary: bool, concurrency: int, ignore_file: str | None, no_fast_pa
     if fmt == "markdown":
         p.echo(diff_view.markdown(result.changes, co.commit), masked=True)
         return code
+    if fmt == "name":  # kubectl's -o name: one object per line, for xargs
+        for c in shown:
+            p.echo(object_name(c.key))
+        return code
     if co.dirty:
         p.info(f"note: reading {co.describe()}: uncommitted changes are included")
-    if summary or fmt == "table":
+    if summary or fmt in ("table", "wide"):
         headers = ["op", "kind", "namespace/name", "source", "drift"]
-        p.table(headers, diff_view.summary_rows(shown))
+        rows: list[tuple[str, ...]] = list(diff_view.summary_rows(shown))
+        if fmt == "wide":
+            headers.append("note")
+            rows = [(*row, c.note or "-") for row, c in zip(rows, shown, strict=True)]
+        p.table(headers, rows)
         counts = diff_view.counts(result.changes)  # IgnoreExtraneous deletions apart: they are not differences
         p.info(", ".join(f"{n} {op}" if op in ("unchanged", "ignored") else f"{n} to {op}"
                          for op, n in counts.items() if n) or "no objects")

@@ -76,16 +76,30 @@ def _verbose(ctx: click.Context, param: click.Parameter, value: int) -> int:
 
 def _no_color(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
     s = ctx.ensure_object(Settings)
-    if value or "NO_COLOR" in os.environ:
-        s.output = dataclasses.replace(s.output, color=False)
+    if value or ("NO_COLOR" in os.environ and not s.output.color_always):
+        s.output = dataclasses.replace(s.output, color=False, color_always=False)
+    return value
+
+
+def _color(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """kubectl's and git's --color: auto (a terminal only), always (pipes too: `| less -R`), never.
+    An explicit --color=always wins over NO_COLOR, as no-color.org asks of command-line flags."""
+    s = ctx.ensure_object(Settings)
+    if value == "always":
+        s.output = dataclasses.replace(s.output, color=True, color_always=True)
+    elif value == "never":
+        s.output = dataclasses.replace(s.output, color=False, color_always=False)
     return value
 
 
 common_options = compose(
     click.option("-v", "--verbose", count=True, expose_value=False, callback=_verbose,
                  help="More detail: -v shows decisions and tracebacks, -vv API calls."),
+    click.option("--color", type=click.Choice(["auto", "always", "never"]), default=None, expose_value=False,
+                 callback=_color, metavar="auto|always|never",
+                 help="Colours: auto (on a terminal; default), always (also into a pipe, e.g. `| less -R`), never."),
     click.option("--no-color", is_flag=True, expose_value=False, callback=_no_color,
-                 help="Plain output without colours (also NO_COLOR=1)."),
+                 help="Plain output without colours, like --color=never (also NO_COLOR=1)."),
 )
 
 cluster_options = compose(
@@ -99,13 +113,72 @@ cluster_options = compose(
          metavar="DURATION", help="Timeout of a single API request, e.g. 30s, 1m (0 = none)."),
 )
 
+def _folder(spelling: str, kustomize: bool = False) -> Callable[..., Any]:
+    """PATH, --path, -f/--filename and -k/--kustomize all name the manifests folder: one of them, or the same
+    folder twice (kubectl users type -f out of habit next to a PATH). KUBECTL_GITOPS_PATH yields to them."""
+
+    def callback(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+        if value is None:
+            return value
+        if value == "-":
+            raise click.BadParameter("reading manifests from stdin is not supported: the desired state comes from "
+                                     "Git; give the folder inside the repository")
+        s = ctx.ensure_object(Settings)
+        seen: dict[str, str] = ctx.meta.setdefault("kubectl_gitops.folder", {})
+        from_env = ctx.get_parameter_source(param.name or "") is click.core.ParameterSource.ENVIRONMENT
+        if from_env and seen:
+            return value
+        for other, folder in seen.items():
+            if other != spelling and folder.rstrip("/") != value.rstrip("/"):
+                if other.startswith("$"):
+                    continue
+                raise click.UsageError(f"{other} {folder!r} and {spelling} {value!r} name different folders: "
+                                       "give the manifests folder once")
+        seen["$KUBECTL_GITOPS_PATH" if from_env else spelling] = value
+        s.source = dataclasses.replace(s.source, path=value, kustomize=s.source.kustomize or kustomize)
+        return value
+
+    return callback
+
+
+def _selector(value: str | None) -> str | None:
+    from kubectl_gitops.errors import UsageError
+    from kubectl_gitops.source.labels import parse_selector
+
+    if value is None:
+        return None
+    try:
+        parse_selector(value)
+    except UsageError as e:
+        raise click.BadParameter(e.message) from e
+    return value
+
+
+def _field_manager(value: str | None) -> str | None:
+    if value is not None and not (0 < len(value) <= 128 and value.isprintable()):
+        raise click.BadParameter("a field manager is 1 to 128 printable characters, e.g. kubectl-gitops-ci")
+    return value
+
+
+field_manager_option = _opt(
+    "--field-manager", section="cluster", attr="field_manager", convert=_field_manager, metavar="NAME",
+    help="Name of the manager that owns the applied fields in server-side apply (default: kubectl-gitops). "
+         "Keep it the same across runs: fields another manager owns are conflicts (--force-conflicts).")
+
+
 source_options = compose(
-    click.argument("dir", required=False, expose_value=False, metavar="[PATH]",
-                   callback=_setter("source", "path")),
+    click.argument("dir", required=False, expose_value=False, metavar="[PATH]", callback=_folder("PATH")),
     _opt("--repo", section="source", attr="repo", metavar="PATH|URL", envvar="KUBECTL_GITOPS_REPO",
          help="Git repository: a local path or a remote URL (cloned into a cache). Default: the current one."),
-    _opt("--path", section="source", attr="path", metavar="DIR", envvar="KUBECTL_GITOPS_PATH",
-         help="Folder inside the repository holding the manifests (default: .)."),
+    click.option("--path", expose_value=False, metavar="DIR", envvar="KUBECTL_GITOPS_PATH", callback=_folder("--path"),
+                 help="Folder inside the repository holding the manifests (default: .)."),
+    click.option("-f", "--filename", expose_value=False, metavar="DIR", callback=_folder("-f"),
+                 help="The manifests folder (or one file), as kubectl spells it: the same as PATH and --path."),
+    click.option("-k", "--kustomize", expose_value=False, metavar="DIR", callback=_folder("-k", kustomize=True),
+                 help="A kustomization folder (kubectl's -k): like -f, and it must hold a kustomization.yaml."),
+    _opt("-l", "--selector", section="source", attr="selector", convert=_selector, metavar="SELECTOR",
+         help="Only objects whose labels match, in kubectl's syntax: -l app=web,tier!=cache, -l 'env in (a,b)'. "
+              "A prune then considers only members whose labels match, and keeps those still in Git."),
     _opt("--ref", section="source", attr="ref", metavar="REF",
          help="Branch, tag or commit to read (default: the work tree for diff, HEAD for sync)."),
     _opt("--include", section="source", attr="include", multiple=True, convert=tuple, metavar="GLOB",
@@ -137,12 +210,38 @@ app_options = compose(
 )
 
 
+class Command(click.Command):
+    """A command whose ``--dry-run`` takes kubectl's values only as ``--dry-run=VALUE`` (bare ``--dry-run`` keeps
+    its meaning of before: ``server``), so ``sync --dry-run examples/`` still reads PATH examples/."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if "--dry-run" in args:
+            end = args.index("--") if "--" in args else len(args)
+            args = [("--dry-run=" + DRY_RUN_BARE) if a == "--dry-run" and i < end else a for i, a in enumerate(args)]
+        return super().parse_args(ctx, args)
+
+
+DRY_RUN_BARE = "server"
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
+
+
+def gitops_command(name: str) -> Callable[[F], click.Command]:
+    return click.command(name, cls=Command, context_settings=CONTEXT)  # type: ignore[return-value]
+
+
+def dry_run_option(help_text: str) -> Callable[[F], F]:
+    """kubectl's ``--dry-run=none|client|server``; a bare ``--dry-run`` means ``server`` (see ``Command``)."""
+    return click.option("--dry-run", "dry_run", type=click.Choice(["none", "client", "server"]), default="none",
+                        metavar="[=none|client|server]", show_default=True, help=help_text)
+
+
 def output_option(*choices: str, default: str = "table") -> Callable[[F], F]:
     return _opt("-o", "--output", section="output", attr="format", default=default, show_default=True,
                 type=click.Choice(list(choices)), help="Output format.")
 
 
 __all__ = [
-    "ClusterOptions", "OutputOptions", "SourceOptions", "app_options", "cluster_options", "common_options",
-    "get_settings", "output_option", "source_options",
+    "ClusterOptions", "Command", "OutputOptions", "SourceOptions", "app_options", "cluster_options",
+    "common_options", "dry_run_option", "field_manager_option", "get_settings", "gitops_command", "output_option",
+    "source_options",
 ]

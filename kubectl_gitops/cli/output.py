@@ -14,10 +14,17 @@ from collections.abc import Iterable, Sequence
 from typing import Any, TextIO
 
 from kubectl_gitops.errors import ExitCode, GitopsError
+from kubectl_gitops.model import ResourceKey
 from kubectl_gitops.redact import redact, redact_credentials
 from kubectl_gitops.settings import OutputOptions
 
 COLORS = {"red": "31", "green": "32", "yellow": "33", "blue": "34", "cyan": "36", "bold": "1", "dim": "2"}
+
+
+def object_name(key: ResourceKey) -> str:
+    """kubectl's ``-o name``: ``deployment.apps/web``, ``configmap/settings`` (the namespace is not part of it)."""
+    kind = key.kind.lower() + (f".{key.group}" if key.group else "")
+    return f"{kind}/{key.name}"
 
 
 class Printer:
@@ -29,7 +36,9 @@ class Printer:
         self.err = err or sys.stderr
 
     def color_on(self, stream: TextIO) -> bool:
-        return self.options.color and hasattr(stream, "isatty") and stream.isatty()
+        if not self.options.color:
+            return False
+        return self.options.color_always or (hasattr(stream, "isatty") and stream.isatty())
 
     def style(self, text: str, color: str, stream: TextIO | None = None) -> str:
         if not self.color_on(stream or self.out):

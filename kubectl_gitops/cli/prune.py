@@ -19,11 +19,13 @@ from kubectl_gitops.cli.options import (
     cluster_options,
     common_options,
     compose,
+    dry_run_option,
     get_settings,
+    gitops_command,
     output_option,
     source_options,
 )
-from kubectl_gitops.cli.output import Printer
+from kubectl_gitops.cli.output import Printer, object_name
 from kubectl_gitops.cli.render_options import helm_set_options
 from kubectl_gitops.errors import ExitCode, RefusedError
 from kubectl_gitops.events import Event
@@ -119,6 +121,13 @@ def report_rows(report: PruneReport, *, dry_run: bool) -> list[tuple[str, str, s
     return rows
 
 
+def _row_keys(report: PruneReport) -> list[Any]:
+    """The keys of ``report_rows``, in its order."""
+    hooks = {c.key for c in report.selection.hooks}
+    return [c.key for c in report.selection.approved(True) if c.key not in hooks] + \
+        [c.key for c in report.selection.kept]
+
+
 def hook_rows(report: PruneReport, *, dry_run: bool) -> list[tuple[str, str, str, str]]:
     """The "leftover hooks" section: hook copies left by other runs (interrupted ones, or superseded)."""
     o = report.outcome
@@ -182,22 +191,23 @@ class PruneProgress:
             self.p.debug(f"{ev.type}: {ev.message}")
 
 
-@click.command("prune", context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@gitops_command("prune")
 @common_options
 @cluster_options
 @source_options
 @helm_set_options
 @app_options
-@output_option("table", "json", "yaml")
+@output_option("table", "wide", "name", "json", "yaml")
 @prune_flags
-@click.option("--dry-run", is_flag=True, help="Show what would be deleted, delete nothing.")
+@dry_run_option("server (or a bare --dry-run) and client: show what would be deleted, delete nothing (a prune's "
+                "dry run only reads, so both are the same). none: prune.")
 @click.option("--timeout", default="5m", show_default=True, help="How long to wait for deleted objects to be gone.")
 @click.option("--concurrency", type=click.IntRange(1, 64), default=8, show_default=True, help="Parallel API calls.")
 @lock_option
 @handle_errors
 @interruptible
 def command(yes: bool, confirm_prune: bool, allow_crd_deletion: bool, allow_empty: bool, propagation: str,
-            dry_run: bool, timeout: str, concurrency: int, lock_timeout: str) -> int:
+            dry_run: str, timeout: str, concurrency: int, lock_timeout: str) -> int:
     """Delete the app's objects that were removed from Git.
 
     Only members of the app are candidates: objects that a sync labelled
@@ -234,6 +244,7 @@ def command(yes: bool, confirm_prune: bool, allow_crd_deletion: bool, allow_empt
     """
     from kubectl_gitops.ops.prune import PruneRequest, run_prune
 
+    dry = dry_run != "none"
     settings = get_settings()
     p = printer()
     fmt = settings.output.format
@@ -243,12 +254,12 @@ def command(yes: bool, confirm_prune: bool, allow_crd_deletion: bool, allow_empt
         raise click.BadParameter(str(e), param_hint="--timeout") from e
     opts = prune_options(allow_crd_deletion=allow_crd_deletion, confirm_prune=confirm_prune, allow_empty=allow_empty,
                          propagation=propagation, timeout=wait, concurrency=concurrency)
-    result = run_prune(settings, PruneRequest(options=opts, dry_run=dry_run, lease=lease_options(lock_timeout)),
+    result = run_prune(settings, PruneRequest(options=opts, dry_run=dry, lease=lease_options(lock_timeout)),
                        confirm=make_confirm(p, yes=yes), on_event=PruneProgress(p))
     report = result.report
     if fmt in ("json", "yaml"):
         doc: dict[str, Any] = {"app": result.app.name, "recordNamespace": result.app.namespace,
-                               "context": result.context, "commit": result.checkout.commit, "dryRun": dry_run,
+                               "context": result.context, "commit": result.checkout.commit, "dryRun": dry,
                                "ok": result.ok, "seconds": round(result.seconds, 3), "requests": result.requests,
                                "writes": result.writes,
                                "warnings": result.warnings}
@@ -258,16 +269,27 @@ def command(yes: bool, confirm_prune: bool, allow_crd_deletion: bool, allow_empt
             p.json(doc)
         else:
             p.yaml(doc)
+    elif report is not None and fmt == "name":  # one name per line, for scripts: would be / was deleted
+        outcome = report.outcome
+        for c in report.selection.approved(True):
+            if (outcome is None and dry) or (outcome is not None and c.key in outcome.deleted):
+                p.echo(object_name(c.key))
     elif report is not None:
-        p.table(["action", "kind", "namespace/name", "reason"], report_rows(report, dry_run=dry_run))
+        if fmt == "wide":  # -o wide: the wave and the object's uid too
+            cands = {c.key: c for c in report.selection.approved(True) + report.selection.kept}
+            rows = [(*row[:3], str(cands[k].wave), cands[k].uid or "-", row[3])
+                    for row, k in zip(report_rows(report, dry_run=dry), _row_keys(report), strict=True)]
+            p.table(["action", "kind", "namespace/name", "wave", "uid", "reason"], rows)
+        else:
+            p.table(["action", "kind", "namespace/name", "reason"], report_rows(report, dry_run=dry))
         if report.selection.hooks:
             p.echo(f"leftover hooks ({len(report.selection.hooks)}, left by other runs):")
-            p.table(["action", "kind", "namespace/name", "reason"], hook_rows(report, dry_run=dry_run))
+            p.table(["action", "kind", "namespace/name", "reason"], hook_rows(report, dry_run=dry))
         note = outside_note(report)
         if note:
             p.info(note)
         n = len(report.outcome.deleted) if report.outcome else 0
-        if dry_run:
+        if dry:
             would = len(report.selection.delete) + len(report.selection.confirm)
             hooks = len(report.selection.hooks)
             p.echo(f"dry run: {would} object(s) of app {result.app.name} would be deleted"
@@ -279,7 +301,7 @@ def command(yes: bool, confirm_prune: bool, allow_crd_deletion: bool, allow_empt
         else:
             p.echo(f"pruned {n} object(s) of app {result.app.name} in {result.seconds:.1f}s"
                    + (f", {len(report.selection.kept)} kept" if report.selection.kept else ""))
-        if report.unconfirmed and not dry_run:
+        if report.unconfirmed and not dry:
             p.warn(f"{len(report.unconfirmed)} object(s) annotated Prune=confirm were not deleted: "
                    "pass --confirm-prune (or answer yes on a terminal)")
     if not result.ok:

@@ -13,11 +13,14 @@ from kubectl_gitops.cli.options import (
     app_options,
     cluster_options,
     common_options,
+    dry_run_option,
+    field_manager_option,
     get_settings,
+    gitops_command,
     output_option,
     source_options,
 )
-from kubectl_gitops.cli.output import Printer
+from kubectl_gitops.cli.output import Printer, object_name
 from kubectl_gitops.cli.prune import make_confirm, outside_note, prune_flags, prune_options, report_json, report_rows
 from kubectl_gitops.cli.render_options import helm_set_options, image_options
 from kubectl_gitops.errors import ExitCode
@@ -86,14 +89,14 @@ class Progress:
             p.debug(f"{t}: {ev.message}")
 
 
-@click.command("sync", context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@gitops_command("sync")
 @common_options
 @cluster_options
 @source_options
 @image_options
 @helm_set_options
 @app_options
-@output_option("table", "json")
+@output_option("table", "wide", "name", "json", "yaml")
 @click.option("--prune", is_flag=True, help="After the last wave, delete the app's objects that were removed from Git "
               "(see `kubectl gitops prune --help` for what is never deleted).")
 @prune_flags
@@ -101,8 +104,10 @@ class Progress:
 @click.option("--apply-ignored", is_flag=True,
               help="Write fields that --ignore-differences ignores too (default: they keep their live values).")
 @click.option("--adopt", is_flag=True, help="Take over existing objects that belong to no app or to another tool.")
-@click.option("--dry-run", is_flag=True, help="Validate and dry-run everything on the server, print the plan with "
-              "its changes, write nothing.")
+@dry_run_option("server (or a bare --dry-run): validate and dry-run every object on the server, print the plan "
+                "with its changes, write nothing. client: render, validate and order offline, send nothing to "
+                "the cluster. none: sync.")
+@field_manager_option
 @click.option("--allow-dirty", is_flag=True, help="Apply the work tree even with uncommitted changes.")
 @click.option("--force-conflicts", is_flag=True, help="Take over fields owned by another field manager.")
 @click.option("--concurrency", type=click.IntRange(1, 64), default=8, show_default=True,
@@ -117,7 +122,7 @@ class Progress:
 @lock_option
 @handle_errors
 @interruptible
-def command(dry_run: bool, allow_dirty: bool, force_conflicts: bool, concurrency: int, wait: bool,
+def command(dry_run: str, allow_dirty: bool, force_conflicts: bool, concurrency: int, wait: bool,
             wave_timeout: float | None, timeout: float | None, poll_interval: float | None, prune: bool,
             yes: bool, confirm_prune: bool, allow_crd_deletion: bool, allow_empty: bool, propagation: str,
             adopt: bool, ignore_file: str | None, apply_ignored: bool, lock_timeout: str) -> int:
@@ -143,7 +148,11 @@ def command(dry_run: bool, allow_dirty: bool, force_conflicts: bool, concurrency
       kubectl gitops sync examples/                    # HEAD of the current repository
       kubectl gitops sync --ref v1.4.0 --path deploy/  # a tag
       kubectl gitops sync --dry-run                    # plan and changes, nothing written
+      kubectl gitops sync --dry-run=client             # the plan, offline: nothing sent to the cluster
+      kubectl gitops sync -k overlays/prod -l app=web  # one kustomization, only objects labelled app=web
       kubectl gitops sync -o json | jq .               # one JSON event per line, for CI
+      kubectl gitops sync -o name                      # deployment.apps/web, one line per object
+      kubectl gitops sync --wave-timeout 1m30s         # Go durations, as kubectl takes them
       kubectl gitops sync --prune --yes                # and delete what left Git
       kubectl gitops sync --lock-timeout 5m            # wait for another run of the app to finish
       kubectl gitops sync --image app=registry/app:1.4.2   # deploy the image CI just built
@@ -164,22 +173,26 @@ def command(dry_run: bool, allow_dirty: bool, force_conflicts: bool, concurrency
 
     settings = get_settings()
     p = printer()
-    json_out = settings.output.format == "json"
+    fmt = settings.output.format
+    if dry_run == "client":
+        return _client_dry_run(p, allow_dirty=allow_dirty)
+    json_out = fmt == "json"
     progress = Progress(p, json_lines=json_out)
     req = SyncRequest(
         compare=CompareOptions(concurrency=concurrency, force_conflicts=force_conflicts,
                                ignore_rules=load_rules(ignore_file), respect_ignored=not apply_ignored),
         config=SyncConfig(concurrency=concurrency, wait=wait, wave_timeout=wave_timeout or 300.0, timeout=timeout,
                           poll_interval=poll_interval or 1.0, force_conflicts=force_conflicts),
-        allow_dirty=allow_dirty, dry_run=dry_run, adopt=adopt,
+        allow_dirty=allow_dirty, dry_run=dry_run == "server", adopt=adopt,
         prune=prune_options(allow_crd_deletion=allow_crd_deletion, confirm_prune=confirm_prune,
                             allow_empty=allow_empty, propagation=propagation, timeout=timeout,
                             concurrency=concurrency) if prune else None,
         lease=lease_options(lock_timeout))
     result = run_sync(settings, req, on_event=progress, confirm=make_confirm(p, yes=yes, what="sync --prune"))
 
-    if json_out:
-        summary = {"type": "result", "ok": result.ok, "dryRun": dry_run, "commit": result.checkout.commit,
+    if fmt in ("json", "yaml"):
+        summary = {"type": "result", "ok": result.ok, "dryRun": dry_run != "none", "dryRunMode": dry_run,
+                   "commit": result.checkout.commit,
                    "writes": result.writes, "seconds": round(result.seconds, 3),
                    "message": result.outcome.message if result.outcome else ""}
         if result.prune is not None:
@@ -188,22 +201,34 @@ def command(dry_run: bool, allow_dirty: bool, force_conflicts: bool, concurrency
             summary["steps"] = [s.to_json() for s in result.outcome.steps]
         else:
             summary["plan"] = [dict(s.to_json(), change=result.changes[s.key].op.value) for s in result.plan.steps]
-        p.json_line(summary)
+        p.json_line(summary) if json_out else p.yaml(summary)
+    elif fmt == "name":
+        names = [s.key for s in result.plan.steps] if result.outcome is None else \
+            [r.key for r in result.outcome.steps]
+        for key in dict.fromkeys(names):  # applied objects only (pruned ones: the progress on stderr)
+            p.echo(object_name(key))
     elif result.outcome is None:
         p.echo(f"dry run of {result.checkout.describe()} on context {result.context}: nothing was written")
         from kubectl_gitops.cli.waves_view import render_table
 
         changes = {k: c.op.value + (f" ({c.note})" if c.note else "") for k, c in result.changes.items()}
-        p.echo(render_table(result.plan, verbose=settings.output.verbose, changes=changes))
+        p.echo(render_table(result.plan, verbose=max(settings.output.verbose, int(fmt == "wide")), changes=changes))
         if result.prune is not None and (result.prune.selection.approved(True) or result.prune.selection.kept):
             p.echo("prune after the last wave:")
             p.table(["action", "kind", "namespace/name", "reason"], report_rows(result.prune, dry_run=True))
         if result.prune is not None and outside_note(result.prune):
             p.info(str(outside_note(result.prune)))
     else:
-        done = [(str(r.phase), str(r.wave), r.key.group_kind, f"{r.key.namespace}/{r.key.name}".lstrip("/"), r.action,
-                 r.health, f"{r.seconds:.2f}s") for r in result.outcome.steps]
-        p.table(["phase", "wave", "kind", "namespace/name", "action", "health", "time"], done)
+        done: list[tuple[object, ...]] = [
+            (str(r.phase), str(r.wave), r.key.group_kind, f"{r.key.namespace}/{r.key.name}".lstrip("/"), r.action,
+             r.health, f"{r.seconds:.2f}s") for r in result.outcome.steps]
+        headers = ["phase", "wave", "kind", "namespace/name", "action", "health", "time"]
+        if fmt == "wide":  # kubectl's -o wide: more columns, where each object came from and the server's word
+            origins = {s.key: str(s.manifest.origin) for s in result.plan.steps}
+            done = [(*row, origins.get(r.key, "-"), r.message or "-") for row, r in zip(done, result.outcome.steps,
+                                                                                     strict=True)]
+            headers += ["source", "message"]
+        p.table(headers, done)
         if result.prune is not None and (result.prune.selection.approved(True) or result.prune.selection.kept):
             p.table(["prune", "kind", "namespace/name", "reason"], report_rows(result.prune, dry_run=False))
         if result.prune is not None and outside_note(result.prune):
@@ -219,6 +244,29 @@ def command(dry_run: bool, allow_dirty: bool, force_conflicts: bool, concurrency
     if result.prune is not None and not result.prune.ok:
         p.echo(p.style("error: ", "red", p.err) + "synced, but some objects were not pruned (see above)", err=True)
         return int(ExitCode.OPERATION_FAILED)
+    return 0
+
+
+def _client_dry_run(p: Printer, *, allow_dirty: bool) -> int:
+    """``--dry-run=client``: what ``waves`` shows for the content a sync applies; nothing is sent."""
+    from kubectl_gitops.cli import waves_view
+    from kubectl_gitops.ops.waves import run_waves
+
+    settings = get_settings()
+    plan = run_waves(settings, committed_only=not allow_dirty).plan
+    fmt = settings.output.format
+    if fmt in ("json", "yaml"):
+        doc = {"type": "result", "ok": True, "dryRun": True, "dryRunMode": "client", "plan": waves_view.plan_json(plan)}
+        p.json_line(doc) if fmt == "json" else p.yaml(doc)
+    elif fmt == "name":
+        for step in plan.steps:
+            p.echo(object_name(step.key))
+    else:
+        p.echo("client dry run: nothing was sent to the cluster")
+        table = waves_view.render_table(plan, verbose=max(settings.output.verbose, int(fmt == "wide")))
+        if table:
+            p.echo(table)
+        p.info(waves_view.summary(plan) if plan.steps or plan.skipped else "no objects found")
     return 0
 
 

@@ -36,18 +36,28 @@ from __future__ import annotations
 import click
 
 from kubectl_gitops.cli.base import handle_errors, printer
-from kubectl_gitops.cli.options import cluster_options, common_options, get_settings, output_option, source_options
+from kubectl_gitops.cli.options import (
+    cluster_options,
+    common_options,
+    field_manager_option,
+    get_settings,
+    gitops_command,
+    output_option,
+    source_options,
+)
+from kubectl_gitops.cli.output import object_name
 from kubectl_gitops.cli.render_options import helm_set_options, image_options
 from kubectl_gitops.errors import UsageError
 
 
-@click.command("waves", context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@gitops_command("waves")
 @common_options
 @cluster_options
 @source_options
 @image_options
 @helm_set_options
-@output_option("table", "json", "yaml")
+@output_option("table", "wide", "name", "json", "yaml")
+@field_manager_option
 @click.option("--graph", type=click.Choice(["dot", "mermaid"]), default=None,
               help="Print a picture of the waves instead of the table: Graphviz dot or a Mermaid flowchart.")
 @click.option("--live", is_flag=True, default=False,
@@ -80,6 +90,7 @@ def command(graph: str | None, live: bool) -> int:
       kubectl gitops waves --graph dot | dot -Tsvg > waves.svg
       kubectl gitops waves --graph mermaid            # paste into a Markdown file
       kubectl gitops waves -n staging                 # namespace for objects that name none
+      kubectl gitops waves -k overlays/prod -l tier=db -o wide   # kubectl's spellings
 
     \b
     waves reads no kubeconfig: objects that name no namespace are shown in -n NS, else "default".
@@ -106,8 +117,12 @@ def command(graph: str | None, live: bool) -> int:
         out.json(waves_view.plan_json(plan, changes=changes))
     elif settings.output.format == "yaml":
         out.yaml([waves_view.plan_json(plan, changes=changes)])  # one document holding the list, like the JSON
-    else:
-        table = waves_view.render_table(plan, verbose=settings.output.verbose, changes=changes)
+    elif settings.output.format == "name":
+        for step in plan.steps:
+            out.echo(object_name(step.key))
+    else:  # -o wide: the -v table, with each object's file:line
+        wide = int(settings.output.format == "wide")
+        table = waves_view.render_table(plan, verbose=max(settings.output.verbose, wide), changes=changes)
         if table:
             out.echo(table)
         out.info(waves_view.summary(plan) if plan.steps or plan.skipped else "no objects found")

@@ -99,6 +99,9 @@ class Cluster:
         # Called before every write that is not a dry run; raises to stop it (lease.Lease.check: a run that
         # lost its app's Lease issues no more writes).
         self.write_guard: Callable[[], None] | None = None
+        # Who applies (--field-manager): the default of apply/create/PUT, and the owner the diff's fast path and
+        # drift attribution look for in managedFields.
+        self.field_manager = FIELD_MANAGER
 
     @classmethod
     def connect(cls, opts: ClusterOptions, *, pool_size: int = 16) -> Cluster:
@@ -114,8 +117,10 @@ class Cluster:
             from kubectl_gitops.cluster.transport import HttpTransport
 
             transport = HttpTransport(endpoint, user_agent=USER_AGENT)
-        return cls(transport, namespace=endpoint.namespace, context=endpoint.context,
-                   timeout=opts.request_timeout or DEFAULT_TIMEOUT, host=endpoint.server)
+        cluster = cls(transport, namespace=endpoint.namespace, context=endpoint.context,
+                      timeout=opts.request_timeout or DEFAULT_TIMEOUT, host=endpoint.server)
+        cluster.field_manager = opts.field_manager or FIELD_MANAGER
+        return cluster
 
     def sibling(self) -> Cluster:
         """The same connection and discovery with counters of its own and no write guard (the Lease's
@@ -124,6 +129,7 @@ class Cluster:
                        host=self.host)
         twin._discovery, twin._reached, twin.sleep, twin.max_attempts = (self._discovery, self._reached, self.sleep,
                                                                          self.max_attempts)
+        twin.field_manager = self.field_manager
         return twin
 
     # -- raw requests -------------------------------------------------------------------------------
@@ -345,22 +351,23 @@ class Cluster:
                 return
 
     def apply(self, obj: Obj, rt: ResourceType, *, dry_run: bool = False, force: bool = False,
-              field_manager: str = FIELD_MANAGER) -> Obj:
+              field_manager: str | None = None) -> Obj:
         """Server-side apply (PATCH application/apply-patch+yaml)."""
         meta = obj.get("metadata") or {}
         result: Obj = self.request(
             "PATCH", rt.path(meta.get("namespace"), meta["name"]),
-            query={"fieldManager": field_manager, "force": "true" if force else None,
+            query={"fieldManager": field_manager or self.field_manager, "force": "true" if force else None,
                    "dryRun": "All" if dry_run else None},
             body=obj, content_type=SSA_CONTENT_TYPE,
         )
         return result
 
     def create(self, obj: Obj, rt: ResourceType, *, dry_run: bool = False,
-               field_manager: str = FIELD_MANAGER) -> Obj:
+               field_manager: str | None = None) -> Obj:
         meta = obj.get("metadata") or {}
         result: Obj = self.request("POST", rt.path(meta.get("namespace")), body=obj,
-                                   query={"fieldManager": field_manager, "dryRun": "All" if dry_run else None})
+                                   query={"fieldManager": field_manager or self.field_manager,
+                                          "dryRun": "All" if dry_run else None})
         return result
 
     def delete(self, rt: ResourceType, namespace: str | None, name: str, *, propagation: str = "Foreground",

@@ -7,7 +7,7 @@ sync with ``--prune`` (run_record.Inventory) and by ``kubectl gitops prune`` (op
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -29,7 +29,7 @@ from kubectl_gitops.engine.prune_listing import Listing, list_members, list_name
 from kubectl_gitops.engine.prune_sources import EVERYTHING, FileSelection
 from kubectl_gitops.errors import RefusedError
 from kubectl_gitops.events import EventSink
-from kubectl_gitops.model import ResourceKey
+from kubectl_gitops.model import Obj, ResourceKey
 
 
 class Approval(Enum):
@@ -73,11 +73,25 @@ class PruneReport:
 Elsewhere = Callable[[], Mapping[ResourceKey, str]]
 
 
-def selection_covers(record: Record, files: FileSelection) -> Callable[[ResourceKey], bool | None] | None:
-    """``covers(member)`` of a prune: None (everything) without --include/--exclude."""
-    if not files.active:
+def selection_covers(record: Record, files: FileSelection,
+                     members: Iterable[tuple[ResourceKey, Obj]] = ()) -> Callable[[ResourceKey], bool | None] | None:
+    """``covers(member)`` of a prune: None (everything) without --include/--exclude and -l. With -l
+    (``files.selector``) a member whose live labels (from ``members``) do not match is outside."""
+    if not files.narrowed:
         return None
-    return lambda key: files.covers(record.sources.get(key))
+    outside: set[ResourceKey] = set()
+    if files.selector:
+        from kubectl_gitops.source.labels import parse_selector
+
+        selector = parse_selector(files.selector)
+        outside = {k for k, obj in members if not selector.matches(obj)}
+
+    def covers(key: ResourceKey) -> bool | None:
+        if key in outside:
+            return False
+        return files.covers(record.sources.get(key)) if files.active else True
+
+    return covers
 
 
 def preview_prune(cluster: Cluster, app: AppRef, record: Record, desired: set[ResourceKey], opts: PruneOptions,
@@ -91,7 +105,7 @@ def preview_prune(cluster: Cluster, app: AppRef, record: Record, desired: set[Re
     when something would be deleted, ``elsewhere()`` renders the whole repository: a candidate still in it
     (moved to a file outside the selection) is kept. A failing whole render refuses the prune."""
     listing = list_members(cluster, app, record.scope, metadata_only=metadata_only, workers=opts.concurrency)
-    covers = selection_covers(record, files)
+    covers = selection_covers(record, files, listing.members)
     contents = None
     if check_namespaces:
         doomed = namespace_candidates(listing.members, desired, covers)
@@ -100,7 +114,7 @@ def preview_prune(cluster: Cluster, app: AppRef, record: Record, desired: set[Re
     if hooks:  # `prune` also deletes hook copies left by other runs (prune.find_leftover_hooks)
         find_leftover_hooks(cluster, selection, listing.types, workers=opts.concurrency)
     check_attributed(selection, files, app)
-    if files.active and not selection.empty and elsewhere is not None:
+    if files.narrowed and not selection.empty and elsewhere is not None:
         keep_still_in_git(selection, whole_repository_or_refuse(elsewhere, selection, files))
     check_not_empty(len(desired), selection, opts, app)
     return PruneReport(app, selection, unserved=listing.unserved, lists=listing.lists), listing

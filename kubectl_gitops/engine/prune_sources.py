@@ -67,23 +67,36 @@ def _units(source: str) -> list[str]:
 class FileSelection:
     """The part of the repository a command rendered: the manifests ``path`` and the ``--include`` and
     ``--exclude`` globs (relative to ``path``, as in ``render``). Inactive without globs: then every member
-    is considered, whatever its source (the behaviour before sources were recorded)."""
+    is considered, whatever its source (the behaviour before sources were recorded).
+
+    ``selector`` (``-l``) narrows by label instead: a member is inside when its live labels match
+    (``prune_plan.selection_covers``); it needs no recorded source."""
 
     path: str = "."
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
+    selector: str = ""
 
     @classmethod
-    def of(cls, include: Iterable[str], exclude: Iterable[str], path: str = ".") -> FileSelection:
+    def of(cls, include: Iterable[str], exclude: Iterable[str], path: str = ".",
+           selector: str | None = None) -> FileSelection:
         start = posixpath.normpath(path.replace("\\", "/")) if path else "."
-        return cls(start, tuple(include), tuple(exclude))
+        return cls(start, tuple(include), tuple(exclude), selector or "")
 
     @property
     def active(self) -> bool:
+        """--include/--exclude given: members are placed by their recorded source file."""
         return bool(self.include or self.exclude)
+
+    @property
+    def narrowed(self) -> bool:
+        """Only part of the repository's objects was rendered: by files or by labels."""
+        return self.active or bool(self.selector)
 
     def describe(self) -> str:
         flags = [f"--include {p}" for p in self.include] + [f"--exclude {p}" for p in self.exclude]
+        if self.selector:
+            flags.append(f"-l {self.selector}")
         return " ".join(flags)
 
     def _unit_selected(self, unit: str) -> bool:

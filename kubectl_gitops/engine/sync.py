@@ -24,7 +24,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from kubectl_gitops import FIELD_MANAGER
 from kubectl_gitops.cluster.client import ApiError, Cluster, ClusterError, ResourceType
 from kubectl_gitops.cluster.concurrency import map_bounded
 from kubectl_gitops.cluster.live import Target, fetch_live
@@ -188,7 +187,7 @@ class Syncer:
         body["metadata"] = {**(obj.get("metadata") or {}),
                             "resourceVersion": (live.get("metadata") or {}).get("resourceVersion")}
         self.cluster.request("PUT", rt.path(step.namespace or None, step.name), body=body,
-                             query={"fieldManager": FIELD_MANAGER}, retry_conflicts=True)
+                             query={"fieldManager": self.cluster.field_manager}, retry_conflicts=True)
         return StepAction.CONFIGURED
 
     # -- health -------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from kubectl_gitops.engine.app_names import default_app_name, validate_app_name
 from kubectl_gitops.engine.diff import Change
 from kubectl_gitops.engine.inventory import AppRef, read_record
 from kubectl_gitops.engine.ownership import ownership_conflicts
-from kubectl_gitops.engine.prune import PruneOptions, select
+from kubectl_gitops.engine.prune import PruneOptions, keep_still_in_git, select
 from kubectl_gitops.engine.prune_listing import list_members
 from kubectl_gitops.engine.prune_plan import Elsewhere, selection_covers
 from kubectl_gitops.engine.prune_sources import EVERYTHING, FileSelection
@@ -47,20 +47,21 @@ def resolve_app(settings: Settings, checkout: Checkout | None, cluster: Cluster)
 
 
 def file_selection(settings: Settings, checkout: Checkout) -> FileSelection:
-    """The part of the repository this command rendered: the manifests path and --include/--exclude."""
-    return FileSelection.of(settings.source.include, settings.source.exclude, checkout.path)
+    """The part of the repository this command rendered: the manifests path, --include/--exclude and -l."""
+    return FileSelection.of(settings.source.include, settings.source.exclude, checkout.path,
+                            settings.source.selector)
 
 
 def whole_repository(source: SourceOptions, *, committed_only: bool, default_namespace: str,
                      resolve: Any = None) -> Elsewhere:
-    """``elsewhere`` for ``preview_prune``: render ``source`` without its --include/--exclude (only when
+    """``elsewhere`` for ``preview_prune``: render ``source`` without its --include/--exclude/-l (only when
     called), keys and origins only; placeholders are not resolved (nothing is fetched)."""
 
     def render_all() -> Mapping[ResourceKey, str]:
         from kubectl_gitops.secrets import decrypt_if_encrypted
         from kubectl_gitops.source.desired import load_desired
 
-        whole = load_desired(replace(source, include=(), exclude=()), committed_only=committed_only,
+        whole = load_desired(replace(source, include=(), exclude=(), selector=None), committed_only=committed_only,
                              default_namespace=default_namespace, resolve=resolve, transform=decrypt_if_encrypted)
         return {m.key: str(m.origin) for m in whole.manifests}
 
@@ -80,12 +81,14 @@ def note_ownership(changes: list[Change], live: dict[ResourceKey, Obj], app: App
 def pending_deletions(cluster: Cluster, app: AppRef, desired: set[ResourceKey], *,
                       on_event: EventSink = discard,
                       prefetched: Mapping[tuple[str, str, str], list[Obj]] | None = None,
-                      files: FileSelection = EVERYTHING) -> list[Change]:
+                      files: FileSelection = EVERYTHING,
+                      still_in_git: Mapping[ResourceKey, str] | None = None) -> list[Change]:
     """What ``diff`` shows as deletions: members a prune would delete (or would with a flag: Prune=confirm,
     CRDs, Namespaces whose contents are not checked here, each with a note). Objects kept on purpose
     (Prune=false, Flux prune disabled, hooks) are not differences. One GET and the member LISTs.
     With --include/--exclude (``files``) only members within the selection are shown; members without a
-    recorded source are shown with a note (a prune limited the same way refuses)."""
+    recorded source are shown with a note (a prune limited the same way refuses). Members in ``still_in_git``
+    (rendered, but outside -l) are not deletions: a prune keeps them."""
     from kubectl_gitops.engine.diff import deletion
 
     try:
@@ -97,7 +100,9 @@ def pending_deletions(cluster: Cluster, app: AppRef, desired: set[ResourceKey], 
         return []
     listing = list_members(cluster, app, record.scope, metadata_only=False, prefetched=prefetched)
     sel = select(listing.members, desired, app.id, PruneOptions(), namespace_contents=None,
-                 covers=selection_covers(record, files))
+                 covers=selection_covers(record, files, listing.members))
+    if still_in_git:
+        keep_still_in_git(sel, still_in_git)
     live = dict(listing.members)
     out = []
     for key in sel.unattributed:

@@ -43,7 +43,8 @@ def run_diff(settings: Settings, opts: CompareOptions, *, on_event: EventSink = 
         note_ownership(computed.changes, loaded.live, app)
         computed.changes.extend(pending_deletions(loaded.cluster, app, keys, on_event=on_event,
                                                   prefetched=loaded.listed,  # members: from the same LISTs
-                                                  files=file_selection(settings, loaded.desired.checkout)))
+                                                  files=file_selection(settings, loaded.desired.checkout),
+                                                  still_in_git=loaded.desired.unselected))
     finally:
         loaded.cluster.close()
     loaded.timings["compare"] = time.monotonic() - t0

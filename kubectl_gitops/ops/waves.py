@@ -15,9 +15,10 @@ class WavesResult:
     changes: dict[ResourceKey, str] | None  # with --live: what a sync would do to each object
 
 
-def run_waves(settings: Settings, *, live: bool = False) -> WavesResult:
+def run_waves(settings: Settings, *, live: bool = False, committed_only: bool = False) -> WavesResult:
     """Render and validate the repository and order it. Offline unless ``live``: then the same render, validation
-    and server-side dry runs as ``diff`` say what a sync would do to each object."""
+    and server-side dry runs as ``diff`` say what a sync would do to each object. ``committed_only``: read
+    --ref or HEAD, not the work tree (``sync --dry-run=client``)."""
     changes: dict[ResourceKey, str] | None = None
     if live:
         from kubectl_gitops.ops.common import CompareOptions
@@ -30,7 +31,7 @@ def run_waves(settings: Settings, *, live: bool = False) -> WavesResult:
     else:
         from kubectl_gitops.source.desired import load_desired
 
-        manifests = load_desired(settings.source, committed_only=False,
+        manifests = load_desired(settings.source, committed_only=committed_only,
                                  default_namespace=settings.cluster.namespace or "default",
                                  resolve=None, extra_checks=plan_annotation_checks).manifests
     return WavesResult(build_plan(manifests), changes)

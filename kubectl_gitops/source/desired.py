@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from kubectl_gitops.errors import ValidationError
-from kubectl_gitops.model import Manifest
+from kubectl_gitops.model import Manifest, ResourceKey
 from kubectl_gitops.settings import SourceOptions
 from kubectl_gitops.source.render import Transform, render
 from kubectl_gitops.source.repo import Checkout, open_source
@@ -24,6 +24,8 @@ class Desired:
     manifests: list[Manifest]
     checkout: Checkout  # what was read; its root may be gone (an export is removed on return)
     warnings: list[str] = field(default_factory=list)  # e.g. a sops file whose recipients differ from its rule
+    # -l: objects rendered from the repository whose labels do not match, with where they are (still in Git)
+    unselected: dict[ResourceKey, str] = field(default_factory=dict)
 
 
 def load_desired(source: SourceOptions, *, committed_only: bool, default_namespace: str,
@@ -33,11 +35,13 @@ def load_desired(source: SourceOptions, *, committed_only: bool, default_namespa
 
     ``committed_only`` (sync) reads HEAD instead of the work tree when no ref is given. Namespaced objects
     without a namespace get ``default_namespace``; ``extra_checks`` sees the manifests with that default
-    applied. ``transform`` is applied to each plain file before parsing (sops decryption).
+    applied. With ``source.selector`` (``-l``) every object is rendered and validated, but only those whose
+    labels match are returned. ``transform`` is applied to each plain file before parsing (sops decryption).
     """
     from kubectl_gitops.secrets import provenance
 
     warnings: list[str] = []
+    unselected: dict[ResourceKey, str] = {}
     with open_source(source, committed_only=committed_only) as checkout, provenance.recording() as decrypted:
         manifests, problems = render(checkout.root, checkout.path, source, transform=transform,
                                      namespace=default_namespace or None)
@@ -53,8 +57,14 @@ def load_desired(source: SourceOptions, *, committed_only: bool, default_namespa
     result = analyse(manifests, default_namespace=default_namespace, resolve=resolve)
     problems.extend(result.problems)
     apply_defaults(manifests, result.namespaced, default_namespace)
+    if source.selector:  # -l: the whole repository is validated above, only matching objects are desired
+        from kubectl_gitops.source.labels import parse_selector
+
+        selector = parse_selector(source.selector)
+        unselected = {m.key: str(m.origin) for m in manifests if not selector.matches(m.obj)}
+        manifests = [m for m in manifests if m.key not in unselected]
     if extra_checks is not None:
         problems.extend(extra_checks(manifests))
     if problems:
         raise ValidationError(problems, hint="fix these in the repository and run again")
-    return Desired(manifests, checkout, warnings)
+    return Desired(manifests, checkout, warnings, unselected)

@@ -298,6 +298,9 @@ def render(checkout_root: Path, path: str, opts: SourceOptions, *, transform: Tr
         return [], [_outside_link_problem(root, start)]
     if not (root / start).exists():
         raise RenderError(f"path {start!r} does not exist", hint="check --path")
+    if opts.kustomize and not any((root / start / name).is_file() for name in KUSTOMIZATION_FILES):
+        raise RenderError(f"-k {start}: the folder has no kustomization.yaml (or kustomization.yml, Kustomization)",
+                          hint="point -k at a kustomization folder, or use -f/--path for a folder of manifests")
     # Kustomize and Helm runs are subprocesses: run them in parallel while plain files are parsed here.
     slots: list[Out | Future[Out]] = []
     used_values: set[str] = set()

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from kubectl_gitops import FIELD_MANAGER
 from kubectl_gitops.cluster.client import ApiError, ResourceType
 from kubectl_gitops.cluster.concurrency import map_bounded
 from kubectl_gitops.engine.diff.change import Change, classify, unchanged
@@ -99,23 +100,24 @@ def compare(runner: DryRunner, manifests: Sequence[Manifest], types: Mapping[Res
     namespaces_in_set = {m.name for m in manifests if m.kind == "Namespace" and not m.group}
     live_namespaces = {k.name for k in live if k.kind == "Namespace" and not k.group}
     rules = list(opts.ignore_rules)
+    manager = getattr(runner, "field_manager", FIELD_MANAGER)  # --field-manager: whose fields are "ours"
 
     def settle(m: Manifest) -> _Outcome | None:
         """The answer without a dry run, or None when only a dry run can tell (cheap: runs inline)."""
         rt, current = types.get(m.key), live.get(m.key)
         if current is not None and (current.get("metadata") or {}).get("deletionTimestamp"):
-            return _Outcome(_noted(classify(m, current, None, rules),
+            return _Outcome(_noted(classify(m, current, None, rules, manager),
                                    "being deleted (deletionTimestamp is set): a sync has to wait until it is gone"))
-        if current is not None and opts.fast_path and not may_differ(applied_object(m, None, labels), current):
+        if current is not None and opts.fast_path and not may_differ(applied_object(m, None, labels), current, manager):
             return _Outcome(unchanged(m))
         if rt is None:
-            return _Outcome(_noted(classify(m, current, None, rules),
+            return _Outcome(_noted(classify(m, current, None, rules, manager),
                                    "not dry-run: its CustomResourceDefinition is created by this sync"))
         if not m.name:  # generateName hooks are created fresh each time
-            return _Outcome(_noted(classify(m, None, None, rules),
+            return _Outcome(_noted(classify(m, None, None, rules, manager),
                                    "hook with generateName: created fresh on every sync"))
         if m.namespace and m.namespace in namespaces_in_set and m.namespace not in live_namespaces:
-            return _Outcome(_noted(classify(m, None, None, rules),
+            return _Outcome(_noted(classify(m, None, None, rules, manager),
                                    f"not dry-run: namespace {m.namespace} is created by this sync"))
         return None
 
@@ -134,16 +136,16 @@ def compare(runner: DryRunner, manifests: Sequence[Manifest], types: Mapping[Res
                 try:
                     merged = runner.apply(obj, rt, dry_run=True, force=True)
                 except ApiError as e2:
-                    return _Outcome(classify(m, current, None, rules), error=f"{m.where()}: {e2.message}")
+                    return _Outcome(classify(m, current, None, rules, manager), error=f"{m.where()}: {e2.message}")
             elif _namespace_pending(e, m, namespaces_in_set):
-                return _Outcome(_noted(classify(m, None, None, rules),
+                return _Outcome(_noted(classify(m, None, None, rules, manager),
                                        f"not dry-run: namespace {m.namespace} is created by this sync"))
             else:
                 hint = ""
                 if e.status == 404 and m.namespace and f'namespaces "{m.namespace}" not found' in e.message:
                     hint = f"; create namespace {m.namespace} or add a Namespace object for it to the repository"
-                return _Outcome(classify(m, current, None, rules), error=f"{m.where()}: {e.message}{hint}")
-        ch = classify(m, current, merged, rules)
+                return _Outcome(classify(m, current, None, rules, manager), error=f"{m.where()}: {e.message}{hint}")
+        ch = classify(m, current, merged, rules, manager)
         if conflict and ch.changed:
             return _Outcome(_noted(ch, conflict), merged, conflict)
         return _Outcome(ch, merged)
