@@ -2,9 +2,9 @@
 
 The CLI fills the options from flags, then ``KUBECTL_GITOPS_*`` environment variables; the core only reads them.
 The core's own tunables from the environment (helm/kustomize/kubectl binaries, render and git timeouts, the
-clone cache, the transport switch, the placeholders off switch, the fault point of crash tests, who runs the
-command) are read only here, by ``environment()``, at the moment they are used, so a test or a long-lived
-process that changes one is seen; the variable names are defined here once.
+clone cache, the discovery cache's lifetime, the transport switch, the placeholders off switch, the fault point
+of crash tests, who runs the command) are read only here, by ``environment()``, at the moment they are used, so
+a test or a long-lived process that changes one is seen; the variable names are defined here once.
 
 Exceptions, each explained in its module's docstring: rules of another tool that we mirror read their own
 variables where that tool's rule is implemented — kubectl's (``KUBECONFIG``, ``KUBERNETES_SERVICE_HOST``/
@@ -127,6 +127,8 @@ GIT_TIMEOUT_ENV = "KUBECTL_GITOPS_GIT_TIMEOUT"  # seconds for clone/fetch; defau
 TRANSPORT_ENV = "KUBECTL_GITOPS_TRANSPORT"  # "kubernetes-client": always use the official client
 PLACEHOLDERS_ENV = "KUBECTL_GITOPS_PLACEHOLDERS"  # off/false/0/no: leave <placeholders> unresolved
 FAULT_ENV = "KUBECTL_GITOPS_FAULT"  # crash-safety tests: the fault point to die at
+DISCOVERY_TTL_ENV = "KUBECTL_GITOPS_DISCOVERY_TTL"  # seconds the discovery cache is trusted; 0: no cache
+DEFAULT_DISCOVERY_TTL = 6 * 3600.0  # kubectl's
 DEFAULT_RENDER_TIMEOUT = 300.0
 DEFAULT_GIT_TIMEOUT = 300.0
 
@@ -153,6 +155,7 @@ class Environment:
     fault: str | None = None
     user: str | None = None  # $USER, else $LOGNAME
     pod: str | None = None  # inside a pod (KUBERNETES_SERVICE_HOST set): $POD_NAME, else $HOSTNAME
+    discovery_ttl: float = DEFAULT_DISCOVERY_TTL
 
 
 def environment(env: Mapping[str, str] | None = None) -> Environment:
@@ -170,4 +173,5 @@ def environment(env: Mapping[str, str] | None = None) -> Environment:
         fault=env.get(FAULT_ENV) or None,
         user=env.get("USER") or env.get("LOGNAME") or None,
         pod=(env.get("POD_NAME") or env.get("HOSTNAME") or None) if env.get("KUBERNETES_SERVICE_HOST") else None,
+        discovery_ttl=max(0.0, _seconds(env.get(DISCOVERY_TTL_ENV), DEFAULT_DISCOVERY_TTL)),
     )

@@ -427,8 +427,13 @@ class FakeApiServer:
 
     @staticmethod
     def _not_found(rt: ResourceType, name: str) -> _Answer:
+        """An object's 404 names it in ``details`` (a type's 404, ``_Unserved``, does not), as the real server's."""
         group = f".{rt.group}" if rt.group else ""
-        return _fail(404, f'{rt.plural}{group} "{name}" not found', "NotFound")
+        answer = _fail(404, f'{rt.plural}{group} "{name}" not found', "NotFound")
+        body = json.loads(answer.response.data)
+        body["details"] = {"name": name, "group": rt.group, "kind": rt.plural}
+        answer.response.data = json.dumps(body).encode()
+        return answer
 
     @staticmethod
     def _check_rv(rt: ResourceType, name: str, meta: Obj, live: Obj) -> None:
@@ -474,7 +479,7 @@ class FakeApiServer:
         for k in ("resourceVersion", "uid"):
             meta.pop(k, None)
         if self.require_namespaces and ns and ("", "namespaces", "", ns) not in self.objects:
-            raise _fail(404, f'namespaces "{ns}" not found', "NotFound")
+            raise self._not_found(NAMESPACE, ns)
         if dry:
             return obj
         if rt.kind == "Job" and self.complete_jobs:

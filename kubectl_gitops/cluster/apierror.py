@@ -16,6 +16,7 @@ class ApiError(ClusterError):
         self.causes = causes or []
         self.request = ""
         self.retry_after = retry_after  # seconds the server asked us to wait (Retry-After), if it did
+        self.unknown_type = False  # a 404 for the resource type itself, not for an object of it
 
     @property
     def not_found(self) -> bool:

@@ -45,6 +45,7 @@ from typing import Any
 
 from kubectl_gitops import FIELD_MANAGER, __version__
 from kubectl_gitops.cluster.apierror import ApiError, StaleObjectError
+from kubectl_gitops.cluster.discocache import DiscoveryCache
 from kubectl_gitops.cluster.discovery import AGGREGATED_DISCOVERY, Discovery, ResourceType
 from kubectl_gitops.errors import AmbiguousWriteError, ClusterError, TransportError
 from kubectl_gitops.model import Obj
@@ -87,6 +88,11 @@ class Cluster:
         self.timeout = timeout
         self.host = host
         self._discovery: Discovery | None = None
+        # The disk cache of discovery (set by ``connect``); ``_cached``: the discovery in use came from it
+        # and has not been refreshed in this run.
+        self.discovery_cache: DiscoveryCache | None = None
+        self._cached = False
+        self._discovery_lock = threading.RLock()
         self._lock = threading.Lock()
         self.writes = 0  # successful write requests sent (dry runs excluded)
         self.dry_runs = 0
@@ -120,6 +126,7 @@ class Cluster:
         cluster = cls(transport, namespace=endpoint.namespace, context=endpoint.context,
                       timeout=opts.request_timeout or DEFAULT_TIMEOUT, host=endpoint.server)
         cluster.field_manager = opts.field_manager or FIELD_MANAGER
+        cluster.discovery_cache = DiscoveryCache.for_server(endpoint.server, endpoint.ca_pem)
         return cluster
 
     def sibling(self) -> Cluster:
@@ -130,6 +137,7 @@ class Cluster:
         twin._discovery, twin._reached, twin.sleep, twin.max_attempts = (self._discovery, self._reached, self.sleep,
                                                                          self.max_attempts)
         twin.field_manager = self.field_manager
+        twin.discovery_cache, twin._cached = self.discovery_cache, self._cached
         return twin
 
     # -- raw requests -------------------------------------------------------------------------------
@@ -152,6 +160,8 @@ class Cluster:
                 data = self._send(method, path, params, headers, body)
             except ApiError as e:
                 self._reached = True
+                if e.unknown_type and self._cached and self._refresh_stale_discovery():
+                    continue  # the server did not act on a request for a type it does not serve: send it again
                 wait = self._retry_api_error(e, method, path, safe, retry_conflicts, attempt)
                 self._pause(attempt, wait)
                 continue
@@ -244,7 +254,7 @@ class Cluster:
     @staticmethod
     def _api_error(status: int, reason_phrase: str, body: bytes, method: str, path: str,
                    retry_after: str | None = None) -> ApiError:
-        msg, reason = reason_phrase, None
+        msg, reason, kind = reason_phrase, None, None
         causes: list[dict[str, Any]] = []
         body_retry = None
         try:
@@ -252,6 +262,7 @@ class Cluster:
             msg = st.get("message") or msg
             reason = st.get("reason")
             causes = (st.get("details") or {}).get("causes") or []
+            kind = (st.get("details") or {}).get("kind")
             body_retry = (st.get("details") or {}).get("retryAfterSeconds")
         except (ValueError, TypeError, AttributeError):
             pass
@@ -270,40 +281,59 @@ class Cluster:
                   retry_after=_retry_after(retry_after, body_retry) if status in TRANSIENT_STATUS else None)
         err.request = f"{method} {path}"
         err.hint = hint
+        # "the server could not find the requested resource": no such type (an object's 404 names its kind)
+        err.unknown_type = status == 404 and not kind
+
         return err
 
     # -- discovery ----------------------------------------------------------------------------------
     @property
     def discovery(self) -> Discovery:
-        if self._discovery is None:
-            self._discovery = self._discover()
-        return self._discovery
+        """The server's discovery: from the disk cache when fresh (``cluster.discocache``), else fetched (and
+        cached). A cached one refreshes itself once on the first kind it does not know."""
+        with self._discovery_lock:
+            if self._discovery is None:
+                cached = self.discovery_cache.load() if self.discovery_cache is not None else None
+                if cached is not None:
+                    cached.on_miss = self._fetch_discovery
+                    self._discovery, self._cached = cached, True
+                else:
+                    self._discovery = self._fetch_discovery()
+            return self._discovery
 
     def refresh_discovery(self) -> Discovery:
-        self._discovery = None
-        return self.discovery
+        with self._discovery_lock:
+            self._discovery = self._fetch_discovery()
+            return self._discovery
+
+    def _fetch_discovery(self) -> Discovery:
+        """Discovery from the server, stored in the disk cache."""
+        d = self._discover()
+        self._cached = False
+        if self.discovery_cache is not None:
+            self.discovery_cache.save(d)
+        return d
+
+    def _refresh_stale_discovery(self) -> bool:
+        """A request for a type the cached discovery named was answered "no such resource": refresh the
+        discovery in place (once per run). True when it was refreshed."""
+        with self._discovery_lock:
+            d = self._discovery
+            if not self._cached or d is None:
+                return False
+            if d.on_miss is None:
+                d.on_miss = self._fetch_discovery
+            return d.refresh()
 
     def _discover(self) -> Discovery:
         d = Discovery()
         for root in ("/api", "/apis"):
             doc = self.request("GET", root, accept=AGGREGATED_DISCOVERY)
             if doc and doc.get("kind") == "APIGroupDiscoveryList":
-                self._add_aggregated(d, doc)
+                d.add_aggregated(doc)
             else:
                 self._add_legacy(d, root, doc or {})
         return d
-
-    @staticmethod
-    def _add_aggregated(d: Discovery, doc: Obj) -> None:
-        for grp in doc.get("items") or []:
-            group = (grp.get("metadata") or {}).get("name", "")
-            for i, ver in enumerate(grp.get("versions") or []):
-                for res in ver.get("resources") or []:
-                    if "/" in res.get("resource", ""):
-                        continue
-                    d.add(ResourceType(group, ver["version"], res["responseKind"]["kind"], res["resource"],
-                                       res.get("scope") == "Namespaced", frozenset(res.get("verbs") or ())),
-                          preferred=(i == 0))
 
     def _add_legacy(self, d: Discovery, root: str, doc: Obj) -> None:
         if root == "/api":
