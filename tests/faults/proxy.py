@@ -18,6 +18,9 @@ Per request it may inject, with configurable rates:
 - ``cut``: a LIST answer (a ``...List`` body) is cut in half: a short Content-Length body or an unterminated
   chunked body, then the connection closes.
 
+``Faults(delay=0.02)`` adds a fixed delay to every request (before it is forwarded) and to every new connection
+(before its TLS handshake): the round trip to an API server 20 ms away, for the benchmarks (bench/latency.py).
+
 Decisions come from ``random.Random`` seeded with (seed, method, path, how many times this method+path was seen),
 so a run's faults do not depend on how concurrent requests interleave. ``outage(seconds)`` answers every request
 with 503 for that long. Every injected fault is recorded (``injected``), every request too (``requests``).
@@ -61,6 +64,7 @@ class Faults:
     methods: frozenset[str] | None = None  # inject only into these methods (None: all)
     path_contains: str | None = None  # inject only into paths holding this (None: all)
     limit: int | None = None  # inject at most this many faults in all (None: no limit)
+    delay: float = 0.0  # seconds added to every request and every new connection (network latency)
 
     @classmethod
     def uniform(cls, rate: float, seed: int, **kw: Any) -> Faults:
@@ -137,7 +141,8 @@ def _load_pem_pair(ctx: ssl.SSLContext, cert: bytes, key: bytes, folder: Path) -
 
 
 class FaultProxy:
-    def __init__(self, kubeconfig: str, faults: Faults, workdir: Path, *, context: str | None = None):
+    def __init__(self, kubeconfig: str, faults: Faults, workdir: Path, *, context: str | None = None,
+                 port: int = 0):
         from kubectl_gitops.cluster.kubeconfig import resolve
 
         self.faults = faults
@@ -159,7 +164,7 @@ class FaultProxy:
         self.ca_pem = cert
         self._server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         _load_pem_pair(self._server_ctx, cert, key, self.workdir)
-        self._sock = socket.create_server(("127.0.0.1", 0))
+        self._sock = socket.create_server(("127.0.0.1", port))
         self.port = self._sock.getsockname()[1]
         self.server = f"https://127.0.0.1:{self.port}"
         self.kubeconfig = self.workdir / "kubeconfig"
@@ -250,6 +255,8 @@ class FaultProxy:
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, raw: socket.socket) -> None:
+        if self.faults.delay:
+            time.sleep(self.faults.delay)  # the TCP and TLS handshakes' round trips, as one
         try:
             conn = self._server_ctx.wrap_socket(raw, server_side=True)
         except (OSError, ssl.SSLError):
@@ -283,6 +290,8 @@ class FaultProxy:
             self.requests.append((method, target))
         if self.on_request is not None:
             self.on_request(method, target)
+        if self.faults.delay:
+            time.sleep(self.faults.delay)
         if time.monotonic() < self._outage_until:
             self._record(method, path, "outage")
             return self._send_canned(conn, "503")
