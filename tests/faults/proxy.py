@@ -158,6 +158,7 @@ class FaultProxy:
         self._lock = threading.Lock()
         self._outage_until = 0.0
         self._stopped = False
+        self.sleep = time.sleep  # how ``Faults.delay`` is waited (a test records it instead)
         self._original_kubeconfig = kubeconfig
         self._context = context
         cert, key = _self_signed()
@@ -256,7 +257,7 @@ class FaultProxy:
 
     def _serve(self, raw: socket.socket) -> None:
         if self.faults.delay:
-            time.sleep(self.faults.delay)  # the TCP and TLS handshakes' round trips, as one
+            self.sleep(self.faults.delay)  # the TCP and TLS handshakes' round trips, as one
         try:
             conn = self._server_ctx.wrap_socket(raw, server_side=True)
         except (OSError, ssl.SSLError):
@@ -291,7 +292,7 @@ class FaultProxy:
         if self.on_request is not None:
             self.on_request(method, target)
         if self.faults.delay:
-            time.sleep(self.faults.delay)
+            self.sleep(self.faults.delay)
         if time.monotonic() < self._outage_until:
             self._record(method, path, "outage")
             return self._send_canned(conn, "503")

@@ -54,6 +54,18 @@ def test_clean_requests_pass_through_with_tls_and_the_kubeconfig(tmp_path: Path,
         assert proxy.server in written and "t0k3n-harness" in written  # the original user, the proxy's server
 
 
+def test_a_delay_is_waited_once_per_request_and_once_per_connection(tmp_path: Path,
+                                                                   upstream: LoopbackServer) -> None:
+    """The latency of bench/latency.py: every request (and each new connection's handshake) waits the delay."""
+    with FaultProxy.start(_kubeconfig(tmp_path, upstream.port), Faults(delay=0.02), tmp_path / "p") as proxy:
+        waited: list[float] = []
+        proxy.sleep = waited.append
+        t = _client(proxy)
+        assert [_get(t) for _ in range(3)] == [200, 200, 200]
+        t.close()
+        assert waited == [0.02] * 4 and proxy.injected == [] and upstream.paths == ["/api"] * 3
+
+
 @pytest.mark.parametrize("fault, status, reaches_server", [("429", 429, False), ("503", 503, False),
                                                            ("500", 500, False), ("504", 504, True)])
 def test_status_faults(tmp_path: Path, upstream: LoopbackServer, fault: str, status: int,
