@@ -88,8 +88,7 @@ class Cluster:
         self.timeout = timeout
         self.host = host
         self._discovery: Discovery | None = None
-        # The disk cache of discovery (set by ``connect``); ``_cached``: the discovery in use came from it
-        # and has not been refreshed in this run.
+        # discovery's disk cache (set by ``connect``); _cached: the discovery in use came from it, not refreshed
         self.discovery_cache: DiscoveryCache | None = None
         self._cached = False
         self._discovery_lock = threading.RLock()
