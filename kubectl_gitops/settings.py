@@ -20,6 +20,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from kubectl_gitops.errors import UsageError
 
@@ -63,6 +64,21 @@ class SourceOptions:
     # kubectl's -l/--selector: only desired objects whose labels match (source.labels); prune stays inside it.
     selector: str | None = None
     kustomize: bool = False  # -k DIR: the folder must be a kustomization, as for kubectl
+    # Called with the rendered manifests before validation: ``(manifests) -> (manifests, problems)``. A tree of
+    # apps (kubectl_gitops.ops.apptree) sets it to split child apps off a render and to apply an Application's
+    # or Kustomization's overrides (kustomize images, labels, Flux substitution); None: manifests as rendered.
+    post_render: Any = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class TreeOptions:
+    """Trees of apps: Argo CD Applications and Flux Kustomizations/HelmReleases as child apps (docs/apps.md)."""
+
+    mode: str = "auto"  # --apps: auto | expand | apply
+    mirrors: tuple[tuple[str, str], ...] = ()  # --repo-mirror URL=PATH_OR_URL
+    clusters: tuple[tuple[str, str], ...] = ()  # --cluster NAME_OR_URL=CONTEXT
+    only: tuple[str, ...] = ()  # --only APP
+    app_concurrency: int = 2  # children of one wave synced at once
 
 
 @dataclass(frozen=True)
@@ -89,6 +105,7 @@ class Settings:
     source: SourceOptions = field(default_factory=SourceOptions)
     output: OutputOptions = field(default_factory=OutputOptions)
     app: AppOptions = field(default_factory=AppOptions)
+    tree: TreeOptions = field(default_factory=TreeOptions)
 
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")

@@ -9,6 +9,7 @@ import tempfile
 
 import click
 
+from kubectl_gitops.cli.apptree import tree_options
 from kubectl_gitops.cli.base import handle_errors, printer
 from kubectl_gitops.cli.ignore import ignore_option, load_rules
 from kubectl_gitops.cli.options import (
@@ -24,6 +25,8 @@ from kubectl_gitops.cli.options import (
 from kubectl_gitops.cli.output import object_name
 from kubectl_gitops.cli.render_options import helm_set_options, image_options
 from kubectl_gitops.errors import ExitCode, InvalidInputError
+from kubectl_gitops.events import Event
+from kubectl_gitops.source.appspec import AppsFound
 
 
 def _external(cmd: str, changes: list) -> int:  # type: ignore[type-arg]
@@ -47,6 +50,7 @@ def _external(cmd: str, changes: list) -> int:  # type: ignore[type-arg]
 @image_options
 @helm_set_options
 @app_options
+@tree_options
 @output_option("diff", "json", "markdown", "table", "wide", "name", "yaml", default="diff")
 @field_manager_option
 @click.option("--summary", is_flag=True, help="A table of changed objects instead of the full diff.")
@@ -90,10 +94,27 @@ def command(summary: bool, concurrency: int, ignore_file: str | None, no_fast_pa
     p = printer()
     fmt = settings.output.format
     rules = load_rules(ignore_file)
-    result = run_diff(settings, CompareOptions(concurrency=concurrency, ignore_rules=rules,
-                                               fast_path=not no_fast_path),
-                      on_event=lambda ev: p.warn(ev.message) if ev.type == "warning"
-                      else p.debug(f"{ev.type}: {ev.message} {ev.data}"))
+    opts = CompareOptions(concurrency=concurrency, ignore_rules=rules, fast_path=not no_fast_path)
+
+    def on_event(ev: Event) -> None:
+        if ev.type == "warning":
+            p.warn(ev.message)
+        elif ev.type == "apps.mode":
+            p.info(ev.message)
+        else:
+            p.debug(f"{ev.type}: {ev.message} {ev.data}")
+
+    try:
+        result = run_diff(settings, opts, on_event=on_event)
+    except AppsFound as found:  # a tree of apps: a diff per app (docs/apps.md)
+        from kubectl_gitops.cli.apptree import print_tree_diff, show_diff
+        from kubectl_gitops.ops.apptree_run import run_tree_diff
+
+        tree = run_tree_diff(settings, opts, apps=found.apps, on_event=on_event)
+        if tree.root is not None:
+            return print_tree_diff(p, tree, fmt=fmt, show=show_diff(p, fmt=fmt, summary=summary,
+                                                                       show_unchanged=show_unchanged))
+        result = tree.plain
     p.debug(f"{len(result.changes)} objects, {result.dry_runs} dry runs, {result.requests} requests; "
             + ", ".join(f"{k} {v:.2f}s" for k, v in result.timings.items()))
     changed = result.differences

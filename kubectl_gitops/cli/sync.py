@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from kubectl_gitops.cli.apptree import app_concurrency_option, tree_options
 from kubectl_gitops.cli.base import handle_errors, interruptible, printer
 from kubectl_gitops.cli.ignore import ignore_option, load_rules
 from kubectl_gitops.cli.lock import lease_options, lock_option
@@ -96,6 +97,8 @@ class Progress:
 @image_options
 @helm_set_options
 @app_options
+@tree_options
+@app_concurrency_option
 @output_option("table", "wide", "name", "json", "yaml")
 @click.option("--prune", is_flag=True, help="After the last wave, delete the app's objects that were removed from Git "
               "(see `kubectl gitops prune --help` for what is never deleted).")
@@ -157,6 +160,8 @@ def command(dry_run: str, allow_dirty: bool, force_conflicts: bool, concurrency:
       kubectl gitops sync --lock-timeout 5m            # wait for another run of the app to finish
       kubectl gitops sync --image app=registry/app:1.4.2   # deploy the image CI just built
       kubectl gitops sync chart/ --set image.tag=1.4.2     # a Helm value
+      kubectl gitops sync bootstrap/ --repo-mirror https://git.example/org=/srv/mirrors/org
+                                                       # a tree of Argo CD/Flux apps (docs/apps.md)
 
     One sync or prune of an app runs at a time: each holds the Lease
     kubectl-gitops.<app> in the record's namespace while it writes; another run is
@@ -188,7 +193,19 @@ def command(dry_run: str, allow_dirty: bool, force_conflicts: bool, concurrency:
                             allow_empty=allow_empty, propagation=propagation, timeout=timeout,
                             concurrency=concurrency) if prune else None,
         lease=lease_options(lock_timeout))
-    result = run_sync(settings, req, on_event=progress, confirm=make_confirm(p, yes=yes, what="sync --prune"))
+    from kubectl_gitops.source.appspec import AppsFound
+
+    try:
+        result = run_sync(settings, req, on_event=progress, confirm=make_confirm(p, yes=yes, what="sync --prune"))
+    except AppsFound as found:  # a tree of apps (docs/apps.md)
+        from kubectl_gitops.cli.apptree import TreeProgress, print_tree_sync
+        from kubectl_gitops.ops.apptree_run import run_tree_sync
+
+        tree = run_tree_sync(settings, req, apps=found.apps, on_event=TreeProgress(progress, p, json_lines=json_out),
+                             confirm=make_confirm(p, yes=yes, what="sync --prune"))
+        if tree.root is not None:
+            return print_tree_sync(p, tree, json_out=json_out)
+        result = tree.plain
 
     if fmt in ("json", "yaml"):
         summary = {"type": "result", "ok": result.ok, "dryRun": dry_run != "none", "dryRunMode": dry_run,

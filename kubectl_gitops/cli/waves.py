@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import click
 
+from kubectl_gitops.cli.apptree import tree_options
 from kubectl_gitops.cli.base import handle_errors, printer
 from kubectl_gitops.cli.options import (
     cluster_options,
@@ -56,6 +57,7 @@ from kubectl_gitops.errors import UsageError
 @source_options
 @image_options
 @helm_set_options
+@tree_options
 @output_option("table", "wide", "name", "json", "yaml")
 @field_manager_option
 @click.option("--graph", type=click.Choice(["dot", "mermaid"]), default=None,
@@ -106,7 +108,22 @@ def command(graph: str | None, live: bool) -> int:
             and settings.output.format != "table":
         raise UsageError("--graph prints a picture; it cannot be combined with -o json/yaml",
                          hint="drop -o, or drop --graph")
-    result = run_waves(settings, live=live)
+    from kubectl_gitops.source.appspec import AppsFound
+
+    try:
+        result = run_waves(settings, live=live)
+    except AppsFound as found:  # a tree of apps: the tree, then each app's plan (docs/apps.md)
+        from kubectl_gitops.cli.apptree import print_tree_waves
+        from kubectl_gitops.ops.apptree_run import run_tree_waves
+
+        if live:
+            raise UsageError("--live is not supported for a tree of apps yet", hint="use `kubectl gitops diff`") \
+                from None
+        tree = run_tree_waves(settings, apps=found.apps, on_event=lambda ev: out.info(ev.message))
+        if tree is not None:
+            print_tree_waves(out, tree, verbose=settings.output.verbose, fmt=settings.output.format, graph=graph)
+            return 0
+        result = run_waves(settings, live=live, plain=True)
     plan, changes = result.plan, result.changes
 
     if graph == "dot":

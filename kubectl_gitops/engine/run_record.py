@@ -234,7 +234,8 @@ class Inventory:
         last = next((h for h in reversed(self.record.history) if h.operation == "sync"), None)
         return (self.record.exists and last is not None and last.result == "succeeded"
                 and last.commit == entry.commit and last.path == entry.path and last.images == entry.images
-                and merged.scope == self.record.scope
+                # the stored scope always holds the record's own namespace (ApplySet): compare it that way
+                and merged.scope.union(Scope(frozenset(), frozenset({self.app.namespace}))) == self.record.scope
                 and merged.sources == self.record.sources)
 
 

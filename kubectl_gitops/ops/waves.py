@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from kubectl_gitops.engine.plan import Plan, build_plan, plan_annotation_checks
 from kubectl_gitops.model import ResourceKey
@@ -15,11 +15,14 @@ class WavesResult:
     changes: dict[ResourceKey, str] | None  # with --live: what a sync would do to each object
 
 
-def run_waves(settings: Settings, *, live: bool = False, committed_only: bool = False) -> WavesResult:
+def run_waves(settings: Settings, *, live: bool = False, committed_only: bool = False,
+              plain: bool = False) -> WavesResult:
     """Render and validate the repository and order it. Offline unless ``live``: then the same render, validation
     and server-side dry runs as ``diff`` say what a sync would do to each object. ``committed_only``: read
     --ref or HEAD, not the work tree (``sync --dry-run=client``)."""
     changes: dict[ResourceKey, str] | None = None
+    if plain:  # app objects as plain objects (--apps=apply)
+        settings = replace(settings, source=replace(settings.source, post_render=None))
     if live:
         from kubectl_gitops.ops.common import CompareOptions
         from kubectl_gitops.ops.diff import run_diff

@@ -54,6 +54,9 @@ def load_desired(source: SourceOptions, *, committed_only: bool, default_namespa
 
             warnings = recipient_warnings(checkout.root, decrypted.files)
     provenance.mark(manifests, decrypted)  # the fields whose values the transform decrypted (diffs mask them)
+    if source.post_render is not None:  # a tree of apps: child apps split off, overrides applied
+        manifests, more = source.post_render(manifests)
+        problems.extend(more)
     result = analyse(manifests, default_namespace=default_namespace, resolve=resolve)
     problems.extend(result.problems)
     apply_defaults(manifests, result.namespaced, default_namespace)
