@@ -37,6 +37,7 @@ def command() -> int:
     The record (the Secret kubectl-gitops.<app> in the record namespace) keeps the last 20
     operations: revision, time (UTC), user, kubeconfig context, commit, ref, result and
     counts. Without --app, the app is the one the repository and --path map to, as for sync.
+    For the root of a tree of apps (docs/apps.md), every child app's history follows.
 
     A rollback is a sync of an older commit:
 
@@ -60,6 +61,10 @@ def command() -> int:
                "groupKinds": sorted(record.scope.group_kinds),
                "namespaces": record.scope.search_namespaces(result.app.namespace) if record.exists else [],
                "history": entries}
+        if result.children:  # a tree of apps: the root, then every child app
+            doc["apps"] = [{"app": result.app.name, "parent": None, "history": entries}] + [
+                {"app": name, "parent": parent, "exists": rec.exists, "history": [h.to_json() for h in rec.history]}
+                for name, parent, rec in result.children]
         if fmt == "json":
             p.json(doc)
         else:
@@ -72,6 +77,11 @@ def command() -> int:
     rows = [(h.revision, h.time, h.operation, h.result, (h.commit or "-")[:12] + (" (dirty)" if h.dirty else ""),
              h.ref or "-", h.user or "-", _counts(h.counts)) for h in record.history]
     p.table(["revision", "time", "operation", "result", "commit", "ref", "user", "counts"], rows)
+    for name, parent, rec in result.children:  # a tree of apps (docs/apps.md)
+        p.echo(f"\napp {name} (in {parent}):")
+        p.table(["revision", "time", "operation", "result", "commit", "ref", "user", "counts"],
+                [(h.revision, h.time, h.operation, h.result, (h.commit or "-")[:12], h.ref or "-", h.user or "-",
+                  _counts(h.counts)) for h in rec.history])
     if not rows:
         p.info(f"app {result.app.name} has a record but no history yet")
     return 0

@@ -24,8 +24,8 @@ from kubectl_gitops.ops.apptree import (
 )
 from kubectl_gitops.settings import Settings
 
-SYNCED, FAILED, SKIPPED, SUSPENDED, EMPTY, UNSELECTED = (
-    "synced", "failed", "skipped", "suspended", "no objects", "not selected")
+SYNCED, FAILED, SKIPPED, SUSPENDED, EMPTY, UNSELECTED, DELETED, KEPT = (
+    "synced", "failed", "skipped", "suspended", "no objects", "not selected", "deleted", "removed, kept")
 
 
 @dataclass
@@ -61,14 +61,14 @@ class TreeResult:
 
 
 def _tree(settings: Settings, apps: list[Manifest], *, committed_only: bool, on_event: EventSink,
-          private: Any) -> AppNode | None:
+          private: Any) -> tuple[AppNode | None, str]:
     """The tree to work on, or None when the app objects are applied as plain objects (``--apps``)."""
     from kubectl_gitops.cluster.client import Cluster
 
     cluster = Cluster.connect(settings.cluster)
     try:
         if not decide(settings, apps, cluster.discovery, on_event):
-            return None
+            return None, ""
         context, namespace = cluster.context, cluster.namespace
     finally:
         cluster.close()
@@ -77,7 +77,7 @@ def _tree(settings: Settings, apps: list[Manifest], *, committed_only: bool, on_
                       record_namespace=record_ns, default_namespace=namespace)
     on_event(Event("apps.tree", f"{len(root.walk()) - 1} child app(s) on context {context}",
                    {"apps": [n.name for n in root.walk()]}))
-    return root
+    return root, record_ns
 
 
 def _runs(root: AppNode) -> dict[str, AppRun]:
@@ -92,7 +92,8 @@ def run_tree_sync(settings: Settings, req: Any, *, apps: list[Manifest], on_even
 
     start = time.monotonic()
     with private_folder() as private:
-        root = _tree(settings, apps, committed_only=not req.allow_dirty, on_event=on_event, private=private)
+        root, record_ns = _tree(settings, apps, committed_only=not req.allow_dirty, on_event=on_event,
+                                private=private)
         if root is None:  # --apps=apply, or Argo CD/Flux is installed: the app objects are objects
             plain = run_sync(replace(settings, source=replace(settings.source, post_render=None)), req,
                              on_event=on_event, confirm=confirm)
@@ -168,8 +169,68 @@ def run_tree_sync(settings: Settings, req: Any, *, apps: list[Manifest], on_even
                         runs[c.name].message = runs[c.name].message or "an earlier app failed"
             return ok
 
-        run_node(root)
-        return TreeResult(root, list(runs.values()), seconds=time.monotonic() - start)
+        ok = run_node(root)
+        result = TreeResult(root, list(runs.values()), seconds=time.monotonic() - start)
+        if ok and not req.dry_run and not settings.tree.only:  # removed children: only after a good sync
+            result.runs.extend(_removed(settings, req, root, record_ns, confirm=confirm, on_event=on_event))
+        result.seconds = time.monotonic() - start
+        return result
+
+
+def _removed(settings: Settings, req: Any, root: AppNode, record_ns: str, *, confirm: Any,
+             on_event: EventSink) -> list[AppRun]:
+    """Children the last sync had and this tree lacks: deleted as whole apps when their app object allowed
+    pruning (or with --prune), else reported and remembered. Then the tree record, when it changed."""
+    from kubectl_gitops.cluster.client import Cluster
+    from kubectl_gitops.engine.apptree_record import TreeEntry, delete_app, read_tree, write_tree
+    from kubectl_gitops.engine.inventory import AppRef
+    from kubectl_gitops.engine.prune import PruneOptions
+
+    out = []
+    cluster = Cluster.connect(settings.cluster)
+    try:
+        previous = read_tree(cluster, record_ns, root.name)
+        current = {n.name: TreeEntry(n.name, n.parent or "", n.settings.cluster.context or "",
+                                     bool(n.spec and n.spec.prune)) for n in root.walk()[1:]}
+        for name, entry in sorted(previous.items()):
+            if name in current:
+                continue
+            run = AppRun(name, entry.parent, "removed from the tree")
+            if not (entry.prune or req.prune is not None):
+                run.status = KEPT
+                run.message = ("its app object left the tree; kept: no automated.prune / prune: true (sync --prune "
+                               "deletes it)")
+                current[name] = entry
+                out.append(run)
+                continue
+            t0 = time.monotonic()
+            target = cluster if not entry.context else Cluster.connect(replace(settings.cluster,
+                                                                               context=entry.context))
+            try:
+                report = delete_app(target, AppRef(name, record_ns), req.prune or PruneOptions(), confirm=confirm,
+                                    on_event=tagged(on_event, name))
+            except GitopsError as e:
+                run.status, run.message, run.error = FAILED, str(e), e
+                current[name] = entry
+                out.append(run)
+                continue
+            finally:
+                if target is not cluster:
+                    target.close()
+            run.seconds = time.monotonic() - t0
+            if report is not None and (not report.ok or report.unconfirmed or report.unserved):
+                run.status, run.message = FAILED, "some objects were not deleted; its record stays"
+                current[name] = entry
+            else:
+                run.status = DELETED
+                run.message = f"{len(report.outcome.deleted) if report and report.outcome else 0} object(s) deleted"
+                if report is not None and report.selection.kept:
+                    run.message += ", left behind: " + ", ".join(f"{c.key} ({c.reason})" for c in report.selection.kept)
+            out.append(run)
+        write_tree(cluster, record_ns, root.name, current, previous)
+    finally:
+        cluster.close()
+    return out
 
 
 def run_tree_diff(settings: Settings, opts: Any, *, apps: list[Manifest], on_event: EventSink = discard) -> TreeResult:
@@ -178,7 +239,7 @@ def run_tree_diff(settings: Settings, opts: Any, *, apps: list[Manifest], on_eve
 
     start = time.monotonic()
     with private_folder() as private:
-        root = _tree(settings, apps, committed_only=False, on_event=on_event, private=private)
+        root, _ = _tree(settings, apps, committed_only=False, on_event=on_event, private=private)
         if root is None:
             plain = run_diff(replace(settings, source=replace(settings.source, post_render=None)), opts,
                              on_event=on_event)

@@ -211,3 +211,32 @@ def test_unsupported_application_fields_are_all_reported_before_anything_is_writ
     assert "bootstrap/odd.yaml" in proc.stderr
     assert json.dumps([]) == json.dumps([s for s in kubectl_json("get", "secrets", "-n", tree.namespace)["items"]
                                          if s["metadata"]["name"].startswith("kubectl-gitops.")])
+
+
+def test_a_removed_application_is_deleted_as_a_whole_only_when_pruning_is_allowed(tree: Tree) -> None:
+    ns = tree.namespace
+    first = tree.sync()
+    assert first.code == 0, first
+    # monitoring has automated.prune, ingress has not
+    tree.platform.git("rm", "-q", "bootstrap/monitoring.yaml", "bootstrap/ingress.yaml")
+    tree.platform.commit("two apps removed")
+    run = tree.sync("--yes")
+    assert run.code == 0, run
+    statuses = {a["app"]: a for a in run.result["apps"]}
+    assert statuses["monitoring"]["status"] == "deleted", statuses["monitoring"]
+    assert f"Namespace {ns}-mon" in statuses["monitoring"]["message"]  # CreateNamespace's: Prune=false, left
+    assert statuses["ingress"]["status"] == "removed, kept", statuses["ingress"]
+    assert kubectl("get", "deployment", "prometheus", "-n", f"{ns}-mon", check=False).returncode != 0
+    assert kubectl("get", "secret", "kubectl-gitops.monitoring", "-n", ns, check=False).returncode != 0
+    kubectl("get", "deployment", "ingress", "-n", ns)
+    kubectl("get", "secret", "kubectl-gitops.ingress", "-n", ns)
+    # the kept app is remembered: --prune deletes it later
+    pruned = tree.sync("--prune", "--yes")
+    assert pruned.code == 0, pruned
+    assert {a["app"]: a["status"] for a in pruned.result["apps"]}["ingress"] == "deleted"
+    assert kubectl("get", "deployment", "ingress", "-n", ns, check=False).returncode != 0
+    assert kubectl("get", "secret", "kubectl-gitops.ingress", "-n", ns, check=False).returncode != 0
+    # the tree's history: every app's syncs
+    history = json.loads(gitops("history", "--app", "platform", "--record-namespace", ns, "-o", "json",
+                                cwd=tree.platform.path).stdout)
+    assert {a["app"] for a in history["apps"]} >= {"platform", "external-dns", "team-app"}, history
