@@ -75,15 +75,38 @@ app_concurrency_option = _opt("--app-concurrency", attr="app_concurrency", type=
                               show_default=True, help="Child apps of one wave synced at once.")
 
 
-class TreeProgress:
-    """Wraps the sync progress: a header line per app, its events indented under it."""
+class _Prefixed:
+    """A Printer whose progress lines (stderr) start with ``[app] ``: apps of one wave run at once."""
 
-    def __init__(self, inner: Callable[[Event], None], p: Printer, *, json_lines: bool):
+    def __init__(self, p: Printer, prefix: str):
+        self._p, self._prefix = p, prefix
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._p, name)
+
+    def info(self, text: str) -> None:
+        self._p.info(self._prefix + text)
+
+    def warn(self, text: str) -> None:
+        self._p.warn(self._prefix + text)
+
+
+class TreeProgress:
+    """Wraps the sync progress: a header line per app; each app's events prefixed with its name."""
+
+    def __init__(self, inner: Any, p: Printer, *, json_lines: bool):
         self.inner, self.p, self.json_lines = inner, p, json_lines
+        self.per_app: dict[str, Any] = {}
 
     def __call__(self, ev: Event) -> None:
         if self.json_lines:
             self.inner(ev)
+            return
+        app = ev.data.get("app")
+        if app and ev.type not in ("app.start", "app.done"):
+            if app not in self.per_app:  # a Progress of the same kind, printing through a prefixed Printer
+                self.per_app[app] = type(self.inner)(_Prefixed(self.p, f"[{app}] "), json_lines=False)
+            self.per_app[app](ev)
         elif ev.type in ("apps.mode", "apps.tree"):
             self.p.info(ev.message)
         elif ev.type == "app.start":
@@ -128,14 +151,25 @@ def print_tree_sync(p: Printer, result: Any, *, json_out: bool) -> int:
 
 def print_tree_diff(p: Printer, result: Any, *, fmt: str, show: Callable[[Any], None]) -> int:
     """Each app's diff (through ``show``), then a summary line per app; 1 when any app differs."""
-    differs = False
+    differs = any(r.differences for r in result.runs)
+    if fmt in ("json", "yaml"):  # one document: {"apps": [{"app", "status", ...the app's diff document}]}
+        from kubectl_gitops.cli import diff_view
+
+        apps = []
+        for r in result.runs:
+            entry: dict[str, Any] = {"app": r.name, "parent": r.parent, "status": r.status}
+            if r.result is not None:
+                co = r.result.checkout
+                entry.update(diff_view.to_json(r.result.changes, co.commit, co.dirty, co.ref))
+            apps.append(entry)
+        p.json({"apps": apps}, masked=True) if fmt == "json" else p.yaml({"apps": apps}, masked=True)
+        return int(ExitCode.DIFFERENCES) if differs else 0
     for r in result.runs:
-        if r.result is None:
+        if r.result is None or (not r.differences and fmt not in ("json", "yaml")):
             continue
         if fmt not in ("json", "yaml"):
             p.info(p.style(f"=== app {r.name}: {r.status}", "bold", p.err))
         show(r.result)
-        differs = differs or bool(r.differences)
     if fmt not in ("json", "yaml"):
         for r in result.runs:
             p.info(f"app {r.name}: {r.status}" + (f" ({r.differences} object(s))" if r.differences else "")
