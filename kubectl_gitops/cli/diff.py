@@ -51,7 +51,7 @@ def _external(cmd: str, changes: list) -> int:  # type: ignore[type-arg]
 @helm_set_options
 @app_options
 @tree_options
-@output_option("diff", "json", "markdown", "table", "wide", "name", "yaml", default="diff")
+@output_option("diff", "json", "markdown", "patch", "table", "wide", "name", "yaml", default="diff")
 @field_manager_option
 @click.option("--summary", is_flag=True, help="A table of changed objects instead of the full diff.")
 @click.option("--concurrency", type=click.IntRange(1, 64), default=8, show_default=True,
@@ -78,6 +78,7 @@ def command(summary: bool, concurrency: int, ignore_file: str | None, no_fast_pa
       kubectl gitops diff --ref main -o markdown  # for a pull request comment
       kubectl gitops diff -l app=web -o name      # the names of the objects labelled app=web that differ
       kubectl gitops diff -k overlays/prod -o wide  # the summary table with each object's note
+      kubectl gitops diff -o patch                # RFC 6902 JSON Patch per object
       kubectl gitops diff -o json | jq '.changes[] | select(.op != "unchanged")'
       KUBECTL_EXTERNAL_DIFF="colordiff -u" kubectl gitops diff
       kubectl gitops diff --image app:1.4.2       # what deploying that image would change
@@ -131,6 +132,11 @@ def command(summary: bool, concurrency: int, ignore_file: str | None, no_fast_pa
     if fmt in ("json", "yaml"):
         doc = diff_view.to_json(result.changes, co.commit, co.dirty, co.ref)
         p.json(doc, masked=True) if fmt == "json" else p.yaml(doc, masked=True)
+        return code
+    if fmt == "patch":  # RFC 6902 per object, masked sides (cli/diff_patch.py)
+        from kubectl_gitops.cli.diff_patch import to_patch
+
+        p.json(to_patch(shown, co.commit, co.dirty, co.ref), masked=True)
         return code
     if fmt == "markdown":
         p.echo(diff_view.markdown(result.changes, co.commit), masked=True)
