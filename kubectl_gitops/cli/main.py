@@ -24,6 +24,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "waves": ("kubectl_gitops.cli.waves", "Show the ordered sync plan, offline."),
     "secrets": ("kubectl_gitops.cli.secrets", "Encrypt, check and seal secrets (sops-compatible)."),
     "history": ("kubectl_gitops.cli.history", "List the recorded syncs of an app."),
+    "image": ("kubectl_gitops.cli.image", "Set an image in the repository (CI write-back), commit and push."),
+    "promote": ("kubectl_gitops.cli.promote", "Copy image references from one environment to the next."),
     "version": ("kubectl_gitops.cli.version", "Print version and build information."),
     "completion": ("kubectl_gitops.cli.completion", "Print a shell completion script."),
 }
