@@ -8,7 +8,9 @@ import json
 
 import jsonpatch
 import pytest
+from cli_helpers import gitops
 from cluster_helpers import kubectl_json
+from source_helpers import GitRepo
 from sync_helpers import SyncApp, configmap, deployment, ok
 
 from kubectl_gitops.engine.diff.normalize import normalize
@@ -57,3 +59,53 @@ def test_diff_patch_applied_to_live_objects_gives_what_sync_writes(tmp_path, nam
         assert written(obj) == written(live(k[0].lower(), k[1], namespace)), k
     assert written(created) == written(live("configmap", "new", namespace))
     assert patched[("Deployment", "web")]["spec"]["template"]["spec"]["containers"][0]["image"] == "example.com/web:3"
+
+
+def kustomize_env(namespace: str, env: str) -> dict[str, str]:
+    return {f"overlays/{env}/kustomization.yaml":
+            f"namespace: {namespace}\nnamePrefix: {env}-\nresources:\n- ../../base\nimages:\n"
+            f"- name: example.com/web\n  newTag: \"1\"\n"}
+
+
+def test_ci_pipeline_image_set_sync_promote_and_patch(tmp_path, namespace):
+    """What the docs/ci.md jobs run, in order: CI builds example.com/web:2, writes it back to the dev overlay and
+    pushes; the deploy job syncs dev (the new image is live); a release promotes dev to prod; the pull-request
+    job's `diff -o patch` for prod, applied to the live prod object, gives what the prod sync then writes."""
+    remote = GitRepo.create(tmp_path / "remote.git", bare=True)
+    seed = GitRepo.create(tmp_path / "seed")
+    seed.write("base/web.yaml", deployment("web", namespace, image="example.com/web:1"))
+    seed.write("base/kustomization.yaml", "resources:\n- web.yaml\n")
+    for env in ("dev", "prod"):
+        for rel, text in kustomize_env(namespace, env).items():
+            seed.write(rel, text)
+    seed.commit("environments")
+    seed.git("remote", "add", "origin", str(remote.path))
+    seed.git("push", "-q", "-u", "origin", "HEAD:main")
+    ci = GitRepo.clone(str(remote.path), tmp_path / "ci")
+
+    def run(*args: str):
+        return gitops(*args, cwd=ci.path)
+
+    def app(env: str) -> tuple[str, ...]:
+        return ("--app", f"ci-{env}", "--record-namespace", namespace, f"overlays/{env}")
+
+    ok(run("sync", *app("dev")))
+    ok(run("sync", *app("prod")))
+    # build stage: write the new image back, push
+    proc = ok(run("image", "set", "example.com/web:2", "--path", "overlays/dev", "--push"))
+    assert 'newTag: "2"' in proc.stdout and "pushed" in proc.stderr
+    assert 'newTag: "2"' in remote.git("show", "main:overlays/dev/kustomization.yaml")
+    # deploy stage (on merge): sync dev
+    ok(run("sync", *app("dev")))
+    assert live("deployment", "dev-web", namespace)["spec"]["template"]["spec"]["containers"][0]["image"] == \
+        "example.com/web:2"
+    # release: promote dev to prod (the diff is shown), then the pull-request diff as a patch
+    proc = ok(run("promote", "--from", "overlays/dev", "--to", "overlays/prod", "--commit"))
+    assert '-  newTag: "1"\n+  newTag: "2"' in proc.stdout
+    diff = run("diff", *app("prod"), "-o", "patch")
+    assert diff.returncode == 1, diff.stderr
+    [obj] = [o for o in json.loads(diff.stdout)["objects"] if o["kind"] == "Deployment"]
+    patched = jsonpatch.apply_patch(live("deployment", "prod-web", namespace), obj["patch"])
+    ok(run("sync", *app("prod")))
+    assert written(patched) == written(live("deployment", "prod-web", namespace))
+    assert patched["spec"]["template"]["spec"]["containers"][0]["image"] == "example.com/web:2"
