@@ -18,7 +18,9 @@ own namespaces (created before timing) and, at each latency, fresh ones. Every s
   no-op prune   prune --yes                    (none, see below)                        deploy (prunes always)
 
 No tool waits for health (ours ``--no-wait``, kapp ``--wait=false``; kubectl never waits). Between the first
-sync and the re-sync the cluster settles (every Deployment has its pod). kubectl cannot prune this app: its
+sync and the re-sync the cluster settles (every Deployment has its pod). kubectl's diffs run on the objects
+ours synced (with ``--force-conflicts``, fields ours owns with the same values do not differ: exit 0 when
+nothing changed), so ``--skip kubectl:first,kubectl:resync`` still measures them. kubectl cannot prune this app: its
 label-selected ``--prune`` refuses objects written by server-side apply ("alpha"), its ApplySet prune refuses
 an app in more than one namespace, and it has no prune-only mode. kapp prunes on every deploy.
 
@@ -193,6 +195,8 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=1, help="timed repetitions of every step but the first sync")
     ap.add_argument("--changed", type=int, default=10)
     ap.add_argument("--tools", default=",".join(TOOLS))
+    ap.add_argument("--skip", default="", help="steps not run, e.g. kubectl:first@20,kubectl:resync@20 "
+                    "(tool:step[@ms]; steps: first resync diff0 diffN prune)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "scale.md")
     ap.add_argument("--keep", action="store_true", help="keep the namespaces")
     args = ap.parse_args()
@@ -236,8 +240,20 @@ def main() -> int:
 def run_latency(args: argparse.Namespace, ms: float, tools: list[str], spaces: dict[str, list[str]], per_ns: int,
                 penv: dict[str, str], env: dict[str, str], proxy: Proxy, kubectl: str, kapp: str, where: Path,
                 app_prefix: str, results: dict[tuple[float, str, str], list[Measured]]) -> int:
+    skip = {x.strip() for x in args.skip.split(",") if x.strip()}
+
+    def skipped(t: str, name: str) -> bool:
+        return f"{t}:{name}" in skip or f"{t}:{name}@{ms:g}" in skip
+
+    def home(t: str, name: str) -> str:
+        """Whose folder, namespaces and app a step runs on: kubectl diffs ours' objects (with --force-conflicts
+        the fields ours owns with the same values do not differ), so its diffs need no apply of its own."""
+        return "ours" if t == "kubectl" and name.startswith("diff") and "ours" in tools else t
+
     folders, cmds = {}, {}
     for t in tools:
+        if t == "kubectl" and "ours" in tools and skipped(t, "first") and skipped(t, "resync"):
+            spaces[t] = []  # nothing of its own to apply
         for ns in spaces[t]:
             run([kubectl, "create", "namespace", ns], env=env)
         app = f"{app_prefix}-{t}"
@@ -246,13 +262,21 @@ def run_latency(args: argparse.Namespace, ms: float, tools: list[str], spaces: d
         if t == "ours":
             git_commit(folders[t], "app")
         cmds[t] = commands(t, app, kapp, kubectl)
-    objects = len(spaces[tools[0]]) * sum(max(1, per_ns * p // 100) for p in KINDS_PER_100.values())
+    objects = args.namespaces * sum(max(1, per_ns * p // 100) for p in KINDS_PER_100.values())
 
     def step(t: str, name: str) -> None:
-        if name not in cmds[t]:
+        if name not in cmds[t] or skipped(t, name):
             return
+        h = home(t, name)
+        if name == "diffN":
+            write_app(folders[h] / "manifests", spaces[h], per_ns, f"{app_prefix}-{h}",
+                      changed_set(spaces[h], args.changed))
         cmd, ok = cmds[t][name]
-        m = measure(cmd, penv, folders[t], proxy, ok)
+        try:
+            m = measure(cmd, penv, folders[h], proxy, ok)
+        finally:
+            if name == "diffN":
+                write_app(folders[h] / "manifests", spaces[h], per_ns, f"{app_prefix}-{h}")
         results.setdefault((ms, t, name), []).append(m)
         print(f"[{ms:g} ms] {t:8} {name:7} {m.seconds:8.2f} s {m.requests:6} requests "
               f"{m.max_rss_kb / 1024:6.0f} MB", file=sys.stderr, flush=True)
@@ -265,12 +289,7 @@ def run_latency(args: argparse.Namespace, ms: float, tools: list[str], spaces: d
         order = tools[r % len(tools):] + tools[:r % len(tools)]
         for name in ("resync", "diff0", "diffN", "prune"):
             for t in order:
-                if name == "diffN":
-                    write_app(folders[t] / "manifests", spaces[t], per_ns, f"{app_prefix}-{t}",
-                              changed_set(spaces[t], args.changed))
                 step(t, name)
-                if name == "diffN":
-                    write_app(folders[t] / "manifests", spaces[t], per_ns, f"{app_prefix}-{t}")
     return objects
 
 
@@ -294,11 +313,12 @@ def render(args: argparse.Namespace, latencies: list[float], tools: list[str], o
         return f"{other / ours:.1f}×" if ours and other else "-"
 
     def missing(t: str, s: str) -> str:
-        return "n/a (see below)" if t == "kubectl" and s == "prune" else "-"
+        return "n/a (see above)" if t == "kubectl" and s == "prune" else "not run"
 
     invocation = " ".join(["python bench/scale.py", "--objects", str(args.objects), "--namespaces",
                            str(args.namespaces), "--latency", args.latency, "--rounds", str(args.rounds),
-                           "--changed", str(args.changed), "--tools", args.tools])
+                           "--changed", str(args.changed), "--tools", args.tools,
+                           *(["--skip", args.skip] if args.skip else [])])
     load = os.getloadavg()[0]
     others = [t for t in tools if t != "ours"]
     head = "| step | " + " | ".join(tools) + "".join(f" | {t}/ours" for t in others) + " |"
@@ -325,6 +345,13 @@ kubectl  kubectl apply --server-side -R -f manifests
 kapp     kapp deploy -a <app> -n {RECORDS} -f manifests --tty=false --wait=false -y   (first, re-sync, prune)
          kapp deploy -a <app> -n {RECORDS} -f manifests --tty=false --diff-run
 ```
+
+No tool waits for health (ours `--no-wait`, kapp `--wait=false`). kubectl's diffs run on the objects ours
+synced (with `--force-conflicts`, fields ours owns with the same values do not differ); its applies go to
+namespaces of its own. kubectl cannot prune this app: label-selected `--prune` refuses objects written by
+server-side apply, its ApplySet prune refuses an app in more than one namespace, and it has no prune-only
+mode. kapp prunes on every `deploy`, so its no-op prune is a deploy with nothing changed. "not run": left out
+with `--skip` (to keep the run within the time available).
 """]
     for ms in latencies:
         text.append(f"\n## {ms:g} ms per request\n\n{head}\n{sep}")
