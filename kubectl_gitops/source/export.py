@@ -1,4 +1,5 @@
-"""Write one commit's tree into a private folder: blobs read from the object database, checked first.
+"""Write one commit's tree into a private folder: blobs read from the object database (``git cat-file --batch``),
+checked first.
 
 What an export holds: the subtree of the path, plus the files (not folders) of every folder above it (``.sops.yaml``
 and repository config files live there). When the subtree holds a kustomization or a Helm chart, the whole tree is
@@ -33,8 +34,8 @@ from typing import TYPE_CHECKING
 from kubectl_gitops.errors import SourceError
 from kubectl_gitops.untrusted import pathguard
 
-if TYPE_CHECKING:  # GitPython is imported lazily: `kubectl gitops --help` must stay fast.
-    from git import Repo
+if TYPE_CHECKING:
+    from kubectl_gitops.source.gitcli import BlobReader
 
 RENDER_UNIT_FILES = frozenset({"kustomization.yaml", "kustomization.yml", "Kustomization", "Chart.yaml"})
 
@@ -142,7 +143,7 @@ _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _O_BINARY = getattr(os, "O_BINARY", 0)
 
 
-def _write_tree(repo: Repo, entries: list[_Entry], dest: Path, *, label: str) -> None:
+def _write_tree(blobs: BlobReader, entries: list[_Entry], dest: Path, *, label: str) -> None:
     """Write ``entries`` (already checked by ``_check_tree``) under ``dest``: regular files first, each into a
     real folder that is verified to be inside ``dest`` and created exclusively (never through a link), then the
     symbolic links; a link whose real path (every link of a chain followed) leaves ``dest`` refuses the export."""
@@ -176,12 +177,11 @@ def _write_tree(repo: Repo, entries: list[_Entry], dest: Path, *, label: str) ->
         except FileExistsError as err:  # two names one file system folds together (case, Unicode normalisation)
             raise SourceError(f"{label}: tree entry {_quote(e.path)} collides with another entry on this file "
                               f"system", hint="rename one of the two files in the repository") from err
-        stream = repo.odb.stream(bytes.fromhex(e.sha))
         with os.fdopen(fd, "wb") as fh:
-            while chunk := stream.read(_CHUNK):
+            for chunk in blobs.chunks(e.sha, _CHUNK):
                 fh.write(chunk)
     for e, target in links:  # after the files, so the containment check sees the final tree
-        pointee = repo.odb.stream(bytes.fromhex(e.sha)).read().decode("utf-8", "surrogateescape")
+        pointee = blobs.read(e.sha).decode("utf-8", "surrogateescape")
         if not pointee or "\0" in pointee:
             raise SourceError(f"{label}: symbolic link {_quote(e.path)} has an invalid target",
                               hint="do not deploy this commit")
@@ -200,7 +200,7 @@ def _write_tree(repo: Repo, entries: list[_Entry], dest: Path, *, label: str) ->
 
 
 @contextlib.contextmanager
-def exported(repo: Repo, sha: str, rel: str, listing: str, *, label: str) -> Iterator[Path]:
+def exported(blobs: BlobReader, sha: str, rel: str, listing: str, *, label: str) -> Iterator[Path]:
     """Export the commit ``sha`` (its ``ls-tree`` ``listing``) for ``rel`` into a private temporary folder,
     removed on exit. ``label`` names the commit in messages."""
     entries = _tree_entries(listing)
@@ -211,7 +211,7 @@ def exported(repo: Repo, sha: str, rel: str, listing: str, *, label: str) -> Ite
     tmp = Path(tempfile.mkdtemp(prefix="kubectl-gitops-src-"))
     try:
         try:
-            _write_tree(repo, _select(entries, rel), tmp, label=label)
+            _write_tree(blobs, _select(entries, rel), tmp, label=label)
         except OSError as err:
             raise SourceError(f"cannot export {label} into {tmp}: {err.strerror or err}",
                               hint="check the free space and permissions of the temporary folder (TMPDIR)") from err

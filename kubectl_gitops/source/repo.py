@@ -46,26 +46,23 @@ import posixpath
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING
 
 from kubectl_gitops.errors import SourceError
 from kubectl_gitops.settings import SourceOptions
 from kubectl_gitops.source.cache import _register_credentials, _remote_repo, safe_url
 from kubectl_gitops.source.export import CRAFTED_HINT, exported
 from kubectl_gitops.source.gitcli import (
+    BlobReader,
     GitRun,
     _contained_in,
     _git_cli,
     _GitFailed,
-    _open_repo,
+    _locate,
     _remotes,
     _repo_cli,
     _rev,
 )
 from kubectl_gitops.source.remote import looks_remote
-
-if TYPE_CHECKING:  # GitPython is imported lazily: `kubectl gitops --help` must stay fast.
-    from git import Repo
 
 
 @dataclass(frozen=True)
@@ -177,10 +174,10 @@ def _dirty(run: GitRun, rel: str) -> bool:
 # --- exports (gitexport writes them) ---------------------------------------------------------------------
 
 
-def _ls_tree(repo: Repo, sha: str, label: str) -> str:
+def _ls_tree(run: GitRun, sha: str, label: str) -> str:
     """``git ls-tree -r -z --full-tree``: every blob and submodule of the commit's tree."""
     try:
-        return _repo_cli(repo)("ls-tree", "-r", "-z", "--full-tree", sha)
+        return run("ls-tree", "-r", "-z", "--full-tree", sha)
     except _GitFailed as err:  # git itself refuses some malformed trees (an empty name, a bad mode)
         reason = str(err).partition(" failed: ")[2] or str(err)
         raise SourceError(f"{label}: git cannot read the commit's tree ({reason}); nothing was written",
@@ -211,10 +208,15 @@ def _open_remote(opts: SourceOptions) -> Iterator[Checkout]:
     repo, sha = _remote_repo(opts.repo, opts.ref)
     try:
         label = f"{safe_url(opts.repo)} at {opts.ref or 'HEAD'} ({sha[:12]})"
-        on_remote = _contained_in(_repo_cli(repo), sha, "refs/heads/")
-        with exported(repo, sha, rel, _ls_tree(repo, sha, label), label=label) as root:
-            yield Checkout(root=root, repo_root=None, commit=sha, ref=opts.ref, dirty=False,
-                           on_remote=on_remote, remote_url=safe_url(opts.repo), path=rel)
+        run = _repo_cli(repo)
+        on_remote = _contained_in(run, sha, "refs/heads/")
+        blobs = BlobReader(repo.git_dir)
+        try:
+            with exported(blobs, sha, rel, _ls_tree(run, sha, label), label=label) as root:
+                yield Checkout(root=root, repo_root=None, commit=sha, ref=opts.ref, dirty=False,
+                               on_remote=on_remote, remote_url=safe_url(opts.repo), path=rel)
+        finally:
+            blobs.close()
     finally:
         repo.close()
 
@@ -232,13 +234,15 @@ def _open_local(opts: SourceOptions, *, committed_only: bool) -> Iterator[Checko
         if checkout is not None:
             yield checkout
             return
-    repo = _open_repo(base)
-    if repo is None:
+    located = _locate(base)
+    if located is None:
         yield from _open_plain(opts, base)
         return
+    git_dir, bare = located
+    run = _git_cli(git_dir)
+    top = git_dir.resolve() if bare else Path(_git_cli(base)("rev-parse", "--show-toplevel").strip()).resolve()
+    blobs = BlobReader(git_dir)
     try:
-        bare = repo.bare or repo.working_tree_dir is None
-        top = Path(repo.git_dir if bare else str(repo.working_tree_dir)).resolve()
         if bare:
             rel = _remote_relative_path(opts.path)
         else:
@@ -248,7 +252,6 @@ def _open_local(opts: SourceOptions, *, committed_only: bool) -> Iterator[Checko
             # only when the git CLI refused the work tree above (e.g. git's safe.directory check)
             raise SourceError(f"git cannot read the work tree of {top}",
                               hint=f"run `git -C {top} status` to see why")
-        run = _repo_cli(repo)
         names = _remotes(run)
         url = _remote_url(run, names)
         rev = opts.ref or "HEAD"
@@ -260,11 +263,11 @@ def _open_local(opts: SourceOptions, *, committed_only: bool) -> Iterator[Checko
         else:
             sha = _resolve_local(run, rev, str(top))
         label = f"{rev} ({sha[:12]})"
-        with exported(repo, sha, rel, _ls_tree(repo, sha, label), label=label) as root:
+        with exported(blobs, sha, rel, _ls_tree(run, sha, label), label=label) as root:
             yield Checkout(root=root, repo_root=top, commit=sha, ref=opts.ref, dirty=False,
                            on_remote=_on_remote(run, names, sha), remote_url=url, path=rel)
     finally:
-        repo.close()
+        blobs.close()
 
 
 def _work_tree_checkout(opts: SourceOptions, base: Path) -> Checkout | None:
