@@ -34,6 +34,11 @@ class ClusterOptions:
     namespace: str | None = None
     request_timeout: float | None = None  # seconds; None = client default
     field_manager: str | None = None  # --field-manager for server-side apply; None = kubectl-gitops
+    # kubectl's impersonation flags (--as, --as-group, --as-uid): they replace the kubeconfig user's as/as-groups/
+    # as-uid; a policy rule's serviceAccount replaces both (see kubectl_gitops.ops.policy)
+    as_user: str | None = None
+    as_groups: tuple[str, ...] = ()
+    as_uid: str | None = None
 
 
 @dataclass(frozen=True)
@@ -90,6 +95,21 @@ class AppOptions:
 
 
 @dataclass(frozen=True)
+class PolicyOptions:
+    """Where the cluster's policy is (see kubectl_gitops.engine.policy) and what the person running approved."""
+
+    file: str | None = None  # --policy FILE (CI); wins over the ConfigMap
+    namespace: str | None = None  # --policy-namespace / KUBECTL_GITOPS_POLICY_NAMESPACE: the ConfigMap's namespace
+    confirm_protected: tuple[str, ...] = ()  # --confirm-protected KIND/NAMESPACE/NAME
+    require_signed: bool = False  # --require-signed
+    allowed_signers: str | None = None  # --allowed-signers FILE (ssh allowed_signers)
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.file or self.namespace)
+
+
+@dataclass(frozen=True)
 class OutputOptions:
     format: str = "table"
     color: bool = True  # False: --color=never, --no-color, NO_COLOR
@@ -106,6 +126,7 @@ class Settings:
     output: OutputOptions = field(default_factory=OutputOptions)
     app: AppOptions = field(default_factory=AppOptions)
     tree: TreeOptions = field(default_factory=TreeOptions)
+    policy: PolicyOptions = field(default_factory=PolicyOptions)
 
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")

@@ -20,6 +20,7 @@ from kubectl_gitops.cli.options import (
     get_settings,
     gitops_command,
     output_option,
+    policy_options,
     source_options,
 )
 from kubectl_gitops.cli.output import object_name
@@ -51,6 +52,7 @@ def _external(cmd: str, changes: list) -> int:  # type: ignore[type-arg]
 @helm_set_options
 @app_options
 @tree_options
+@policy_options
 @output_option("diff", "json", "markdown", "patch", "table", "wide", "name", "yaml", default="diff")
 @field_manager_option
 @click.option("--summary", is_flag=True, help="A table of changed objects instead of the full diff.")
@@ -84,8 +86,12 @@ def command(summary: bool, concurrency: int, ignore_file: str | None, no_fast_pa
       kubectl gitops diff --image app:1.4.2       # what deploying that image would change
 
     \b
+    With a policy (--policy, --policy-namespace) its violations and the protected
+    objects a sync would change are listed on stderr (and under "policy" in -o json).
+
+    \b
     Exit codes: 0 no differences, 1 differences, 2 usage, 3 invalid input,
-    5 cluster error.
+    5 cluster error, 6 the policy refuses the change (docs/policy.md).
     """
     from kubectl_gitops.cli import diff_view
     from kubectl_gitops.ops.common import CompareOptions
@@ -120,6 +126,11 @@ def command(summary: bool, concurrency: int, ignore_file: str | None, no_fast_pa
             + ", ".join(f"{k} {v:.2f}s" for k, v in result.timings.items()))
     changed = result.differences
     code = int(ExitCode.DIFFERENCES) if changed else 0
+    from kubectl_gitops.cli.policy_view import show_verdict, verdict_json
+
+    show_verdict(p, result.policy)
+    if result.policy is not None and result.policy.violations:
+        code = int(ExitCode.REFUSED)  # a pull request check fails before merge
     co = result.checkout
     shown = result.changes if show_unchanged else [c for c in result.changes if c.changed]
 
@@ -131,6 +142,8 @@ def command(summary: bool, concurrency: int, ignore_file: str | None, no_fast_pa
                 p.warn(w)
     if fmt in ("json", "yaml"):
         doc = diff_view.to_json(result.changes, co.commit, co.dirty, co.ref)
+        if result.policy is not None:
+            doc["policy"] = verdict_json(result.policy)
         p.json(doc, masked=True) if fmt == "json" else p.yaml(doc, masked=True)
         return code
     if fmt == "patch":  # RFC 6902 per object, masked sides (cli/diff_patch.py)

@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "history": ("kubectl_gitops.cli.history", "List the recorded syncs of an app."),
     "image": ("kubectl_gitops.cli.image", "Set an image in the repository (CI write-back), commit and push."),
     "promote": ("kubectl_gitops.cli.promote", "Copy image references from one environment to the next."),
+    "policy": ("kubectl_gitops.cli.policy", "Check the cluster's policy for apps (where, what, as whom)."),
     "version": ("kubectl_gitops.cli.version", "Print version and build information."),
     "completion": ("kubectl_gitops.cli.completion", "Print a shell completion script."),
 }

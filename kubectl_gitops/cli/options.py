@@ -111,6 +111,11 @@ cluster_options = compose(
          help="Namespace for namespaced objects that name none (default: the context's namespace)."),
     _opt("--request-timeout", section="cluster", attr="request_timeout", convert=_timeout,
          metavar="DURATION", help="Timeout of a single API request, e.g. 30s, 1m (0 = none)."),
+    _opt("--as", "as_user", section="cluster", attr="as_user", metavar="USER",
+         help="Act as this user for every request (Impersonate-User), e.g. system:serviceaccount:NS:NAME."),
+    _opt("--as-group", "as_groups", section="cluster", attr="as_groups", multiple=True, convert=tuple,
+         metavar="GROUP", help="Act with this group too (repeatable; needs --as)."),
+    _opt("--as-uid", section="cluster", attr="as_uid", metavar="UID", help="Act with this UID (needs --as)."),
 )
 
 def _folder(spelling: str, kustomize: bool = False) -> Callable[..., Any]:
@@ -235,13 +240,28 @@ def dry_run_option(help_text: str) -> Callable[[F], F]:
                         metavar="[=none|client|server]", show_default=True, help=help_text)
 
 
+policy_options = compose(
+    _opt("--policy", "policy_file", section="policy", attr="file", metavar="FILE",
+         help="The policy as a file (CI, offline); wins over --policy-namespace (docs/policy.md)."),
+    _opt("--policy-namespace", section="policy", attr="namespace", metavar="NS",
+         envvar="KUBECTL_GITOPS_POLICY_NAMESPACE",
+         help="Read the policy from the ConfigMap kubectl-gitops-policy in this namespace; once set, a missing or "
+              "unreadable policy refuses the run."),
+)
+
+confirm_protected_option = _opt(
+    "--confirm-protected", section="policy", attr="confirm_protected", multiple=True, convert=tuple,
+    metavar="KIND/NS/NAME", help="Approve the change to a protected object (KIND/NAME when cluster-scoped; "
+                                 "repeatable). Without it, a terminal asks and anything else refuses.")
+
+
 def output_option(*choices: str, default: str = "table") -> Callable[[F], F]:
     return _opt("-o", "--output", section="output", attr="format", default=default, show_default=True,
                 type=click.Choice(list(choices)), help="Output format.")
 
 
 __all__ = [
-    "ClusterOptions", "Command", "OutputOptions", "SourceOptions", "app_options", "cluster_options",
-    "common_options", "dry_run_option", "field_manager_option", "get_settings", "gitops_command", "output_option",
-    "source_options",
+    "ClusterOptions", "Command", "OutputOptions", "SourceOptions", "app_options", "cluster_options", "common_options",
+    "confirm_protected_option", "dry_run_option", "field_manager_option", "get_settings", "gitops_command",
+    "output_option", "policy_options", "source_options",
 ]

@@ -19,10 +19,12 @@ from kubectl_gitops.cli.options import (
     cluster_options,
     common_options,
     compose,
+    confirm_protected_option,
     dry_run_option,
     get_settings,
     gitops_command,
     output_option,
+    policy_options,
     source_options,
 )
 from kubectl_gitops.cli.output import Printer, object_name
@@ -198,6 +200,8 @@ class PruneProgress:
 @helm_set_options
 @app_options
 @output_option("table", "wide", "name", "json", "yaml")
+@policy_options
+@confirm_protected_option
 @prune_flags
 @dry_run_option("server (or a bare --dry-run) and client: show what would be deleted, delete nothing (a prune's "
                 "dry run only reads, so both are the same). none: prune.")
@@ -240,8 +244,11 @@ def command(yes: bool, confirm_prune: bool, allow_crd_deletion: bool, allow_empt
     \b
     Exit codes: 0 done, 2 usage, 3 invalid input, 4 some deletions failed or timed out,
     5 cluster error, 6 refused (not confirmed, empty render, another tool's record, another
-    run holds the app's Lease: --lock-timeout waits for it).
+    run holds the app's Lease: --lock-timeout waits for it; the policy: a kind or namespace it
+    does not allow, more deletions than maxDeletes, a protected object not confirmed with
+    --confirm-protected — docs/policy.md).
     """
+    from kubectl_gitops.cli.policy_view import make_review, verdict_json
     from kubectl_gitops.ops.prune import PruneRequest, run_prune
 
     dry = dry_run != "none"
@@ -255,7 +262,8 @@ def command(yes: bool, confirm_prune: bool, allow_crd_deletion: bool, allow_empt
     opts = prune_options(allow_crd_deletion=allow_crd_deletion, confirm_prune=confirm_prune, allow_empty=allow_empty,
                          propagation=propagation, timeout=wait, concurrency=concurrency)
     result = run_prune(settings, PruneRequest(options=opts, dry_run=dry, lease=lease_options(lock_timeout)),
-                       confirm=make_confirm(p, yes=yes), on_event=PruneProgress(p))
+                       confirm=make_confirm(p, yes=yes), on_event=PruneProgress(p),
+                       review=make_review(p))
     report = result.report
     if fmt in ("json", "yaml"):
         doc: dict[str, Any] = {"app": result.app.name, "recordNamespace": result.app.namespace,
@@ -265,6 +273,8 @@ def command(yes: bool, confirm_prune: bool, allow_crd_deletion: bool, allow_empt
                                "warnings": result.warnings}
         if report is not None:
             doc["prune"] = report_json(report)
+        if result.policy is not None:
+            doc["policy"] = verdict_json(result.policy)
         if fmt == "json":
             p.json(doc)
         else:

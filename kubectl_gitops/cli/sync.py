@@ -14,11 +14,13 @@ from kubectl_gitops.cli.options import (
     app_options,
     cluster_options,
     common_options,
+    confirm_protected_option,
     dry_run_option,
     field_manager_option,
     get_settings,
     gitops_command,
     output_option,
+    policy_options,
     source_options,
 )
 from kubectl_gitops.cli.output import Printer, object_name
@@ -100,6 +102,8 @@ class Progress:
 @tree_options
 @app_concurrency_option
 @output_option("table", "wide", "name", "json", "yaml")
+@policy_options
+@confirm_protected_option
 @click.option("--prune", is_flag=True, help="After the last wave, delete the app's objects that were removed from Git "
               "(see `kubectl gitops prune --help` for what is never deleted).")
 @prune_flags
@@ -162,6 +166,14 @@ def command(dry_run: str, allow_dirty: bool, force_conflicts: bool, concurrency:
       kubectl gitops sync chart/ --set image.tag=1.4.2     # a Helm value
       kubectl gitops sync bootstrap/ --repo-mirror https://git.example/org=/srv/mirrors/org
                                                        # a tree of Argo CD/Flux apps (docs/apps.md)
+      kubectl gitops sync --policy-namespace gitops-system --confirm-protected ConfigMap/kube-system/aws-auth
+
+    With a policy (--policy FILE, or the ConfigMap kubectl-gitops-policy in
+    --policy-namespace) everything is checked before the first write: destination
+    namespaces, kinds, cluster-scoped objects, the prune budget; a change to a protected
+    object is shown as a diff and needs --confirm-protected KIND/NAMESPACE/NAME (or a yes
+    on a terminal). A rule's serviceAccount (or --as) is who the whole run acts as, so the
+    cluster's RBAC is the final guard (docs/policy.md).
 
     One sync or prune of an app runs at a time: each holds the Lease
     kubectl-gitops.<app> in the record's namespace while it writes; another run is
@@ -170,8 +182,10 @@ def command(dry_run: str, allow_dirty: bool, force_conflicts: bool, concurrency:
     \b
     Exit codes: 0 synced, 2 usage, 3 invalid input (nothing changed), 4 sync failed,
     5 cluster error, 6 refused (dirty work tree, field or ownership conflicts, prune
-    not confirmed, empty render with --prune, another run holds the app's Lease).
+    not confirmed, empty render with --prune, another run holds the app's Lease, refused by
+    the policy).
     """
+    from kubectl_gitops.cli.policy_view import make_review, verdict_json
     from kubectl_gitops.engine.sync_model import SyncConfig
     from kubectl_gitops.ops.common import CompareOptions
     from kubectl_gitops.ops.sync import SyncRequest, run_sync
@@ -192,7 +206,7 @@ def command(dry_run: str, allow_dirty: bool, force_conflicts: bool, concurrency:
         prune=prune_options(allow_crd_deletion=allow_crd_deletion, confirm_prune=confirm_prune,
                             allow_empty=allow_empty, propagation=propagation, timeout=timeout,
                             concurrency=concurrency) if prune else None,
-        lease=lease_options(lock_timeout))
+        lease=lease_options(lock_timeout), review=make_review(p))
     from kubectl_gitops.source.appspec import AppsFound
 
     try:
@@ -214,6 +228,8 @@ def command(dry_run: str, allow_dirty: bool, force_conflicts: bool, concurrency:
                    "message": result.outcome.message if result.outcome else ""}
         if result.prune is not None:
             summary["prune"] = report_json(result.prune)
+        if result.policy is not None:
+            summary["policy"] = verdict_json(result.policy)
         if result.outcome:
             summary["steps"] = [s.to_json() for s in result.outcome.steps]
         else:

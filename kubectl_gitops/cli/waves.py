@@ -38,12 +38,14 @@ import click
 from kubectl_gitops.cli.apptree import tree_options
 from kubectl_gitops.cli.base import handle_errors, printer
 from kubectl_gitops.cli.options import (
+    app_options,
     cluster_options,
     common_options,
     field_manager_option,
     get_settings,
     gitops_command,
     output_option,
+    policy_options,
     source_options,
 )
 from kubectl_gitops.cli.output import object_name
@@ -58,6 +60,8 @@ from kubectl_gitops.errors import UsageError
 @image_options
 @helm_set_options
 @tree_options
+@app_options
+@policy_options
 @output_option("table", "wide", "name", "json", "yaml")
 @field_manager_option
 @click.option("--graph", type=click.Choice(["dot", "mermaid"]), default=None,
@@ -96,9 +100,14 @@ def command(graph: str | None, live: bool) -> int:
 
     \b
     waves reads no kubeconfig: objects that name no namespace are shown in -n NS, else "default".
-    Exit codes: 0 plan printed, 2 usage, 3 invalid input (nothing to plan).
+    With --policy FILE (offline) or with --live and a policy, the policy's violations and
+    protected objects are listed on stderr (under "policy" in -o json), and it exits 6.
+    Exit codes: 0 plan printed, 2 usage, 3 invalid input (nothing to plan), 6 the policy
+    refuses it.
     """
     from kubectl_gitops.cli import waves_view
+    from kubectl_gitops.cli.policy_view import show_verdict, with_policy
+    from kubectl_gitops.errors import ExitCode
     from kubectl_gitops.ops.waves import run_waves
 
     settings = get_settings()
@@ -131,7 +140,7 @@ def command(graph: str | None, live: bool) -> int:
     elif graph == "mermaid":
         out.echo(waves_view.render_mermaid(plan))
     elif settings.output.format == "json":
-        out.json(waves_view.plan_json(plan, changes=changes))
+        out.json(with_policy(waves_view.plan_json(plan, changes=changes), plan, result.policy))
     elif settings.output.format == "yaml":
         out.yaml([waves_view.plan_json(plan, changes=changes)])  # one document holding the list, like the JSON
     elif settings.output.format == "name":
@@ -143,4 +152,5 @@ def command(graph: str | None, live: bool) -> int:
         if table:
             out.echo(table)
         out.info(waves_view.summary(plan) if plan.steps or plan.skipped else "no objects found")
-    return 0
+    show_verdict(out, result.policy)
+    return int(ExitCode.REFUSED) if result.policy is not None and result.policy.violations else 0

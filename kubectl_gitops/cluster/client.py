@@ -36,6 +36,7 @@ the types; fetching them is ``Cluster.discovery``) are imported from here by cal
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import random
 import threading
@@ -47,7 +48,7 @@ from kubectl_gitops import FIELD_MANAGER, __version__
 from kubectl_gitops.cluster.apierror import ApiError, StaleObjectError
 from kubectl_gitops.cluster.discocache import DiscoveryCache
 from kubectl_gitops.cluster.discovery import AGGREGATED_DISCOVERY, Discovery, ResourceType
-from kubectl_gitops.errors import AmbiguousWriteError, ClusterError, TransportError
+from kubectl_gitops.errors import AmbiguousWriteError, ClusterError, InvalidInputError, TransportError
 from kubectl_gitops.model import Obj
 from kubectl_gitops.settings import ClusterOptions, environment
 
@@ -110,11 +111,18 @@ class Cluster:
 
     @classmethod
     def connect(cls, opts: ClusterOptions, *, pool_size: int = 16) -> Cluster:
-        from kubectl_gitops.cluster.kubeconfig import resolve
+        from kubectl_gitops.cluster.kubeconfig import flag_impersonation, resolve
 
         endpoint = resolve(opts.kubeconfig, opts.context, opts.namespace)
+        flags = flag_impersonation(opts.as_user, opts.as_groups, opts.as_uid)
+        official = bool(endpoint.unsupported) or environment().transport == "kubernetes-client"
+        if flags is not None:
+            if official:
+                raise InvalidInputError(f"--as cannot be used with {endpoint.unsupported or 'the official client'}",
+                                        hint="use a kubeconfig user the built-in transport supports")
+            endpoint = dataclasses.replace(endpoint, impersonate=flags)
         transport: Any
-        if endpoint.unsupported or environment().transport == "kubernetes-client":
+        if official:
             from kubectl_gitops.cluster.officialclient import OfficialTransport
 
             transport = OfficialTransport(opts, user_agent=USER_AGENT, pool_size=pool_size)
@@ -127,6 +135,21 @@ class Cluster:
         cluster.field_manager = opts.field_manager or FIELD_MANAGER
         cluster.discovery_cache = DiscoveryCache.for_server(endpoint.server, endpoint.ca_pem)
         return cluster
+
+    @property
+    def identity(self) -> str | None:
+        """The user this connection impersonates (``--as``, the kubeconfig's ``as``, a policy's
+        ServiceAccount), or None: the kubeconfig user itself."""
+        endpoint = getattr(self._transport, "endpoint", None)
+        return next((v for k, v in getattr(endpoint, "impersonate", ()) if k == "Impersonate-User"), None)
+
+    def impersonate(self, headers: tuple[tuple[str, str], ...]) -> None:
+        """From now on, every request (of this connection and its siblings) acts as ``headers`` say."""
+        endpoint = getattr(self._transport, "endpoint", None)
+        if endpoint is None:
+            raise InvalidInputError("impersonation (a policy's serviceAccount) cannot be used with the official "
+                                    "client's transport", hint="use a kubeconfig user the built-in transport supports")
+        self._transport.endpoint = dataclasses.replace(endpoint, impersonate=headers)
 
     def sibling(self) -> Cluster:
         """The same connection and discovery with counters of its own and no write guard (the Lease's

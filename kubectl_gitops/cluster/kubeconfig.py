@@ -184,6 +184,19 @@ def env_proxy(server: str) -> str | None:
     return proxy
 
 
+def flag_impersonation(user: str | None, groups: tuple[str, ...] = (), uid: str | None = None
+                       ) -> tuple[tuple[str, str], ...] | None:
+    """kubectl's ``--as``, ``--as-group`` and ``--as-uid`` as headers; None when none is given (the kubeconfig
+    user's own impersonation stays). Given, they replace it, as kubectl's flags override the kubeconfig."""
+    if not user and not groups and not uid:
+        return None
+    if not user:
+        raise InvalidInputError("--as-group and --as-uid need --as (the user to impersonate)",
+                                hint="add --as USER, e.g. --as system:serviceaccount:NAMESPACE:NAME")
+    return (("Impersonate-User", user), *((("Impersonate-Uid", uid),) if uid else ()),
+            *(("Impersonate-Group", g) for g in groups))
+
+
 def _impersonation(user: dict[str, Any], *, kubeconfig_user: str) -> tuple[tuple[str, str], ...]:
     """kubectl's ``as``, ``as-uid``, ``as-groups`` and ``as-user-extra`` of a kubeconfig user, as headers."""
     from urllib.parse import quote

@@ -5,13 +5,17 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from kubectl_gitops.cluster.client import Cluster
 from kubectl_gitops.engine.diff import Change
 from kubectl_gitops.engine.plan import build_plan, plan_annotation_checks, runs_as_hook
+from kubectl_gitops.engine.policy_check import Verdict
 from kubectl_gitops.events import EventSink, discard
 from kubectl_gitops.model import Manifest
 from kubectl_gitops.ops.app import file_selection, note_ownership, pending_deletions, resolve_app
 from kubectl_gitops.ops.common import CompareOptions, compute_changes, load
+from kubectl_gitops.ops.policy import Guard, change_ops, check, guard
 from kubectl_gitops.settings import Settings
+from kubectl_gitops.source.desired import Desired
 from kubectl_gitops.source.repo import Checkout
 
 
@@ -25,6 +29,7 @@ class DiffResult:
     timings: dict[str, float] = field(default_factory=dict)
     hooks: list[Change] = field(default_factory=list)  # validated by a dry run, never counted as differences
     manifests: list[Manifest] = field(default_factory=list)  # the desired objects compared
+    policy: Verdict | None = None  # with a policy: its violations and the protected objects changed
 
     @property
     def differences(self) -> list[Change]:
@@ -33,8 +38,14 @@ class DiffResult:
 
 def run_diff(settings: Settings, opts: CompareOptions, *, on_event: EventSink = discard) -> DiffResult:
     """Render and validate the repository, then compare it with the cluster. Writes nothing to the cluster."""
+    guards: list[Guard] = []
+
+    def before_live(desired: Desired, cluster: Cluster) -> None:  # reads act as the policy's ServiceAccount
+        guards.append(guard(settings.policy, resolve_app(settings, desired.checkout, cluster).name, cluster,
+                            on_event=on_event))
+
     loaded = load(settings, committed_only=False, on_event=on_event, extra_checks=plan_annotation_checks,
-                  workers=opts.concurrency)
+                  workers=opts.concurrency, before_live=before_live)
     t0 = time.monotonic()
     try:
         app = resolve_app(settings, loaded.desired.checkout, loaded.cluster)
@@ -47,6 +58,15 @@ def run_diff(settings: Settings, opts: CompareOptions, *, on_event: EventSink = 
                                                   still_in_git=loaded.desired.unselected))
     finally:
         loaded.cluster.close()
+    verdict = None
+    if guards and guards[0].active:
+        verdict = check(guards[0], change_ops(computed.changes),
+                        [c.key for c in computed.changes if c.op.value == "delete"])
+        changed = {c.key: c for c in computed.changes}
+        for p in verdict.protected:
+            ch = changed[p.key]
+            text = f"protected ({p.pattern}): sync needs --confirm-protected {p.token}"
+            ch.note = f"{ch.note}; {text}" if ch.note else text
     loaded.timings["compare"] = time.monotonic() - t0
     # Hooks are created on every sync (and often deleted after), so comparing them with live says nothing.
     order = {step.key: step.order for step in build_plan(loaded.desired.manifests, checked=True).steps}
@@ -56,4 +76,4 @@ def run_diff(settings: Settings, opts: CompareOptions, *, on_event: EventSink = 
     objects = [c for c in ordered if not (c.key in by_key and runs_as_hook(by_key[c.key]))]
     return DiffResult(objects, loaded.desired.checkout, loaded.cluster.context, dry_runs=computed.dry_runs,
                       requests=loaded.cluster.requests, timings=loaded.timings, hooks=hooks,
-                      manifests=loaded.desired.manifests)
+                      manifests=loaded.desired.manifests, policy=verdict)

@@ -15,11 +15,13 @@ from kubectl_gitops.cluster.client import Cluster
 from kubectl_gitops.engine.inventory import AppRef, Record, read_record
 from kubectl_gitops.engine.lease import Lease, LeaseOptions
 from kubectl_gitops.engine.plan import plan_annotation_checks
+from kubectl_gitops.engine.policy_check import Verdict
 from kubectl_gitops.engine.prune import PruneOptions
 from kubectl_gitops.engine.prune_plan import Confirm, PruneReport, approve, preview_prune, prune_approved
 from kubectl_gitops.engine.run_record import member_sources, record_prune
 from kubectl_gitops.events import Event, EventSink, discard
 from kubectl_gitops.ops.app import file_selection, resolve_app, whole_repository
+from kubectl_gitops.ops.policy import Review, enforce, guard
 from kubectl_gitops.secrets import decrypt_if_encrypted
 from kubectl_gitops.settings import Settings
 from kubectl_gitops.source.desired import load_desired
@@ -46,6 +48,7 @@ class PruneResult:
     writes: int = 0
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
+    policy: Verdict | None = None  # with a policy: what it said
 
     @property
     def ok(self) -> bool:
@@ -53,7 +56,7 @@ class PruneResult:
 
 
 def run_prune(settings: Settings, req: PruneRequest, *, confirm: Confirm | None = None,
-              on_event: EventSink = discard) -> PruneResult:
+              on_event: EventSink = discard, review: Review | None = None) -> PruneResult:
     start = time.monotonic()
     cluster = Cluster.connect(settings.cluster, pool_size=req.options.concurrency)
     lease: Lease | None = None
@@ -65,6 +68,7 @@ def run_prune(settings: Settings, req: PruneRequest, *, confirm: Confirm | None 
         checkout = desired.checkout
         on_event(Event("source", checkout.describe(), {"commit": checkout.commit, "objects": len(desired.manifests)}))
         app = resolve_app(settings, checkout, cluster)
+        policy = guard(settings.policy, app.name, cluster, on_event=on_event)  # may act as its ServiceAccount
         if not req.dry_run:  # one writer per app: held before the record is read
             lease = Lease(cluster, app.name, app.namespace, command=f"prune {checkout.short_commit}",
                           options=req.lease, on_event=on_event).hold()
@@ -84,6 +88,10 @@ def run_prune(settings: Settings, req: PruneRequest, *, confirm: Confirm | None 
             for gk in report.unserved:
                 result.warnings.append(f"the record lists {gk}, which the cluster does not serve now: "
                                        "its objects cannot be listed (kept in the record)")
+            if policy.active:  # before the first delete: kinds, namespaces, maxDeletes, protected objects
+                sel = report.selection
+                result.policy = enforce(policy, {}, [c.key for c in sel.delete + sel.confirm + sel.hooks],
+                                        review=None if req.dry_run else review)
             if not req.dry_run:
                 approve(report, confirm)
                 prune_approved(cluster, report, listing, req.options, on_event)

@@ -15,8 +15,9 @@ from kubectl_gitops.engine import interrupt
 from kubectl_gitops.engine.diff import Change
 from kubectl_gitops.engine.lease import Lease, LeaseOptions
 from kubectl_gitops.engine.plan import Plan, build_plan, plan_annotation_checks
+from kubectl_gitops.engine.policy_check import Verdict
 from kubectl_gitops.engine.prune import PruneOptions
-from kubectl_gitops.engine.prune_plan import Confirm, PruneReport
+from kubectl_gitops.engine.prune_plan import Confirm, PruneReport, approve
 from kubectl_gitops.engine.run_record import Inventory
 from kubectl_gitops.engine.sync import Syncer
 from kubectl_gitops.engine.sync_model import SyncConfig, SyncOutcome
@@ -26,6 +27,7 @@ from kubectl_gitops.model import ResourceKey
 from kubectl_gitops.ops.app import file_selection, resolve_app, whole_repository
 from kubectl_gitops.ops.common import CompareOptions, Loaded, applied_object, compute_changes, load, respect_ignored
 from kubectl_gitops.ops.failure import record_outcome
+from kubectl_gitops.ops.policy import Guard, Review, change_ops, check, enforce, guard
 from kubectl_gitops.settings import Settings
 from kubectl_gitops.source.desired import Desired
 from kubectl_gitops.source.images import canonical, reverted
@@ -41,6 +43,7 @@ class SyncRequest:
     adopt: bool = False  # take over existing objects owned by nobody or by another tool
     prune: PruneOptions | None = None  # --prune: delete members no longer desired after the last wave
     lease: LeaseOptions = field(default_factory=LeaseOptions)  # one writer per app (--lock-timeout)
+    review: Review | None = None  # shows protected changes, may approve them on a terminal (see ops.policy)
 
 
 @dataclass
@@ -55,6 +58,7 @@ class SyncResult:
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
     prune: PruneReport | None = None  # with --prune
+    policy: Verdict | None = None  # with a policy: what it said
 
     @property
     def ok(self) -> bool:
@@ -92,9 +96,14 @@ def run_sync(settings: Settings, req: SyncRequest, *, on_event: EventSink = disc
     if not req.allow_dirty:
         _check_dirty(settings)
     leases: list[Lease] = []
+    guards: list[Guard] = []
 
     def peek(desired: Desired, cluster: Cluster) -> None:  # the app's Lease, as it was before live reads
         app = resolve_app(settings, desired.checkout, cluster)
+        # the policy first: from here on the run may act as the rule's ServiceAccount (reads, Lease, writes)
+        guards.append(guard(settings.policy, app.name, cluster, on_event=on_event))
+        if req.dry_run:  # writes nothing: no Lease
+            return
         leases.append(Lease(cluster, app.name, app.namespace, command=f"sync {desired.checkout.short_commit}",
                             options=req.lease, on_event=on_event).peek())
 
@@ -102,22 +111,26 @@ def run_sync(settings: Settings, req: SyncRequest, *, on_event: EventSink = disc
     try:  # the connection is closed however the run ends (after the Lease is released)
         loaded = load(settings, committed_only=not req.allow_dirty, on_event=on_event,
                       extra_checks=plan_annotation_checks, workers=req.compare.concurrency, cluster=cluster,
-                      before_live=None if req.dry_run else peek)
+                      before_live=peek)
         if req.dry_run:  # writes nothing: no Lease
-            return _run_sync(settings, req, loaded, start, on_event=on_event, confirm=confirm)
+            return _run_sync(settings, req, loaded, guards[0], start, on_event=on_event, confirm=confirm)
         with leases[0] as lease:
             if lease.stale:  # another run held the app since we began reading: read it again, after that run
                 loaded = load(settings, committed_only=not req.allow_dirty, on_event=on_event,
                               extra_checks=plan_annotation_checks, workers=req.compare.concurrency, cluster=cluster)
-            return _run_sync(settings, req, loaded, start, on_event=on_event, confirm=confirm)
+            return _run_sync(settings, req, loaded, guards[0], start, on_event=on_event, confirm=confirm)
     finally:
         cluster.close()
 
 
-def _run_sync(settings: Settings, req: SyncRequest, loaded: Loaded, start: float, *, on_event: EventSink,
-              confirm: Confirm | None) -> SyncResult:
+def _run_sync(settings: Settings, req: SyncRequest, loaded: Loaded, policy: Guard, start: float, *,
+              on_event: EventSink, confirm: Confirm | None) -> SyncResult:
     """The rest of ``run_sync``, after loading (and, unless a dry run, while holding the app's Lease)."""
     plan = build_plan(loaded.desired.manifests, checked=True)
+    if policy.active:  # where and what: refused before any dry run; protected changes are decided below
+        refusal = check(policy, {m.key: "unchanged" for m in loaded.desired.manifests}).refusal()
+        if refusal is not None:
+            raise refusal
     inventory = Inventory(loaded.cluster, resolve_app(settings, loaded.desired.checkout, loaded.cluster),
                           loaded.desired.manifests, loaded.desired.checkout, on_event=on_event,
                           files=file_selection(settings, loaded.desired.checkout),
@@ -149,8 +162,15 @@ def _run_sync(settings: Settings, req: SyncRequest, loaded: Loaded, start: float
             details=[f"{k}: {msg}" for k, msg in computed.conflicts.items()],
             hint="someone changed these fields outside Git; re-run with --force-conflicts to take them back")
     if req.prune is not None:
-        inventory.plan_prune(req.prune, confirm=confirm, ask=not req.dry_run)
+        inventory.plan_prune(req.prune, confirm=confirm, ask=not (req.dry_run or policy.active))
         result.prune = inventory.report
+    if policy.active:  # everything at once, before the first write: violations, prune budget, protected objects
+        sel = inventory.report.selection if inventory.report is not None else None
+        deletes = [c.key for c in sel.delete + sel.confirm + sel.hooks] if sel is not None else []
+        result.policy = enforce(policy, change_ops(computed.changes), deletes, changes=changes,
+                                review=None if req.dry_run else req.review)
+        if inventory.report is not None and not req.dry_run:
+            approve(inventory.report, confirm)
     if req.dry_run:
         result.seconds = time.monotonic() - start
         return result

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from kubectl_gitops.engine.plan import Plan, build_plan, plan_annotation_checks
+from kubectl_gitops.engine.policy_check import Verdict
 from kubectl_gitops.model import ResourceKey
 from kubectl_gitops.settings import Settings
 
@@ -13,6 +14,7 @@ from kubectl_gitops.settings import Settings
 class WavesResult:
     plan: Plan
     changes: dict[ResourceKey, str] | None  # with --live: what a sync would do to each object
+    policy: Verdict | None = None  # with a policy (offline: --policy FILE only)
 
 
 def run_waves(settings: Settings, *, live: bool = False, committed_only: bool = False,
@@ -23,6 +25,7 @@ def run_waves(settings: Settings, *, live: bool = False, committed_only: bool = 
     changes: dict[ResourceKey, str] | None = None
     if plain:  # app objects as plain objects (--apps=apply)
         settings = replace(settings, source=replace(settings.source, post_render=None))
+    verdict: Verdict | None = None
     if live:
         from kubectl_gitops.ops.common import CompareOptions
         from kubectl_gitops.ops.diff import run_diff
@@ -31,10 +34,18 @@ def run_waves(settings: Settings, *, live: bool = False, committed_only: bool = 
         manifests = result.manifests
         changes = {c.key: c.op.value for c in result.changes}
         changes.update({c.key: "hook (runs on sync)" for c in result.hooks})
+        verdict = result.policy
     else:
         from kubectl_gitops.source.desired import load_desired
 
-        manifests = load_desired(settings.source, committed_only=committed_only,
-                                 default_namespace=settings.cluster.namespace or "default",
-                                 resolve=None, extra_checks=plan_annotation_checks).manifests
-    return WavesResult(build_plan(manifests), changes)
+        desired = load_desired(settings.source, committed_only=committed_only,
+                               default_namespace=settings.cluster.namespace or "default",
+                               resolve=None, extra_checks=plan_annotation_checks)
+        manifests = desired.manifests
+        if settings.policy.file:  # offline, only a policy file can be read; what changes is unknown
+            from kubectl_gitops.ops.app import app_name
+            from kubectl_gitops.ops.policy import check, guard
+
+            g = guard(settings.policy, app_name(settings, desired.checkout), None)
+            verdict = check(g, {m.key: "unknown" for m in manifests})
+    return WavesResult(build_plan(manifests), changes, verdict)
