@@ -65,7 +65,7 @@ class ObjectPattern:
                 and fnmatchcase(key.namespace, self.namespace) and fnmatchcase(key.name, self.name))
 
     def __str__(self) -> str:
-        group = f".{self.group}" if self.group else ""
+        group = f".{self.group}" if self.group not in ("", "*") else ""
         return f"{self.kind}{group}/{self.namespace}/{self.name}"
 
 

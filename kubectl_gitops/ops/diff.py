@@ -48,6 +48,10 @@ def run_diff(settings: Settings, opts: CompareOptions, *, on_event: EventSink = 
                   workers=opts.concurrency, before_live=before_live)
     t0 = time.monotonic()
     try:
+        if guards and guards[0].active:  # refused as sync refuses it, before any dry run (which could fail)
+            refusal = check(guards[0], {m.key: "unchanged" for m in loaded.desired.manifests}).refusal()
+            if refusal is not None:
+                raise refusal
         app = resolve_app(settings, loaded.desired.checkout, loaded.cluster)
         computed = compute_changes(loaded, opts, labels=app.member_labels, on_event=on_event)
         keys = {m.key for m in loaded.desired.manifests}

@@ -97,6 +97,9 @@ def guard(opts: PolicyOptions, app: str, cluster: Cluster | None, *, on_event: E
     g = Guard(app, policy, policy.rule_for(app) if policy else None, tuple(opts.confirm_protected))
     if policy is None:
         return g
+    if g.rule is not None and g.rule.require_signed:  # fail closed until commits can be verified here
+        raise RefusedError(f"{g.rule.where} of policy {policy.source} requires signed commits, which this version "
+                           "cannot verify; nothing was changed", hint="remove requireSigned from the rule")
     rule_text = g.rule.where if g.rule else "no rule"
     on_event(Event("policy", f"policy {policy.source}: app {app} → {rule_text}",
                    {"policy": policy.source, "rule": g.rule.name if g.rule else None}))
