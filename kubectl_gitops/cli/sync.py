@@ -286,7 +286,8 @@ def _client_dry_run(p: Printer, *, allow_dirty: bool) -> int:
     from kubectl_gitops.ops.waves import run_waves
 
     settings = get_settings()
-    plan = run_waves(settings, committed_only=not allow_dirty).plan
+    waves = run_waves(settings, committed_only=not allow_dirty)  # with --policy FILE: checked offline too
+    plan = waves.plan
     fmt = settings.output.format
     if fmt in ("json", "yaml"):
         doc = {"type": "result", "ok": True, "dryRun": True, "dryRunMode": "client", "plan": waves_view.plan_json(plan)}
@@ -300,7 +301,10 @@ def _client_dry_run(p: Printer, *, allow_dirty: bool) -> int:
         if table:
             p.echo(table)
         p.info(waves_view.summary(plan) if plan.steps or plan.skipped else "no objects found")
-    return 0
+    from kubectl_gitops.cli.policy_view import show_verdict
+
+    show_verdict(p, waves.policy)
+    return int(ExitCode.REFUSED) if waves.policy is not None and waves.policy.violations else 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -244,3 +244,15 @@ def test_the_json_schema_names_exactly_the_fields_the_reader_knows() -> None:
     assert set(schema["$defs"]["rule"]["properties"]) == model._RULE
     assert set(schema["$defs"]["kind"]["properties"]) == model._KIND
     assert set(schema["$defs"]["object"]["properties"]) == model._OBJECT
+
+
+def test_a_client_dry_run_of_sync_checks_a_policy_file_offline(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    repo = GitRepo.create(tmp_path / "repo")
+    repo.write("cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: b, namespace: elsewhere}\n")
+    repo.commit()
+    f = tmp_path / "policy.yaml"
+    f.write_text(POLICY)
+    monkeypatch.chdir(repo.path)
+    code, _, err = run(capsys, "sync", "--dry-run=client", "--policy", str(f), "--app", "payments-api")
+    assert code == ExitCode.REFUSED and "namespace 'elsewhere' is not an allowed destination" in err
