@@ -31,6 +31,9 @@ written.
 
 ``ApiError``/``StaleObjectError`` (``cluster.apierror``) and ``ResourceType``/``Discovery`` (``cluster.discovery``,
 the types; fetching them is ``Cluster.discovery``) are imported from here by callers too: one import for the layer.
+
+Longer than ~400 lines because the retry rules above, the request loop that follows them and the one connection
+every caller shares (with its identity: ``--as``, a policy's ServiceAccount) are one piece of behaviour.
 """
 
 from __future__ import annotations
