@@ -90,6 +90,15 @@ def complete(args: Sequence[str], incomplete: str) -> list[CompletionItem]:
     return items
 
 
+def app_names(ctx: click.Context) -> list[str]:
+    """APP candidates: the apps with a record in --record-namespace (else -n, else the context's namespace),
+    from one quick LIST (3 s, no retries); nothing when the cluster cannot be asked."""
+    from kubectl_gitops.ops.history import app_names as recorded
+    from kubectl_gitops.settings import Settings
+
+    return recorded(ctx.ensure_object(Settings))
+
+
 def kubeconfig_contexts(args: Sequence[str]) -> list[str]:
     """Context names from ``--kubeconfig`` on the command line, else $KUBECONFIG, else ~/.kube/config."""
     import yaml

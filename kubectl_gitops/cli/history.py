@@ -39,11 +39,11 @@ def command() -> int:
     counts. Without --app, the app is the one the repository and --path map to, as for sync.
     For the root of a tree of apps (docs/apps.md), every child app's history follows.
 
-    A rollback is a sync of an older commit:
-
     \b
-      kubectl gitops history                       # find the commit that worked
-      kubectl gitops sync --ref 1a2b3c4d --prune   # sync it (and prune what it lacks)
+    Examples:
+      kubectl gitops history                       # find the revision that worked
+      kubectl gitops rollback 7                    # sync its commit again (see rollback --help)
+      kubectl gitops history --app web -o json     # for scripts
 
     \b
     Exit codes: 0 ok, 2 usage, 3 invalid input, 5 cluster error, 6 refused (another tool's record).

@@ -27,6 +27,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "image": ("kubectl_gitops.cli.image", "Set an image in the repository (CI write-back), commit and push."),
     "promote": ("kubectl_gitops.cli.promote", "Copy image references from one environment to the next."),
     "policy": ("kubectl_gitops.cli.policy", "Check the cluster's policy for apps (where, what, as whom)."),
+    "delete": ("kubectl_gitops.cli.delete", "Delete a whole app: its objects in reverse order, then its record."),
+    "manifests": ("kubectl_gitops.cli.manifests", "Print the rendered objects, secrets masked (argocd app manifests)."),
+    "rollback": ("kubectl_gitops.cli.rollback", "Sync the commit of an earlier revision (argocd app rollback)."),
     "version": ("kubectl_gitops.cli.version", "Print version and build information."),
     "completion": ("kubectl_gitops.cli.completion", "Print a shell completion script."),
 }

@@ -205,13 +205,16 @@ source_options = compose(
 )
 
 
+record_namespace_option = _opt(
+    "--record-namespace", section="app", attr="record_namespace", metavar="NS",
+    envvar="KUBECTL_GITOPS_RECORD_NAMESPACE",
+    help="Namespace of the app's record (default: the context's namespace, or -n).")
+
 app_options = compose(
     _opt("--app", section="app", attr="name", metavar="NAME", envvar="KUBECTL_GITOPS_APP",
          help="The app's name: its record is the Secret kubectl-gitops.<app> (default: derived from the "
               "repository's remote or folder name and --path)."),
-    _opt("--record-namespace", section="app", attr="record_namespace", metavar="NS",
-         envvar="KUBECTL_GITOPS_RECORD_NAMESPACE",
-         help="Namespace of the app's record (default: the context's namespace, or -n)."),
+    record_namespace_option,
 )
 
 
@@ -263,5 +266,5 @@ def output_option(*choices: str, default: str = "table") -> Callable[[F], F]:
 __all__ = [
     "ClusterOptions", "Command", "OutputOptions", "SourceOptions", "app_options", "cluster_options", "common_options",
     "confirm_protected_option", "dry_run_option", "field_manager_option", "get_settings", "gitops_command",
-    "output_option", "policy_options", "source_options",
+    "output_option", "policy_options", "record_namespace_option", "source_options",
 ]

@@ -123,11 +123,16 @@ def report_rows(report: PruneReport, *, dry_run: bool) -> list[tuple[str, str, s
     return rows
 
 
-def _row_keys(report: PruneReport) -> list[Any]:
-    """The keys of ``report_rows``, in its order."""
+def print_rows(p: Printer, report: PruneReport, *, dry_run: bool, wide: bool) -> None:
+    """The report table; ``-o wide`` adds each object's wave and uid."""
+    rows: list[tuple[str, ...]] = list(report_rows(report, dry_run=dry_run))
+    if not wide:
+        p.table(["action", "kind", "namespace/name", "reason"], rows)
+        return
     hooks = {c.key for c in report.selection.hooks}
-    return [c.key for c in report.selection.approved(True) if c.key not in hooks] + \
-        [c.key for c in report.selection.kept]
+    cands = [c for c in report.selection.approved(True) if c.key not in hooks] + report.selection.kept
+    p.table(["action", "kind", "namespace/name", "wave", "uid", "reason"],
+            [(*row[:3], str(c.wave), c.uid or "-", row[3]) for row, c in zip(rows, cands, strict=True)])
 
 
 def hook_rows(report: PruneReport, *, dry_run: bool) -> list[tuple[str, str, str, str]]:
@@ -285,13 +290,7 @@ def command(yes: bool, confirm_prune: bool, allow_crd_deletion: bool, allow_empt
             if (outcome is None and dry) or (outcome is not None and c.key in outcome.deleted):
                 p.echo(object_name(c.key))
     elif report is not None:
-        if fmt == "wide":  # -o wide: the wave and the object's uid too
-            cands = {c.key: c for c in report.selection.approved(True) + report.selection.kept}
-            rows = [(*row[:3], str(cands[k].wave), cands[k].uid or "-", row[3])
-                    for row, k in zip(report_rows(report, dry_run=dry), _row_keys(report), strict=True)]
-            p.table(["action", "kind", "namespace/name", "wave", "uid", "reason"], rows)
-        else:
-            p.table(["action", "kind", "namespace/name", "reason"], report_rows(report, dry_run=dry))
+        print_rows(p, report, dry_run=dry, wide=fmt == "wide")
         if report.selection.hooks:
             p.echo(f"leftover hooks ({len(report.selection.hooks)}, left by other runs):")
             p.table(["action", "kind", "namespace/name", "reason"], hook_rows(report, dry_run=dry))

@@ -220,6 +220,7 @@ class Record:
     resource_version: str | None = None
     source: str = ""  # "<repo> <path>", informative
     sources: Mapping[ResourceKey, str] = field(default_factory=dict)  # member -> "<renderer>:<path>"
+    uid: str | None = None  # of the live parent (``delete_record`` deletes only that one)
 
     @property
     def next_revision(self) -> int:
@@ -262,7 +263,7 @@ def parse_parent(obj: Obj, app: AppRef) -> Record:
             history = []  # a damaged history must not block a sync; the next write replaces it
     return Record(app=app, scope=Scope.from_annotations(annotations, app.namespace), history=tuple(history),
                   exists=True, resource_version=meta.get("resourceVersion"), source=annotations.get(ANN_SOURCE, ""),
-                  sources=decode_sources((obj.get("data") or {}).get(DATA_SOURCES)))
+                  sources=decode_sources((obj.get("data") or {}).get(DATA_SOURCES)), uid=meta.get("uid"))
 
 
 def encode_sources(sources: Mapping[ResourceKey, str]) -> str | None:
@@ -336,6 +337,13 @@ def read_record(cluster: Cluster, app: AppRef) -> Record:
     if obj is None:
         return Record(app=app)
     return parse_parent(obj, app)
+
+
+def delete_record(cluster: Cluster, record: Record) -> bool:
+    """Delete the parent (``kubectl gitops delete``, once every member is gone), only the one that was read:
+    a record re-created since (another run) is a 409 ``ApiError``. False when it was already gone."""
+    return cluster.delete(_parent_type(cluster), record.app.namespace, record.app.parent_name,
+                          propagation="Background", uid=record.uid)
 
 
 def write_record(cluster: Cluster, record: Record) -> Record:
