@@ -32,6 +32,7 @@ from kubectl_gitops.errors import GitopsError, UsageError, ValidationError
 from kubectl_gitops.events import Event, EventSink
 from kubectl_gitops.model import Manifest
 from kubectl_gitops.ops.app import app_name
+from kubectl_gitops.ops.apptree_kustomize import kustomize_pass, needs_kustomize
 from kubectl_gitops.settings import AppOptions, Settings
 from kubectl_gitops.source.appsource import apply_overrides, child_source, split_apps
 from kubectl_gitops.source.appspec import IN_CLUSTER, ChildSpec, detector, is_app
@@ -192,7 +193,7 @@ def _expand(b: _Build, node: AppNode, post: Any, ancestors: list[tuple[tuple[str
             child = _child(b, node, spec)
             if child is not None:
                 nodes.append(child)
-                _expand(b, child, apply_overrides(spec), [*ancestors, (identity, node.name)])
+                _expand(b, child, overrides(spec), [*ancestors, (identity, node.name)])
         node.layers.append(nodes)
 
 
@@ -226,9 +227,14 @@ def build_tree(settings: Settings, *, committed_only: bool, private: Path, root_
     return root
 
 
+def overrides(spec: ChildSpec) -> Any:
+    """The app object's changes to its rendered objects: in Python, and through kustomize when needed."""
+    return apply_overrides(spec, middle=kustomize_pass(spec) if needs_kustomize(spec) else None)
+
+
 def node_settings(node: AppNode) -> Settings:
     """The settings a node is synced or diffed with: its source without its child app objects."""
-    post = apply_overrides(node.spec) if node.spec is not None else None
+    post = overrides(node.spec) if node.spec is not None else None
 
     def own(manifests: list[Manifest]) -> tuple[list[Manifest], list[str]]:
         problems: list[str] = []

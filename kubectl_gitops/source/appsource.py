@@ -216,14 +216,15 @@ def _namespaced(m: Manifest) -> bool:
     return (m.group, m.kind) not in CLUSTER_SCOPED and m.kind != "CustomResourceDefinition"
 
 
-def apply_overrides(spec: ChildSpec) -> PostRender:
-    """The child's ``post_render``: its app object's overrides on the rendered objects (module docstring)."""
+def apply_overrides(spec: ChildSpec, *, middle: PostRender | None = None) -> PostRender:
+    """The child's ``post_render``: its app object's overrides on the rendered objects (module docstring), in
+    Flux's order: images, labels, annotations and the target namespace; then ``middle`` (the kustomize pass of
+    ``ops.apptree_kustomize``: prefixes, patches); then ``postBuild`` substitution; then the Namespace of
+    ``CreateNamespace=true``."""
 
     def post(manifests: list[Manifest]) -> tuple[list[Manifest], list[str]]:
         out = []
         for m in manifests:
-            if spec.substitute and m.annotations.get(SUBSTITUTE_DISABLED) != "disabled":
-                m.obj = _substitute(m.obj, spec.substitute)
             md = m.metadata
             if spec.common_labels:
                 md["labels"] = {**(md.get("labels") or {}), **spec.common_labels}
@@ -231,15 +232,22 @@ def apply_overrides(spec: ChildSpec) -> PostRender:
                 md["annotations"] = {**(md.get("annotations") or {}), **spec.common_annotations}
             if spec.images:
                 _images(m.obj, spec.images)
-            if spec.target_namespace and _namespaced(m):
+            if spec.target_namespace and _namespaced(m) and middle is None:  # else kustomize sets it, after patches
                 md["namespace"] = spec.target_namespace
             out.append(m)
+        problems: list[str] = []
+        if middle is not None:
+            out, problems = middle(out)
+        if spec.substitute:
+            for m in out:
+                if m.annotations.get(SUBSTITUTE_DISABLED) != "disabled":
+                    m.obj = _substitute(m.obj, spec.substitute)
         ns = spec.target_namespace or spec.dest_namespace
         if spec.create_namespace and ns and not any(m.kind == "Namespace" and m.name == ns for m in out):
             out.insert(0, Manifest({"apiVersion": "v1", "kind": "Namespace", "metadata": {
                 "name": ns, "annotations": {"argocd.argoproj.io/sync-options": "Prune=false"}}},
                 Origin(spec.origin, None, "file", f"CreateNamespace=true of {spec.kind} {spec.name}")))
-        return out, []
+        return out, problems
 
     return post
 

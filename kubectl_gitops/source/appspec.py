@@ -63,6 +63,11 @@ class ChildSpec:
     common_labels: dict[str, str] = field(default_factory=dict)
     common_annotations: dict[str, str] = field(default_factory=dict)
     target_namespace: str = ""  # kustomize namespace / Flux targetNamespace: set on every namespaced object
+    # run by kustomize over the rendered objects (ops.apptree_kustomize)
+    name_prefix: str = ""
+    name_suffix: str = ""
+    patches: list[dict[str, Any]] = field(default_factory=list)  # kustomize `patches` entries: patch + target
+    replicas: list[dict[str, Any]] = field(default_factory=list)  # kustomize `replicas`: name + count
     substitute: dict[str, str] = field(default_factory=dict)  # Flux postBuild.substitute (+ substituteFrom)
     substitute_from: list[dict[str, Any]] = field(default_factory=list)  # resolved by the tree from the render
     # destination and sync

@@ -25,7 +25,8 @@ SPEC = {"source", "sources", "destination", "syncPolicy", "ignoreDifferences", "
         "info"}
 SOURCE = {"repoURL", "targetRevision", "path", "chart", "helm", "directory", "kustomize", "ref", "name"}
 HELM = {"valueFiles", "values", "valuesObject", "parameters", "releaseName", "version", "ignoreMissingValueFiles"}
-KUSTOMIZE = {"images", "commonLabels", "commonAnnotations", "namespace", "version"}
+KUSTOMIZE = {"images", "commonLabels", "commonAnnotations", "namespace", "version", "namePrefix", "nameSuffix",
+             "patches", "replicas"}
 DIRECTORY = {"recurse", "include", "exclude"}
 DESTINATION = {"server", "name", "namespace"}
 SYNC_POLICY = {"automated", "syncOptions"}
@@ -196,6 +197,37 @@ def _kustomize(c: _Checker, spec: ChildSpec, k: dict[str, Any], where: str) -> N
             continue
         target.update({str(a): str(b) for a, b in node.items()})
     spec.target_namespace = c.string(k, "namespace", where)
+    spec.name_prefix = c.string(k, "namePrefix", where)
+    spec.name_suffix = c.string(k, "nameSuffix", where)
+    spec.patches = _patches(c, k.get("patches"), f"{where}.patches")
+    for i, r in enumerate(k.get("replicas") or []):
+        if not isinstance(r, dict) or not r.get("name") or "count" not in r:
+            c.bad(f"{where}.replicas[{i}]", "expected {name, count}; fix the Application")
+            continue
+        try:
+            spec.replicas.append({"name": str(r["name"]), "count": int(r["count"])})
+        except (TypeError, ValueError):
+            c.bad(f"{where}.replicas[{i}].count", "must be a whole number")
+
+
+def _patches(c: Any, node: Any, where: str) -> list[dict[str, Any]]:
+    """kustomize ``patches``: ``patch`` (inline; a ``path`` would read a file of the repository) and ``target``."""
+    out = []
+    for i, p in enumerate(node or []):
+        if not isinstance(p, dict) or not isinstance(p.get("patch"), str):
+            c.bad(f"{where}[{i}]", "expected {patch: <inline YAML or JSON patch>, target: {...}}; only inline "
+                  "patches are supported")
+            continue
+        target = p.get("target")
+        if target is not None and not isinstance(target, dict):
+            c.bad(f"{where}[{i}].target", "expected a selector mapping (group, version, kind, name, namespace, "
+                  "labelSelector, annotationSelector)")
+            continue
+        for key in p:
+            if key not in ("patch", "target", "options"):
+                c.bad(f"{where}[{i}].{key}", "not supported; use an inline patch with a target")
+        out.append({k: v for k, v in p.items() if k in ("patch", "target", "options")})
+    return out
 
 
 def _glob_list(text: str) -> tuple[str, ...]:

@@ -20,13 +20,14 @@ import yaml
 from kubectl_gitops.model import Manifest
 from kubectl_gitops.settings import parse_duration
 from kubectl_gitops.source.appspec import Chart, ChildSpec
-from kubectl_gitops.source.argoapp import merge
+from kubectl_gitops.source.argoapp import _patches, merge
 from kubectl_gitops.untrusted.yamldocs import load as load_yaml
 
 TODO = "remove it, or pass --apps=apply to hand the object to an installed Flux"
 
 KUSTOMIZATION = {"sourceRef", "path", "prune", "interval", "retryInterval", "dependsOn", "targetNamespace", "images",
-                 "commonMetadata", "postBuild", "decryption", "wait", "timeout", "suspend"}
+                 "commonMetadata", "postBuild", "decryption", "wait", "timeout", "suspend", "patches", "namePrefix",
+                 "nameSuffix"}
 HELMRELEASE = {"chart", "values", "valuesFrom", "releaseName", "targetNamespace", "install", "dependsOn", "interval",
                "timeout", "suspend", "upgrade"}
 CHART_SPEC = {"chart", "version", "sourceRef", "valuesFiles", "reconcileStrategy", "interval"}
@@ -163,6 +164,9 @@ def read_kustomization(m: Manifest, objects: list[Manifest]) -> tuple[ChildSpec,
     if dec and dec.get("provider") != "sops":
         c.bad("spec.decryption.provider", "only sops is supported")
     spec.exclude = ()  # Flux reads the whole folder, sub-folders included
+    spec.name_prefix = str(body.get("namePrefix") or "")
+    spec.name_suffix = str(body.get("nameSuffix") or "")
+    spec.patches = _patches(c, body.get("patches"), "spec.patches")
     return spec, c.problems
 
 

@@ -103,7 +103,8 @@ def tree(tmp_path: Path, namespace: str, helm: str) -> Iterator[Tree]:
         "secret-store", wave=-1, namespace=namespace, source={**git_src, "path": "secret-store"}))
     platform.write("bootstrap/monitoring.yaml", application(
         "monitoring", namespace=mon, source={**git_src, "path": "monitoring", "kustomize": {
-            "images": ["prom/prometheus=quay.io/prometheus/prometheus:v2"], "commonLabels": {"team": "platform"}}},
+            "images": ["prom/prometheus=quay.io/prometheus/prometheus:v2"], "commonLabels": {"team": "platform"},
+            "replicas": [{"name": "prometheus", "count": 2}]}},
         sync_policy={"automated": {"prune": True}, "syncOptions": ["CreateNamespace=true"]}))
     platform.write("bootstrap/team-app.yaml", application(
         "team-app", namespace=namespace, source={**git_src, "path": "team-app", "helm": {
@@ -155,6 +156,7 @@ def test_a_bare_cluster_is_bootstrapped_from_applications_in_wave_order(tree: Tr
     prom = kubectl_json("get", "deployment", "prometheus", "-n", f"{ns}-mon")
     assert prom["spec"]["template"]["spec"]["containers"][0]["image"] == "quay.io/prometheus/prometheus:v2"
     assert prom["metadata"]["labels"]["team"] == "platform"
+    assert prom["spec"]["replicas"] == 2  # kustomize.replicas, through kustomize
     kubectl("get", f"externalsecrets.{tree.group}", "db", "-n", ns)  # its CRD came from wave -2
     # every child is a normal app: its own record
     for app in WAVES:

@@ -69,11 +69,15 @@ def fleet(tmp_path: Path, namespace: str) -> Fleet:
         "data": {"cluster_name": "dev-1"}}))
     repo.write("clusters/dev/infra.yaml", flux("Kustomization", "infra", ns, {
         "interval": "10m", "sourceRef": {"kind": "GitRepository", "name": "fleet"}, "path": "./deploy/base/infra",
-        "prune": True, "targetNamespace": ns, "wait": True}))
+        "prune": True, "targetNamespace": ns, "wait": True, "namePrefix": "core-"}))
     repo.write("clusters/dev/apps.yaml", flux("Kustomization", "apps", ns, {
         "interval": "10m", "sourceRef": {"kind": "GitRepository", "name": "fleet"}, "path": "./deploy/dev",
         "dependsOn": [{"name": "infra"}], "prune": True, "targetNamespace": ns, "timeout": "2m",
         "images": [{"name": "web", "newTag": "2.0"}],
+        "patches": [
+            {"patch": "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: 2\n"},
+            {"patch": "- op: add\n  path: /metadata/annotations/patched-by\n  value: ${cluster_name}\n",
+             "target": {"kind": "ConfigMap", "name": "settings"}}],
         "commonMetadata": {"labels": {"env": "dev"}},
         "postBuild": {"substitute": {"greeting": "hello"},
                       "substituteFrom": [{"kind": "ConfigMap", "name": "cluster-vars"}]},
@@ -107,7 +111,10 @@ def test_a_flux_repository_bootstraps_in_depends_on_order(fleet: Fleet) -> None:
     settings = kubectl_json("get", "configmap", "settings", "-n", ns)["data"]
     assert settings == {"greeting": "hello", "region": "eu-west", "cluster": "dev-1"}  # postBuild
     assert secret_data(ns, "db") == {"password": SOPS_VALUE}  # sops, decrypted with the runner's key
-    kubectl("get", "deployment", "infra-controller", "-n", ns)
+    kubectl("get", "deployment", "core-infra-controller", "-n", ns)  # namePrefix
+    assert web["spec"]["replicas"] == 2  # a strategic merge patch
+    cm = kubectl_json("get", "configmap", "settings", "-n", ns)
+    assert cm["metadata"]["annotations"]["patched-by"] == "dev-1"  # a JSON 6902 patch, then substitution
     for app in ("fleet", "infra", "apps"):
         kubectl("get", "secret", f"kubectl-gitops.{app}", "-n", ns)
 

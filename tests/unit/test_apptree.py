@@ -47,10 +47,10 @@ def test_an_application_with_helm_settings_reads_into_a_child_spec() -> None:
 
 def test_every_unsupported_application_field_is_reported_at_once() -> None:
     _, problems = read_application(app("odd", {
-        "source": {**GIT, "plugin": {"name": "x"}, "kustomize": {"namePrefix": "p-"}},
+        "source": {**GIT, "plugin": {"name": "x"}, "kustomize": {"components": ["c"]}},
         "syncPolicy": {"retry": {"limit": 1}, "syncOptions": ["Replace=true", "ServerSideApply=false"]}}))
     text = "\n".join(problems)
-    for field in ("spec.source.plugin", "spec.source.kustomize.namePrefix", "spec.syncPolicy.retry",
+    for field in ("spec.source.plugin", "spec.source.kustomize.components", "spec.syncPolicy.retry",
                   "spec.syncPolicy.syncOptions[0]", "spec.syncPolicy.syncOptions[1]"):
         assert f"apps/x.yaml:1: Application odd: {field}:" in text, text
     assert len(problems) == 5
@@ -123,13 +123,14 @@ def test_flux_kustomization_reads_its_source_and_substitutions() -> None:
            "spec": {"sourceRef": {"kind": "GitRepository", "name": "fleet"}, "path": "./deploy/dev", "prune": True,
                     "postBuild": {"substitute": {"x": "1"}, "substituteFrom": [
                         {"kind": "ConfigMap", "name": "vars"}, {"kind": "Secret", "name": "gone", "optional": True}]},
-                    "patches": [{"patch": "..."}]}})
+                    "patches": [{"patch": "- op: add", "target": {"kind": "Deployment"}}], "healthChecks": []}})
     spec, problems = read_kustomization(k, objects)
     assert (spec.repo_url, spec.ref, spec.path, spec.prune) == ("https://git.example/fleet", "v1.2.0", "./deploy/dev",
                                                                 True)
     assert spec.substitute == {"region": "eu", "x": "1"}
-    assert problems == ["apps/x.yaml:1: Kustomization apps: spec.patches: not supported by kubectl-gitops; remove it, "
-                        "or pass --apps=apply to hand the object to an installed Flux"]
+    assert spec.patches == [{"patch": "- op: add", "target": {"kind": "Deployment"}}]
+    assert problems == ["apps/x.yaml:1: Kustomization apps: spec.healthChecks: not supported by kubectl-gitops; "
+                        "remove it, or pass --apps=apply to hand the object to an installed Flux"]
 
 
 def test_flux_helmrelease_reads_its_chart_values_and_release_name() -> None:
