@@ -30,6 +30,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "delete": ("kubectl_gitops.cli.delete", "Delete a whole app: its objects in reverse order, then its record."),
     "manifests": ("kubectl_gitops.cli.manifests", "Print the rendered objects, secrets masked (argocd app manifests)."),
     "rollback": ("kubectl_gitops.cli.rollback", "Sync the commit of an earlier revision (argocd app rollback)."),
+    "status": ("kubectl_gitops.cli.status", "Show an app's status: phase, health, commits, drift."),
+    "list": ("kubectl_gitops.cli.status:list_command", "List the apps of a namespace or the cluster."),
+    "suspend": ("kubectl_gitops.cli.status:suspend_command", "Stop sync --watch from syncing an app."),
+    "resume": ("kubectl_gitops.cli.status:resume_command", "Let sync --watch sync a suspended app again."),
     "version": ("kubectl_gitops.cli.version", "Print version and build information."),
     "completion": ("kubectl_gitops.cli.completion", "Print a shell completion script."),
 }
@@ -77,8 +81,8 @@ class Group(LazyGroup):
 
 
 def load(name: str) -> click.Command:
-    module = importlib.import_module(COMMANDS[name][0])
-    cmd: click.Command = module.command
+    module_name, _, attr = COMMANDS[name][0].partition(":")  # "module" (its `command`) or "module:attribute"
+    cmd: click.Command = getattr(importlib.import_module(module_name), attr or "command")
     return cmd
 
 

@@ -26,6 +26,7 @@ from kubectl_gitops.cli.options import (
 from kubectl_gitops.cli.output import Printer, object_name
 from kubectl_gitops.cli.prune import make_confirm, outside_note, prune_flags, prune_options, report_json, report_rows
 from kubectl_gitops.cli.render_options import helm_set_options, image_options
+from kubectl_gitops.cli.watch import watch_options
 from kubectl_gitops.errors import ExitCode
 from kubectl_gitops.events import Event
 from kubectl_gitops.settings import parse_duration
@@ -127,6 +128,7 @@ class Progress:
               help="How long the whole sync may take (default: no limit beyond the wave timeouts).")
 @click.option("--poll-interval", default="1s", callback=_duration("--poll-interval"), hidden=True)
 @lock_option
+@watch_options
 @handle_errors
 @interruptible
 def command(dry_run: str, allow_dirty: bool, force_conflicts: bool, concurrency: int, wait: bool,
@@ -167,6 +169,8 @@ def command(dry_run: str, allow_dirty: bool, force_conflicts: bool, concurrency:
       kubectl gitops sync bootstrap/ --repo-mirror https://git.example/org=/srv/mirrors/org
                                                        # a tree of Argo CD/Flux apps (docs/apps.md)
       kubectl gitops sync --policy-namespace gitops-system --confirm-protected ConfigMap/kube-system/aws-auth
+      kubectl gitops sync --watch --interval 30s --self-heal --metrics-addr 9090   # pull mode
+      kubectl gitops sync --once --repo https://git.example.com/ops.git   # one iteration (CronJob)
 
     With a policy (--policy FILE, or the ConfigMap kubectl-gitops-policy in
     --policy-namespace) everything is checked before the first write: destination
@@ -184,6 +188,8 @@ def command(dry_run: str, allow_dirty: bool, force_conflicts: bool, concurrency:
     5 cluster error, 6 refused (dirty work tree, field or ownership conflicts, prune
     not confirmed, empty render with --prune, another run holds the app's Lease, refused by
     the policy).
+    --watch: 0 when stopped by SIGTERM/SIGINT (after the current wave; SIGHUP or a
+    second signal stops at once); --once: 4 when its sync failed.
     """
     from kubectl_gitops.cli.policy_view import make_review, verdict_json
     from kubectl_gitops.engine.sync_model import SyncConfig
@@ -207,7 +213,21 @@ def command(dry_run: str, allow_dirty: bool, force_conflicts: bool, concurrency:
                             allow_empty=allow_empty, propagation=propagation, timeout=timeout,
                             concurrency=concurrency) if prune else None,
         lease=lease_options(lock_timeout), review=make_review(p))
+    from kubectl_gitops.cli.watch import watch_settings
     from kubectl_gitops.source.appspec import AppsFound
+
+    watching = watch_settings()
+    if watching.get("watch") or watching.get("once"):  # pull mode (cli/watch.py, ops/watch.py)
+        from kubectl_gitops.cli.watch import run_watch, wave_signals
+        from kubectl_gitops.errors import UsageError
+
+        if dry_run != "none" or allow_dirty:
+            raise UsageError("--watch and --once sync commits: they cannot be combined with --dry-run or "
+                             "--allow-dirty")
+        if prune and not yes:
+            raise UsageError("--watch --prune deletes without a terminal to ask: add --yes")
+        with wave_signals():
+            return run_watch(settings, req, p, watching)
 
     try:
         result = run_sync(settings, req, on_event=progress, confirm=make_confirm(p, yes=yes, what="sync --prune"))

@@ -9,6 +9,10 @@ that signal.
 A second signal stops at once (``os._exit`` with the same code): nothing is cleaned up, which is still safe
 — the record always covers what may have been written and the next run repairs, as after ``kill -9``.
 
+**Wave boundaries** (``sync --watch``, ``handling(waves=True)``): the first SIGTERM lets the current wave finish
+— applies, hooks and its health wait — and stops before the next wave (or the prune after the last one): only
+the checks marked ``boundary=True`` raise. SIGHUP, or a second signal, still stops at once.
+
 The core never installs handlers: only the CLI does (``handling()``), and only in the main thread. Without
 them (the library used from other code) ``check()`` is a cheap no-op.
 """
@@ -29,6 +33,7 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 _flag = threading.Event()
 _received: list[int] = []
+_boundaries_only = threading.Event()  # set: only boundary checks raise (finish the current wave first)
 
 
 class Interrupted(GitopsError):
@@ -67,24 +72,39 @@ def requested() -> int | None:
     return _received[0] if _flag.is_set() and _received else None
 
 
-def check(where: str = "") -> None:
-    """Raise ``Interrupted`` if a stop was requested. Called before each write."""
-    if _flag.is_set():
+def check(where: str = "", *, boundary: bool = False) -> None:
+    """Raise ``Interrupted`` if a stop was requested. Called before each write; ``boundary``: at the start of a
+    wave or of the prune (the only checks that raise in wave-boundary mode)."""
+    if _flag.is_set() and (boundary or not _boundaries_only.is_set()):
         raise Interrupted(_received[0] if _received else signal.SIGINT, where)
+
+
+def wait(seconds: float) -> bool:
+    """Sleep up to ``seconds``, waking at once when a stop is requested; True if one was (the watch loop's
+    pause between polls)."""
+    return _flag.wait(max(0.0, seconds))
 
 
 def reset() -> None:
     _flag.clear()
+    _boundaries_only.clear()
     _received.clear()
 
 
 @contextmanager
-def handling(notice: Callable[[str], None] | None = None) -> Iterator[None]:
+def handling(notice: Callable[[str], None] | None = None, *, waves: bool = False) -> Iterator[None]:
     """Inside the block, SIGINT/SIGTERM set the flag (the first one) or exit at once (the second one).
-    ``notice`` is told what happens (the CLI prints it). The previous handlers come back after."""
+    ``notice`` is told what happens (the CLI prints it). The previous handlers come back after. ``waves``: the
+    first signal lets the current wave finish, and SIGHUP stops at once (``sync --watch``)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+
+    def at_once(signum: int, frame: Any) -> None:
+        if notice:
+            notice(f"{signal_name(signum)}: stopping at once (the Lease expires by itself; the next run repairs)")
+        sys.stderr.flush()
+        os._exit(exit_code_for(signum))
 
     def handler(signum: int, frame: Any) -> None:
         if _flag.is_set():
@@ -94,13 +114,19 @@ def handling(notice: Callable[[str], None] | None = None) -> Iterator[None]:
             os._exit(exit_code_for(signum))
         request(signum)
         if notice:
-            notice(f"{signal_name(signum)}: finishing the requests in flight, starting no new writes "
-                   "(send it again to stop at once)")
+            notice(f"{signal_name(signum)}: finishing the current wave, then stopping (send it again to stop at "
+                   "once)" if waves else f"{signal_name(signum)}: finishing the requests in flight, starting no "
+                   "new writes (send it again to stop at once)")
 
     reset()
+    if waves:
+        _boundaries_only.set()
     previous = {sig: signal.signal(sig, handler) for sig in SIGNALS}
+    if waves:
+        previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, at_once)
     try:
         yield
     finally:
+        _boundaries_only.clear()
         for sig, old in previous.items():
             signal.signal(sig, old)

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from kubectl_gitops import FIELD_MANAGER, __version__
+from kubectl_gitops.engine.app_status import ANN_STATUS, ANN_SUSPENDED, AppStatus, parse_status
 from kubectl_gitops.errors import RefusedError
 from kubectl_gitops.model import Obj, ResourceKey
 
@@ -220,7 +221,9 @@ class Record:
     resource_version: str | None = None
     source: str = ""  # "<repo> <path>", informative
     sources: Mapping[ResourceKey, str] = field(default_factory=dict)  # member -> "<renderer>:<path>"
-    uid: str | None = None  # of the live parent (``delete_record`` deletes only that one)
+    uid: str | None = None  # of the live parent (``delete_record`` deletes only that one; Events name it)
+    status: AppStatus | None = None  # app_status.py: phase, health, commits, drift
+    suspended: str = ""  # non-empty while `kubectl gitops suspend` holds the watch loop off (who and when)
 
     @property
     def next_revision(self) -> int:
@@ -263,7 +266,8 @@ def parse_parent(obj: Obj, app: AppRef) -> Record:
             history = []  # a damaged history must not block a sync; the next write replaces it
     return Record(app=app, scope=Scope.from_annotations(annotations, app.namespace), history=tuple(history),
                   exists=True, resource_version=meta.get("resourceVersion"), source=annotations.get(ANN_SOURCE, ""),
-                  sources=decode_sources((obj.get("data") or {}).get(DATA_SOURCES)), uid=meta.get("uid"))
+                  sources=decode_sources((obj.get("data") or {}).get(DATA_SOURCES)), uid=meta.get("uid"),
+                  status=parse_status(annotations), suspended=str(annotations.get(ANN_SUSPENDED) or ""))
 
 
 def encode_sources(sources: Mapping[ResourceKey, str]) -> str | None:
@@ -310,6 +314,10 @@ def parent_object(record: Record) -> Obj:
     }
     if record.source:
         meta["annotations"][ANN_SOURCE] = record.source
+    if record.status is not None:
+        meta["annotations"][ANN_STATUS] = record.status.annotation()
+    if record.suspended:
+        meta["annotations"][ANN_SUSPENDED] = record.suspended
     if record.resource_version:
         meta["resourceVersion"] = record.resource_version
     data = {DATA_HISTORY: base64.b64encode(history.encode()).decode()}
@@ -361,7 +369,9 @@ def write_record(cluster: Cluster, record: Record) -> Record:
                 hint="create it, or choose an existing one with --record-namespace (default: the context's "
                      "namespace)") from e
         raise
-    return replace(record, exists=True, resource_version=(live.get("metadata") or {}).get("resourceVersion"))
+    meta = live.get("metadata") or {}
+    return replace(record, exists=True, resource_version=meta.get("resourceVersion"),
+                   uid=meta.get("uid") or record.uid)
 
 
 def update_record(cluster: Cluster, app: AppRef, change: Callable[[Record], Record], *, current: Record | None = None,

@@ -102,7 +102,7 @@ def execute(cluster: Cluster, app: AppRef, candidates: list[Candidate], types: M
     on_event(Event("prune.start", f"{len(candidates)} object(s) to delete", {"objects": len(candidates)}))
     todo = batches(candidates)
     for i, batch in enumerate(todo):
-        interrupt.check("during prune")
+        interrupt.check("during prune", boundary=True)
 
         def one(c: Candidate) -> tuple[Candidate, str, str]:
             interrupt.check(f"before deleting {c.key}")

@@ -14,6 +14,8 @@ added to the scope, and with it every object it applied there, would fall out of
   run only widens: fresh ∪ this run's.
 * **members** (``data.sources``, member -> source file): this run's view ∪ whatever the other writer added
   or changed since the base, minus what this run deleted.
+* **status** (phase, commits, drift): this run's, when it has one; the fresh record's ``suspended`` flag always
+  stays (only ``suspend``/``resume`` change it).
 * **history**: the run's entry is appended unless an entry with the same run id is already there, so a
   write that is sent again after an ambiguous failure (or re-done after a 409) never appends it twice.
 
@@ -26,6 +28,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
+from kubectl_gitops.engine.app_status import AppStatus
 from kubectl_gitops.engine.inventory import HistoryEntry, Record, Scope
 from kubectl_gitops.model import ResourceKey
 
@@ -46,6 +49,7 @@ class RecordUpdate:
     pruned: frozenset[ResourceKey] = frozenset()  # what this run deleted (or found gone)
     entry: HistoryEntry | None = None
     source: str = ""  # the record's "<repo> <path>" annotation; empty keeps the fresh one
+    status: AppStatus | None = None  # the app's status after this run (app_status.py); None keeps the fresh one
 
 
 def untouched(fresh: Record, base: Record) -> bool:
@@ -85,7 +89,7 @@ def merge_sources(fresh: Record, update: RecordUpdate) -> dict[ResourceKey, str]
 def merge_record(fresh: Record, update: RecordUpdate) -> Record:
     """The record to write over ``fresh`` (see the module docstring); keeps fresh's resourceVersion."""
     merged = replace(fresh, scope=merge_scope(fresh, update), sources=merge_sources(fresh, update),
-                     source=update.source or fresh.source)
+                     source=update.source or fresh.source, status=update.status or fresh.status)
     if update.entry is not None and not has_run(fresh, update.entry.run):
         merged = merged.with_entry(update.entry)
     return merged

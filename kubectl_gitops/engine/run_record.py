@@ -21,9 +21,12 @@ from __future__ import annotations
 import getpass
 import os
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 
 from kubectl_gitops.cluster.client import Cluster
-from kubectl_gitops.engine.inventory import AppRef, HistoryEntry, Record, Scope, read_record, update_record
+from kubectl_gitops.engine.app_events import post_event
+from kubectl_gitops.engine.app_status import AppStatus, Phase
+from kubectl_gitops.engine.inventory import AppRef, HistoryEntry, Record, Scope, read_record, update_record, utc_now
 from kubectl_gitops.engine.ownership import conflicts_error, ownership_conflicts, resolve_applyset_names
 from kubectl_gitops.engine.prune import PruneOptions
 from kubectl_gitops.engine.prune_listing import Listing
@@ -122,6 +125,7 @@ class Inventory:
         self.listing: Listing | None = None
         self.run_id = new_run_id()  # on this run's history entry: a re-done write never appends it twice
         self.images: tuple[str, ...] = ()  # the run's --image overrides, recorded in its history entry
+        self.trigger = "sync"  # what started the run, for the status and Events: sync (push), watch, self-heal
 
     @property
     def labels(self) -> dict[str, str]:
@@ -171,10 +175,11 @@ class Inventory:
         fault_point("before-apply")
 
     def after_apply(self, ok: bool, counts: dict[str, int], *, message: str = "", seconds: float = 0.0,
-                    ref: str | None = None, result: str | None = None) -> PruneReport | None:
-        """Prune (after a successful sync only), then record the scope, the members and the history entry in
-        one write, merged with the fresh record. A prune that fails with a cluster error is recorded as failed
-        (best effort) and its error raised. ``result`` overrides the entry's result (``interrupted``)."""
+                    ref: str | None = None, result: str | None = None, health: str = "") -> PruneReport | None:
+        """Prune (after a successful sync only), then record the scope, the members, the history entry and the
+        app's status in one write, merged with the fresh record, and post a Kubernetes Event about it. A prune
+        that fails with a cluster error is recorded as failed (best effort) and its error raised. ``result``
+        overrides the entry's result (``interrupted``); ``health`` is the app's health for the status."""
         fault_point("after-apply")
         prune_error: GitopsError | None = None
         if ok and self.report is not None and self.listing is not None and self.prune_opts is not None:
@@ -202,9 +207,11 @@ class Inventory:
         if prune_error is None and self._already_recorded(entry, report, merge_record(self.record, update)):
             self.on_event(Event("record", "nothing changed: the record already shows this commit synced", {}))
             return self.report
+        update = replace(update, status=self.next_status(entry, health))
         try:
             self.record = update_record(self.cluster, self.app, lambda r: merge_record(r, update),
                                         current=self.record)
+            self.post(entry)
         except GitopsError as e:
             if prune_error is None:
                 raise
@@ -212,6 +219,29 @@ class Inventory:
         if prune_error is not None:
             raise prune_error
         return self.report
+
+    def next_status(self, entry: HistoryEntry, health: str) -> AppStatus:
+        """The app's status after this run (app_status.py)."""
+        base = self.record.status or AppStatus()
+        now = utc_now()
+        if entry.result == "succeeded":
+            return base.synced(entry.commit, now, health=health or "Healthy", by=self.trigger,
+                               healed=self.trigger == "self-heal")
+        return base.failed(entry.commit, now, f"{entry.result}: {entry.message}".rstrip(": "),
+                           health=health or "Unknown", by=self.trigger)
+
+    def post(self, entry: HistoryEntry) -> None:
+        """The Kubernetes Event of this run on the record (best effort)."""
+        commit = (entry.commit or "work tree")[:12]
+        counts = ", ".join(f"{v} {k}" for k, v in sorted(entry.counts.items()) if v and k != "unchanged")
+        if entry.result == "succeeded":
+            reason = "SelfHealed" if self.trigger == "self-heal" else "Synced"
+            text = f"{'reverted drift: ' if reason == 'SelfHealed' else ''}synced {commit}" + (f" ({counts})"
+                                                                                               if counts else "")
+        else:
+            reason, text = "SyncFailed", f"sync of {commit} {entry.result}: {entry.message}"
+        post_event(self.cluster, self.app, self.record.uid, reason, text, warning=reason == "SyncFailed",
+                   instance=entry.user, on_event=self.on_event)
 
     def _update(self, entry: HistoryEntry, report: PruneReport | None) -> RecordUpdate:
         """This run's view of the record: exact after a prune that listed every member, else a widening."""
@@ -232,6 +262,9 @@ class Inventory:
         if any(entry.counts.get(action) for action in ("created", "configured", "hook", "failed", "pruned")):
             return False
         last = next((h for h in reversed(self.record.history) if h.operation == "sync"), None)
+        status = self.record.status
+        if status is None or status.phase != Phase.SYNCED or status.last_synced_commit != entry.commit:
+            return False  # the status must say so first (drift reported, a newer commit seen, older records)
         return (self.record.exists and last is not None and last.result == "succeeded"
                 and last.commit == entry.commit and last.path == entry.path and last.images == entry.images
                 # the stored scope always holds the record's own namespace (ApplySet): compare it that way

@@ -102,6 +102,7 @@ class Syncer:
                             {"phase": str(phase), "wave": wave, "objects": len(steps),
                              "keys": [str(s.key) for s in steps]}))
         applied = 0
+        interrupt.check(f"before {phase} wave {wave}", boundary=True)
         for batch in _kind_batches(steps):
             interrupt.check(f"before {phase} wave {wave}")
             self._clean_earlier_copies([s for s in batch if s.hook])

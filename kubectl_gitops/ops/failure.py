@@ -41,6 +41,14 @@ def written(outcome: SyncOutcome) -> str:
     return "nothing was written"
 
 
+def health_of(outcome: SyncOutcome) -> str:
+    """The app's health after the run, for its status: the worst health a failed step reported."""
+    if outcome.ok:
+        return "Healthy"
+    seen = {r.health for r in outcome.failed} | {r.health for r in outcome.steps}
+    return "Degraded" if "Degraded" in seen else "Progressing" if "Progressing" in seen else "Unknown"
+
+
 def record_outcome(inventory: Inventory, outcome: SyncOutcome, *, seconds: float,
                    ref: str | None) -> PruneReport | None:
     """Record the run (prune first, after a successful sync); for a run stopped by an error, record it as
@@ -48,7 +56,8 @@ def record_outcome(inventory: Inventory, outcome: SyncOutcome, *, seconds: float
     counts = step_counts(outcome)
     error = outcome.error
     if error is None:
-        return inventory.after_apply(outcome.ok, counts, message=outcome.message, seconds=seconds, ref=ref)
+        return inventory.after_apply(outcome.ok, counts, message=outcome.message, seconds=seconds, ref=ref,
+                                     health=health_of(outcome))
     interrupted = isinstance(error, Interrupted)
     what = written(outcome)
     result = "interrupted" if interrupted else "failed"
@@ -57,7 +66,7 @@ def record_outcome(inventory: Inventory, outcome: SyncOutcome, *, seconds: float
         raise error
     try:
         inventory.after_apply(False, counts, message=f"{outcome.message} ({what})", seconds=seconds, ref=ref,
-                              result=result)
+                              result=result, health=health_of(outcome))
         note = f"recorded as {result} in the history of app {inventory.app.name}"
     except GitopsError as e:
         note = f"the {'interruption' if interrupted else 'failure'} could not be recorded in the history ({e.message})"

@@ -44,6 +44,7 @@ class SyncRequest:
     prune: PruneOptions | None = None  # --prune: delete members no longer desired after the last wave
     lease: LeaseOptions = field(default_factory=LeaseOptions)  # one writer per app (--lock-timeout)
     review: Review | None = None  # shows protected changes, may approve them on a terminal (see ops.policy)
+    trigger: str = "sync"  # what started it, for the app's status and Events: sync, watch, self-heal
 
 
 @dataclass
@@ -91,7 +92,9 @@ def _warn_reverted_images(inventory: Inventory, on_event: EventSink) -> None:
 
 
 def run_sync(settings: Settings, req: SyncRequest, *, on_event: EventSink = discard,
-             confirm: Confirm | None = None) -> SyncResult:
+             confirm: Confirm | None = None, held: Lease | None = None) -> SyncResult:
+    """``held``: the app's Lease, already held by the caller (the ``sync --watch`` loop holds it across runs);
+    this run then writes under it instead of taking its own."""
     start = time.monotonic()
     if not req.allow_dirty:
         _check_dirty(settings)
@@ -102,7 +105,7 @@ def run_sync(settings: Settings, req: SyncRequest, *, on_event: EventSink = disc
         app = resolve_app(settings, desired.checkout, cluster)
         # the policy first: from here on the run may act as the rule's ServiceAccount (reads, Lease, writes)
         guards.append(guard(settings.policy, app.name, cluster, on_event=on_event))
-        if req.dry_run:  # writes nothing: no Lease
+        if req.dry_run or held is not None:  # writes nothing: no Lease; or the caller holds it (sync --watch)
             return
         leases.append(Lease(cluster, app.name, app.namespace, command=f"sync {desired.checkout.short_commit}",
                             options=req.lease, on_event=on_event).peek())
@@ -113,6 +116,10 @@ def run_sync(settings: Settings, req: SyncRequest, *, on_event: EventSink = disc
                       extra_checks=plan_annotation_checks, workers=req.compare.concurrency, cluster=cluster,
                       before_live=peek)
         if req.dry_run:  # writes nothing: no Lease
+            return _run_sync(settings, req, loaded, guards[0], start, on_event=on_event, confirm=confirm)
+        if held is not None:
+            held.check()
+            cluster.write_guard = held.check  # a Lease lost meanwhile stops every write of this run
             return _run_sync(settings, req, loaded, guards[0], start, on_event=on_event, confirm=confirm)
         with leases[0] as lease:
             if lease.stale:  # another run held the app since we began reading: read it again, after that run
@@ -139,6 +146,7 @@ def _run_sync(settings: Settings, req: SyncRequest, loaded: Loaded, policy: Guar
                                                      resolve=loaded.cluster.discovery.scope),
                           release_named=bool(settings.source.helm_release))
     inventory.images = canonical(settings.source.images)
+    inventory.trigger = req.trigger
     computed = compute_changes(loaded, req.compare, labels=inventory.labels, on_event=on_event)
     changes = {c.key: c for c in computed.changes}
     checkout = loaded.desired.checkout
