@@ -68,8 +68,8 @@ class AppState:
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"app": self.app.name, "recordNamespace": self.app.namespace,
                                "exists": self.record.exists, "source": self.record.source, **self.status.to_json(),
-                               "phase": self.phase, "storedPhase": self.status.phase, "suspended": bool(self.record.suspended),
-                               "created": self.created}
+                               "phase": self.phase, "storedPhase": self.status.phase,
+                               "suspended": bool(self.record.suspended), "created": self.created}
         if self.record.suspended:
             out["suspendedBy"] = self.record.suspended
         if self.holder is not None and not self.holder.free:
