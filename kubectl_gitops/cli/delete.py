@@ -15,10 +15,12 @@ from kubectl_gitops.cli.lock import lease_options, lock_option
 from kubectl_gitops.cli.options import (
     cluster_options,
     common_options,
+    confirm_protected_option,
     dry_run_option,
     get_settings,
     gitops_command,
     output_option,
+    policy_options,
     record_namespace_option,
 )
 from kubectl_gitops.cli.output import object_name
@@ -39,6 +41,8 @@ def complete_app(ctx: click.Context, param: click.Parameter, incomplete: str) ->
 @cluster_options
 @record_namespace_option
 @output_option("table", "wide", "name", "json", "yaml")
+@policy_options
+@confirm_protected_option
 @click.option("-y", "--yes", is_flag=True, help="Delete without asking (required when not on a terminal).")
 @click.option("--confirm-prune", is_flag=True,
               help="Also delete objects annotated Prune=confirm (argocd.argoproj.io/sync-options).")
@@ -60,11 +64,12 @@ def command(app: str, yes: bool, confirm_prune: bool, allow_crd_deletion: bool, 
     The members are the objects a sync labelled as the app's (its record, the Secret
     kubectl-gitops.APP in --record-namespace, lists where to look); nothing else is
     touched, and no repository is read. The guards are prune's: objects annotated
-    Prune=false (or kustomize.toolkit.fluxcd.io/prune: disabled) and hooks are kept, a
+    Prune=false (or kustomize.toolkit.fluxcd.io/prune: disabled) are kept (hooks go too, unlike prune), a
     CustomResourceDefinition only with --allow-crd-deletion, a Namespace only when it
     holds nothing else, Prune=confirm objects only with --confirm-prune or a yes. The
     record is deleted last, and only when no member is left: otherwise it is kept, so
-    the remaining objects stay the app's.
+    the remaining objects stay the app's. With a policy (--policy, or the cluster's
+    ConfigMap) its kinds, namespaces, maxDeletes and protected objects are checked first.
 
     On a terminal the list is shown and you are asked; without one --yes is required.
 
@@ -78,8 +83,10 @@ def command(app: str, yes: bool, confirm_prune: bool, allow_crd_deletion: bool, 
     \b
     Exit codes: 0 deleted (or nothing to delete with --ignore-not-found), 2 usage, 3 no
     such app, 4 some deletions failed or timed out, 5 cluster error, 6 refused (not
-    confirmed, another tool's record, another run holds the app's Lease).
+    confirmed, another tool's record, another run holds the app's Lease, the cluster's policy:
+    docs/policy.md).
     """
+    from kubectl_gitops.cli.policy_view import make_review, verdict_json
     from kubectl_gitops.ops.delete import DeleteRequest, run_delete
 
     settings = get_settings()
@@ -95,7 +102,7 @@ def command(app: str, yes: bool, confirm_prune: bool, allow_crd_deletion: bool, 
     result = run_delete(settings, DeleteRequest(app=app, options=opts, dry_run=dry, ignore_not_found=ignore_not_found,
                                                 lease=lease_options(lock_timeout)),
                         confirm=make_confirm(p, yes=yes, what=f"delete app {app}"),
-                        on_event=PruneProgress(p, json_lines=False))
+                        on_event=PruneProgress(p, json_lines=False), review=make_review(p))
     report = result.report
     if fmt in ("json", "yaml"):
         doc: dict[str, Any] = {"app": result.app.name, "recordNamespace": result.app.namespace,
@@ -105,6 +112,8 @@ def command(app: str, yes: bool, confirm_prune: bool, allow_crd_deletion: bool, 
                                "writes": result.writes, "warnings": result.warnings}
         if report is not None:
             doc["delete"] = report_json(report)
+        if result.policy is not None:
+            doc["policy"] = verdict_json(result.policy)
         p.json(doc) if fmt == "json" else p.yaml(doc)
     elif report is not None and fmt == "name":
         o = report.outcome

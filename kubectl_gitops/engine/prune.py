@@ -68,6 +68,7 @@ class PruneOptions:
     timeout: float = 300.0  # waiting until deleted objects are gone
     poll_interval: float = 1.0
     concurrency: int = 8
+    delete_hooks: bool = False  # `delete APP`: the app goes away, its hook objects with it (as in Argo CD)
 
 
 @dataclass
@@ -162,7 +163,7 @@ def kept_reason(c: Candidate, opts: PruneOptions) -> str:
         return "Prune=false (argocd.argoproj.io/sync-options)"
     if str(m.annotations.get(ANN_FLUX_PRUNE, "")).lower() == "disabled":
         return f"{ANN_FLUX_PRUNE}: disabled"
-    if runs_as_hook(m):
+    if runs_as_hook(m) and not opts.delete_hooks:
         return "a hook: its delete policy removes it, prune never does"
     if (c.key.group, c.key.kind) == CRD_KEY and not opts.allow_crd_deletion:
         return ("a CustomResourceDefinition: deleting it deletes every object of its kind in the cluster; "

@@ -2,7 +2,8 @@
 
 A prune of an empty desired set, through the prune engine (engine/prune_plan.py): the same listing (only
 objects labelled as the app's members), the same guards (Prune=false, Flux prune disabled, CRDs without
-``--allow-crd-deletion``, Namespaces that still hold other objects, Prune=confirm), the same order (the
+``--allow-crd-deletion``, Namespaces that still hold other objects, Prune=confirm, the cluster's policy:
+docs/policy.md), the same order (the
 reverse of the sync order), the same confirmation and the app's Lease. No repository is read: the record
 says what the app is. The record is deleted last, and only when no member is left; when something was kept
 or failed, the record stays so that the remaining objects are still the app's (a later delete or sync knows
@@ -19,10 +20,12 @@ from kubectl_gitops.cluster.client import Cluster
 from kubectl_gitops.engine.app_names import validate_app_name
 from kubectl_gitops.engine.inventory import AppRef, Record, delete_record, read_record
 from kubectl_gitops.engine.lease import Lease, LeaseOptions
+from kubectl_gitops.engine.policy_check import Verdict
 from kubectl_gitops.engine.prune import PruneOptions
 from kubectl_gitops.engine.prune_plan import Confirm, PruneReport, approve, preview_prune, prune_approved
 from kubectl_gitops.errors import InvalidInputError
 from kubectl_gitops.events import Event, EventSink, discard
+from kubectl_gitops.ops.policy import Review, enforce, guard
 from kubectl_gitops.settings import Settings
 
 
@@ -47,6 +50,7 @@ class DeleteResult:
     writes: int = 0
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
+    policy: Verdict | None = None  # with a policy (docs/policy.md): what it said
 
     @property
     def ok(self) -> bool:
@@ -63,13 +67,14 @@ class DeleteResult:
 
 
 def run_delete(settings: Settings, req: DeleteRequest, *, confirm: Confirm | None = None,
-               on_event: EventSink = discard) -> DeleteResult:
+               on_event: EventSink = discard, review: Review | None = None) -> DeleteResult:
     start = time.monotonic()
     name = validate_app_name(req.app)
     cluster = Cluster.connect(settings.cluster, pool_size=req.options.concurrency)
     lease: Lease | None = None
     try:
         app = AppRef(name, settings.app.record_namespace or cluster.namespace)
+        policy = guard(settings.policy, app.name, cluster, on_event=on_event)  # may act as its ServiceAccount
         record = read_record(cluster, app)
         if record.exists and not req.dry_run:  # one writer per app; the record is read again under the Lease
             lease = Lease(cluster, app.name, app.namespace, command="delete", options=req.lease,
@@ -84,12 +89,17 @@ def run_delete(settings: Settings, req: DeleteRequest, *, confirm: Confirm | Non
                                                    "history --app NAME`), or pass --ignore-not-found")
             result.warnings.append(text)
         else:
-            options = dataclasses.replace(req.options, allow_empty=True)  # emptying the app is the point
+            # emptying the app is the point; its hook objects go with it (a prune leaves them to their policy)
+            options = dataclasses.replace(req.options, allow_empty=True, delete_hooks=True)
             report, listing = preview_prune(cluster, app, record, set(), options, hooks=True)
             result.report = report
             for gk in report.unserved:
                 result.warnings.append(f"the record lists {gk}, which the cluster does not serve now: its objects "
                                        "cannot be listed, so the record is kept")
+            if policy.active:  # as for prune, before the first delete: kinds, namespaces, maxDeletes, protected
+                sel = report.selection
+                result.policy = enforce(policy, {}, [c.key for c in sel.delete + sel.confirm + sel.hooks],
+                                        review=None if req.dry_run else review)
             if not req.dry_run:
                 approve(report, confirm)
                 prune_approved(cluster, report, listing, options, on_event)

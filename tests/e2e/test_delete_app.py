@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from cli_helpers import ROOT, gitops
 from cluster_helpers import kubectl_json
-from sync_helpers import SyncApp, argo, configmap, deployment, exists, ok
+from sync_helpers import SyncApp, argo, configmap, deployment, exists, job, ok
 
 pytestmark = pytest.mark.e2e
 
@@ -25,6 +25,7 @@ def three(tmp_path: Path, name: str, namespace: str, *, keep: bool = False) -> S
     app.write("web.yaml", deployment("web", namespace, argo(wave=1), replicas=1))
     app.write("b.yaml", configmap("b", namespace, {"argocd.argoproj.io/sync-options": "Prune=false"} if keep
                                   else None))
+    app.write("hook.yaml", job("migrate", namespace, argo(hook="PreSync")))  # BeforeHookCreation: it stays
     app.commit("three")
     ok(app.sync("--no-wait"))
     return app
@@ -43,7 +44,9 @@ def test_delete_removes_every_member_in_reverse_order_then_the_record(tmp_path: 
     assert exists("configmap", "a", namespace)
 
     dry = ok(delete(app, "gone", "--dry-run", "-o", "name"))
-    assert dry.stdout.splitlines() == ["deployment.apps/web", "configmap/b", "configmap/a"]  # reverse sync order
+    assert exists("job", "migrate", namespace)
+    # prune's order: higher waves first, within a wave the reverse of the kind order (the hook is in wave 0)
+    assert dry.stdout.splitlines() == ["deployment.apps/web", "job.batch/migrate", "configmap/b", "configmap/a"]
     assert exists("deployment", "web", namespace)
 
     out = ok(delete(app, "gone", "--yes", "-o", "json"))
@@ -53,6 +56,7 @@ def test_delete_removes_every_member_in_reverse_order_then_the_record(tmp_path: 
     for name in ("a", "b"):
         assert not exists("configmap", name, namespace)
     assert not exists("deployment", "web", namespace)
+    assert not exists("job", "migrate", namespace), "delete removes the app's hook objects too"
     assert not exists("secret", "kubectl-gitops.gone", namespace)
     assert exists("configmap", "x", namespace), "another app's object is never touched"
     assert exists("secret", "kubectl-gitops.other", namespace)
@@ -83,3 +87,20 @@ def test_app_names_complete_from_records(tmp_path: Path, namespace: str) -> None
     proc = subprocess.run([str(ROOT / "bin" / "kubectl_complete-gitops"), "delete", "--record-namespace", namespace,
                            "co"], capture_output=True, text=True, timeout=60, env=dict(os.environ), check=False)
     assert proc.stdout.splitlines()[0] == "compl", proc.stdout + proc.stderr
+
+
+def test_delete_obeys_the_policys_prune_budget(tmp_path: Path, namespace: str) -> None:
+    from cluster_helpers import kubectl
+
+    app = SyncApp(tmp_path, "budgeted", namespace)
+    for i in range(3):
+        app.write(f"c{i}.yaml", configmap(f"c{i}", namespace))
+    app.commit("three")
+    ok(app.sync())
+    kubectl("create", "configmap", "kubectl-gitops-policy", "-n", namespace,
+            "--from-literal=policy.yaml=rules:\n- {name: careful, apps: ['*'], maxDeletes: 2}\n")
+    res = delete(app, "budgeted", "--yes", "--policy-namespace", namespace)
+    assert res.returncode == 6, res.stdout + res.stderr
+    assert "3 deletions exceed maxDeletes 2" in res.stderr
+    assert all(exists("configmap", f"c{i}", namespace) for i in range(3))
+    assert exists("secret", "kubectl-gitops.budgeted", namespace)
