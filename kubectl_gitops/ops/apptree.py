@@ -165,6 +165,7 @@ def _expand(b: _Build, node: AppNode, post: Any, ancestors: list[tuple[tuple[str
         return
     objects = captured  # Flux objects refer to sources, ConfigMaps and Secrets of the same render
     specs = []
+    broken: set[int] = set()
     for m in apps:
         spec, problems = _read(m, objects)
         b.problems.extend(problems)
@@ -179,8 +180,9 @@ def _expand(b: _Build, node: AppNode, post: Any, ancestors: list[tuple[tuple[str
                               f"{b.names[spec.name]}); app names are unique in a tree: rename one")
             continue
         b.names[spec.name] = spec.origin
-        if not problems:
-            specs.append(spec)
+        specs.append(spec)  # in the order check even with problems: its dependents are not "missing" it
+        if problems:
+            broken.add(id(spec))
     b.problems.extend(child_waves(specs))
     try:
         ordered = layers(specs)
@@ -190,6 +192,8 @@ def _expand(b: _Build, node: AppNode, post: Any, ancestors: list[tuple[tuple[str
     for layer in ordered:
         nodes = []
         for spec in layer:
+            if id(spec) in broken:  # its problems are reported; not expanded further
+                continue
             child = _child(b, node, spec)
             if child is not None:
                 nodes.append(child)

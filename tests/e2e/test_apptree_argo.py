@@ -82,15 +82,17 @@ def tree(tmp_path: Path, namespace: str, helm: str) -> Iterator[Tree]:
     apps.write("team-app/templates/deploy.yaml", deployment_template())
     apps.write("team-app/templates/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: greeting\n"
                "data:\n  greeting: {{ .Values.greeting | quote }}\n  replicas: {{ .Values.replicas | quote }}\n")
+    apps.write("envs/external-dns.yaml", "image: registry.k8s.io/external-dns:v0.14\n")
     apps.git("branch", "-M", "main")
     apps.commit("apps")
     mon = f"{namespace}-mon"
     platform = GitRepo.create(tmp_path / "org" / "platform")
     git_src = {"repoURL": f"{GIT_BASE}/apps.git", "targetRevision": "main"}
-    platform.write("bootstrap/external-dns.yaml", application(
-        "external-dns", wave=-2, namespace=namespace, source={
-            "repoURL": CHARTS_URL, "chart": "external-dns", "targetRevision": "0.1.0",
-            "helm": {"valuesObject": {"image": "registry.k8s.io/external-dns:v0.14"}}}))
+    platform.write("bootstrap/external-dns.yaml", application(  # multi-source: a values file from Git
+        "external-dns", wave=-2, namespace=namespace, sources=[
+            {"repoURL": CHARTS_URL, "chart": "external-dns", "targetRevision": "0.1.0",
+             "helm": {"valueFiles": ["$values/envs/external-dns.yaml"]}},
+            {**git_src, "ref": "values"}]))
     platform.write("bootstrap/external-secrets.yaml", application(
         "external-secrets", wave=-2, namespace=namespace, source={
             "repoURL": CHARTS_URL, "chart": "external-secrets", "targetRevision": "0.1.0",
@@ -108,8 +110,8 @@ def tree(tmp_path: Path, namespace: str, helm: str) -> Iterator[Tree]:
         sync_policy={"automated": {"prune": True}, "syncOptions": ["CreateNamespace=true"]}))
     platform.write("bootstrap/team-app.yaml", application(
         "team-app", namespace=namespace, source={**git_src, "path": "team-app", "helm": {
-            "valueFiles": ["values-prod.yaml"], "parameters": [{"name": "replicas", "value": "3",
-                                                                "forceString": True}]}}))
+            "valueFiles": ["values-prod.yaml"], "valuesObject": {"greeting": "hi"},
+            "parameters": [{"name": "replicas", "value": "3", "forceString": True}]}}))
     platform.commit("bootstrap")
     with chart_repository(tmp_path, helm, charts) as url:
         env = {"KUBECTL_GITOPS_HELM": helm, "KUBECTL_GITOPS_CACHE": str(tmp_path / "cache")}
@@ -147,12 +149,12 @@ def test_a_bare_cluster_is_bootstrapped_from_applications_in_wave_order(tree: Tr
     statuses = {a["app"]: a["status"] for a in run.result["apps"]}
     assert all(statuses[a] == "synced" for a in WAVES), run.result
     # each child rendered from its own source, with the Application's overrides
-    assert _image("external-dns", ns) == "registry.k8s.io/external-dns:v0.14"
+    assert _image("external-dns", ns) == "registry.k8s.io/external-dns:v0.14"  # $values/envs/external-dns.yaml
     assert _image("eso", ns) == "eso:v1"  # releaseName and parameters
     assert _image("ingress", ns) == "nginx:1.25"  # helm.values
     assert _image("team-app", ns) == "team:prod"  # valueFiles
     cm = kubectl_json("get", "configmap", "greeting", "-n", ns)
-    assert cm["data"] == {"greeting": "hello", "replicas": "3"}
+    assert cm["data"] == {"greeting": "hi", "replicas": "3"}  # valuesObject, parameters
     prom = kubectl_json("get", "deployment", "prometheus", "-n", f"{ns}-mon")
     assert prom["spec"]["template"]["spec"]["containers"][0]["image"] == "quay.io/prometheus/prometheus:v2"
     assert prom["metadata"]["labels"]["team"] == "platform"
@@ -178,7 +180,7 @@ def test_a_bare_cluster_is_bootstrapped_from_applications_in_wave_order(tree: Tr
     # waves prints the tree, offline
     waves = gitops("waves", "--path", "bootstrap", *tree.mirrors, cwd=tree.platform.path, env=tree.env)
     assert waves.returncode == 0, waves.stderr
-    assert "  external-dns  [wave -2]  chart external-dns 0.1.0" in waves.stdout
+    assert "  external-dns  [wave -2]  chart external-dns 0.1.0" in waves.stdout, waves.stdout
     assert "app team-app:" in waves.stdout
 
 

@@ -146,3 +146,53 @@ def test_a_depends_on_cycle_is_invalid_input_naming_the_objects(fleet: Fleet) ->
     assert proc.returncode == 3, proc.stderr
     assert "Kustomization infra: dependsOn" in proc.stderr and "Kustomization apps: dependsOn" in proc.stderr
     assert "cycle" in proc.stderr
+
+
+def test_helm_releases_from_a_helm_repository_in_depends_on_order(tmp_path: Path, namespace: str) -> None:
+    from apptree_helpers import CHARTS_URL, chart_repository, make_chart
+    from source_helpers import HELM_MISSING, find_helm
+
+    helm = find_helm()
+    if not helm:
+        pytest.skip(HELM_MISSING)
+    ns = namespace
+    chart = make_chart(tmp_path, "podinfo", "0.1.0", {
+        "deploy.yaml": deployment_template(),
+        "cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-cfg\n"
+                   "data:\n  color: {{ .Values.color | quote }}\n  size: {{ .Values.size | quote }}\n"}, values={
+        "image": "podinfo:default", "color": "blue", "size": "s"})
+    repo = GitRepo.create(tmp_path / "org" / "fleet")
+    meta = {"namespace": ns}
+    repo.write("clusters/dev/repo.yaml", yaml.safe_dump({
+        "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmRepository",
+        "metadata": {"name": "charts", **meta}, "spec": {"interval": "1h", "url": CHARTS_URL}}))
+    repo.write("clusters/dev/podinfo-values.yaml", yaml.safe_dump({
+        "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "podinfo-values", **meta},
+        "data": {"values.yaml": "color: green\nsize: m\n"}}))
+
+    def release(name: str, **spec: object) -> str:
+        return yaml.safe_dump({"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+                               "metadata": {"name": name, **meta}, "spec": {
+                                   "interval": "10m", "chart": {"spec": {
+                                       "chart": "podinfo", "version": "0.1.0",
+                                       "sourceRef": {"kind": "HelmRepository", "name": "charts"}}}, **spec}})
+
+    repo.write("clusters/dev/backend.yaml", release("backend", values={"image": "podinfo:6.5"},
+                                                     valuesFrom=[{"kind": "ConfigMap", "name": "podinfo-values"}]))
+    repo.write("clusters/dev/frontend.yaml", release("frontend", dependsOn=[{"name": "backend"}],
+                                                      releaseName="web", values={"size": "l"}))
+    repo.commit("helm releases")
+    with chart_repository(tmp_path, helm, [chart]) as url:
+        proc = gitops("sync", "clusters/dev", "--app", "fleet", "--record-namespace", ns, "-n", ns, "-o", "json",
+                      "--repo-mirror", f"{CHARTS_URL}={url}", cwd=repo.path,
+                      env={"KUBECTL_GITOPS_HELM": helm, "KUBECTL_GITOPS_CACHE": str(tmp_path / "cache")})
+    run = parse_run(proc)
+    assert run.code == 0, run
+    starts = {e["app"]: i for i, e in enumerate(run.events) if e["type"] == "app.start"}
+    dones = {e["app"]: i for i, e in enumerate(run.events) if e["type"] == "app.done"}
+    assert dones["backend"] < starts["frontend"], run
+    backend = kubectl_json("get", "deployment", "backend", "-n", ns)  # release name: the HelmRelease's name
+    assert backend["spec"]["template"]["spec"]["containers"][0]["image"] == "podinfo:6.5"
+    assert kubectl_json("get", "configmap", "backend-cfg", "-n", ns)["data"] == {"color": "green", "size": "m"}
+    assert kubectl_json("get", "configmap", "web-cfg", "-n", ns)["data"] == {"color": "blue", "size": "l"}
+    kubectl("get", "configmap", "podinfo-values", "-n", ns)  # the root app's own object

@@ -78,3 +78,18 @@ def test_an_application_pointing_back_at_its_ancestor_is_a_cycle(tmp_path: Path,
     assert proc.returncode == 3, proc.stderr
     assert "a cycle (root -> loop)" in proc.stderr, proc.stderr
     assert kubectl("get", "configmap", "teams-shared", "-n", namespace, check=False).returncode != 0
+
+
+def test_waves_of_a_tree_as_json_and_apply_mode(tmp_path: Path, namespace: str) -> None:
+    t = Nested(tmp_path, namespace)
+    waves = gitops("waves", "--path", "bootstrap", "-o", "json", *t.mirror, cwd=t.platform.path, env=t.env)
+    assert waves.returncode == 0, waves.stderr
+    doc = json.loads(waves.stdout)
+    assert [(a["app"], a["parent"]) for a in doc][1:] == [("teams", doc[0]["app"]), ("team-a", "teams"),
+                                                           ("team-b", "teams")]
+    assert [s["name"] for s in doc[1]["steps"]] == ["teams-shared"]
+    assert "expanding 1 app object(s)" in waves.stderr
+    # --apps=apply: the Applications are objects of the plan, nothing is expanded
+    plain = gitops("waves", "--path", "bootstrap", "-o", "json", "--apps", "apply", cwd=t.platform.path, env=t.env)
+    assert plain.returncode == 0, plain.stderr
+    assert [(s["kind"], s["name"]) for s in json.loads(plain.stdout)] == [("Application", "teams")]

@@ -188,3 +188,29 @@ def test_a_render_with_app_objects_raises_apps_found_listing_them() -> None:
         detector(objs)
     assert [x.name for x in e.value.apps] == ["a"]
     assert detector(objs[1:]) == (objs[1:], [])
+
+
+class _Discovery:
+    def __init__(self, served: set[tuple[str, str]]):
+        self.served = served
+
+    def for_group_kind(self, group: str, kind: str) -> object | None:
+        return object() if (group, kind) in self.served else None
+
+
+@pytest.mark.parametrize(("mode", "served", "expand", "why"), [
+    ("auto", set(), True, "does not serve Application.argoproj.io"),
+    ("auto", {("argoproj.io", "Application")}, False, "the cluster serves Application.argoproj.io"),
+    ("expand", {("argoproj.io", "Application")}, True, "--apps=expand"),
+    ("apply", set(), False, "--apps=apply"),
+])
+def test_auto_expands_only_when_the_cluster_does_not_serve_the_crd_and_says_so(
+        mode: str, served: set[tuple[str, str]], expand: bool, why: str) -> None:
+    from kubectl_gitops.events import Event
+    from kubectl_gitops.ops.apptree import decide
+    from kubectl_gitops.settings import Settings, TreeOptions
+
+    events: list[Event] = []
+    settings = Settings(tree=TreeOptions(mode=mode))
+    assert decide(settings, [app("a", {"source": GIT})], _Discovery(served), events.append) is expand
+    assert why in events[0].message and events[0].data["expand"] is expand
