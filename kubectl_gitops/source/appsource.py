@@ -3,9 +3,11 @@
 * ``resolve_url``: ``--repo-mirror URL=PATH_OR_URL`` maps a source URL (Git or Helm repository) to a local
   clone or another address — air-gapped clusters and tests need it. URLs compare without a trailing ``/``
   or ``.git``.
-* ``fetch_chart``: a chart from a Helm repository (http(s) with ``index.yaml``, or ``oci://``) is pulled with
-  ``helm pull`` into ``$KUBECTL_GITOPS_CACHE/charts/`` (helm's own cache and config live there too, so the
-  user's Helm setup is neither read nor changed); an exact version is pulled once, a range every time.
+* ``fetch_chart``: a chart from a Helm repository (http(s) with ``index.yaml``, or an OCI registry: ``oci://``,
+  or Argo CD's scheme-less ``registry/path``) is pulled with ``helm pull`` into ``$KUBECTL_GITOPS_CACHE/charts/``
+  (helm's repository list and caches live there too, so the user's Helm setup is not changed; registry logins
+  are the user's); an exact version is pulled once, a range every time. A mirror written ``oci+http://host/path``
+  is a registry without TLS (``helm pull --plain-http``), for local mirrors.
 * ``child_source``: the ``SourceOptions`` of a child: Git sources go through the same Git layer and cache as
   ``--repo``; inline Helm values (``values``, ``valuesObject``, ``parameters``) become one values file in the
   tree's private folder, given last, as Argo CD gives them.
@@ -60,6 +62,7 @@ def _charts_dir() -> Path:
     return Path(base).expanduser() / "charts"
 
 
+PLAIN_OCI = "oci+http://"
 _EXACT = re.compile(r"^v?\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.-]+)?$")
 
 
@@ -68,6 +71,11 @@ def fetch_chart(spec: ChildSpec, mirrors: tuple[tuple[str, str], ...]) -> Path:
     assert spec.chart is not None
     chart = spec.chart
     url = resolve_url(chart.repo_url, mirrors)
+    plain_http = url.startswith(PLAIN_OCI)  # a mirror registry without TLS (--repo-mirror URL=oci+http://...)
+    if plain_http:
+        url = "oci://" + url[len(PLAIN_OCI):]
+    elif "://" not in url:  # Argo CD's spelling of an OCI registry: no scheme
+        url = "oci://" + url
     oci = url.startswith("oci://")
     key = hashlib.sha256(json.dumps([url, chart.name, chart.version]).encode()).hexdigest()[:16]
     top = _charts_dir()
@@ -76,14 +84,21 @@ def fetch_chart(spec: ChildSpec, mirrors: tuple[tuple[str, str], ...]) -> Path:
     if _EXACT.match(chart.version) and (target / chart.name / "Chart.yaml").is_file():
         return target / chart.name
     helm = helm_binary(spec.name)
+    # helm's repository list and caches stay ours; registry logins (`helm registry login`) stay the user's
+    config = os.environ.get("HELM_CONFIG_HOME") or os.path.join(
+        os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config"), "helm")
     env = dict(os.environ, HELM_CACHE_HOME=str(top / ".helm" / "cache"), HELM_CONFIG_HOME=str(top / ".helm" / "config"),
-               HELM_DATA_HOME=str(top / ".helm" / "data"))
+               HELM_DATA_HOME=str(top / ".helm" / "data"),
+               HELM_REGISTRY_CONFIG=os.environ.get("HELM_REGISTRY_CONFIG") or os.path.join(config, "registry",
+                                                                                           "config.json"))
     tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=top))
     try:
         ref = f"{url.rstrip('/')}/{chart.name}" if oci else chart.name
         cmd = [helm, "pull", ref, "--untar", "--untardir", str(tmp)]
         if not oci:
             cmd += ["--repo", url]
+        if plain_http:
+            cmd.append("--plain-http")
         if chart.version:
             cmd += ["--version", chart.version]
         timeout = environment().render_timeout

@@ -32,7 +32,7 @@ HELMRELEASE = {"chart", "values", "valuesFrom", "releaseName", "targetNamespace"
                "timeout", "suspend", "upgrade"}
 CHART_SPEC = {"chart", "version", "sourceRef", "valuesFiles", "reconcileStrategy", "interval"}
 GITREPO = {"url", "ref", "interval", "secretRef", "timeout"}
-HELMREPO = {"url", "type", "interval", "secretRef", "timeout"}
+HELMREPO = {"url", "type", "interval", "secretRef", "timeout", "insecure"}
 
 
 class _Checker:
@@ -199,6 +199,8 @@ def read_helmrelease(m: Manifest, objects: list[Manifest]) -> tuple[ChildSpec, l
             url = str(rbody.get("url") or "")
             if rbody.get("type") == "oci" and not url.startswith("oci://"):
                 url = "oci://" + url.split("://", 1)[-1]
+            if url.startswith("oci://") and rbody.get("insecure") is True:  # a registry without TLS
+                url = "oci+http://" + url[len("oci://"):]
             spec.chart = Chart(url, str(chart.get("chart") or ""), str(chart.get("version") or "").strip("*"))
             c.problems.extend(rc.problems)
     elif ref.get("kind") == "GitRepository":

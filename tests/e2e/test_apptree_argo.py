@@ -244,3 +244,27 @@ def test_a_removed_application_is_deleted_as_a_whole_only_when_pruning_is_allowe
     history = json.loads(gitops("history", "--app", "platform", "--record-namespace", ns, "-o", "json",
                                 cwd=tree.platform.path).stdout)
     assert {a["app"] for a in history["apps"]} >= {"platform", "external-dns", "team-app"}, history
+
+
+def test_a_chart_from_an_oci_registry_is_pulled_once_and_cached(tmp_path: Path, namespace: str, helm: str) -> None:
+    from apptree_helpers import oci_registry
+
+    chart = make_chart(tmp_path, "metrics", "1.2.3", {"deploy.yaml": deployment_template()},
+                       values={"image": "metrics:1"})
+    platform = GitRepo.create(tmp_path / "platform")
+    platform.write("bootstrap/metrics.yaml", application("metrics", namespace=namespace, source={
+        "repoURL": "registry.example.test/charts", "chart": "metrics", "targetRevision": "1.2.3"}))  # Argo: no scheme
+    platform.commit("an OCI chart")
+    env = {"KUBECTL_GITOPS_HELM": helm, "KUBECTL_GITOPS_CACHE": str(tmp_path / "cache")}
+
+    def sync(where: str) -> Run:
+        return parse_run(gitops("sync", "bootstrap", "--app", "root", "--record-namespace", namespace, "-n", namespace,
+                                "-o", "json", "--repo-mirror", f"registry.example.test/charts=oci+http://{where}",
+                                cwd=platform.path, env=env))
+
+    with oci_registry(helm, [chart], tmp_path) as where:
+        run = sync(where)
+    assert run.code == 0, run
+    assert _image("metrics", namespace) == "metrics:1"
+    again = sync(where)  # the registry is gone: the exact version comes from the cache
+    assert again.code == 0, again
