@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "list": ("kubectl_gitops.cli.status:list_command", "List the apps of a namespace or the cluster."),
     "suspend": ("kubectl_gitops.cli.status:suspend_command", "Stop sync --watch from syncing an app."),
     "resume": ("kubectl_gitops.cli.status:resume_command", "Let sync --watch sync a suspended app again."),
+    "agent": ("kubectl_gitops.cli.agent", "The in-cluster agent: sync --watch in a Deployment, least-privilege RBAC."),
     "version": ("kubectl_gitops.cli.version", "Print version and build information."),
     "completion": ("kubectl_gitops.cli.completion", "Print a shell completion script."),
 }
