@@ -135,7 +135,8 @@ def print_tree_sync(p: Printer, result: Any, *, json_out: bool) -> int:
         counts: dict[str, int] = {}
         for r in result.runs:
             counts[r.status] = counts.get(r.status, 0) + 1
-        verdict = "synced" if result.ok else "sync FAILED"
+        dry = any(r.status == "dry run" for r in result.runs)
+        verdict = ("dry run, nothing was written" if dry else "synced") if result.ok else "sync FAILED"
         p.echo(f"{verdict}: {len(result.runs)} app(s): " + ", ".join(f"{n} {s}" for s, n in counts.items())
                + f" in {result.seconds:.1f}s")
     if not result.ok:

@@ -24,8 +24,8 @@ from kubectl_gitops.ops.apptree import (
 )
 from kubectl_gitops.settings import Settings
 
-SYNCED, FAILED, SKIPPED, SUSPENDED, EMPTY, UNSELECTED, DELETED, KEPT = (
-    "synced", "failed", "skipped", "suspended", "no objects", "not selected", "deleted", "removed, kept")
+SYNCED, FAILED, SKIPPED, SUSPENDED, EMPTY, UNSELECTED, DELETED, KEPT, DRY_RUN = (
+    "synced", "failed", "skipped", "suspended", "no objects", "not selected", "deleted", "removed, kept", "dry run")
 
 
 @dataclass
@@ -157,6 +157,9 @@ def run_tree_sync(settings: Settings, req: Any, *, apps: list[Manifest], on_even
                     sink(Event("app.done", f"app {node.name}: failed", {"status": FAILED}))
                     return False
                 run.status = SYNCED
+                if req.dry_run:
+                    changed = sum(1 for c in result.changes.values() if c.changed)
+                    run.status, run.message = DRY_RUN, f"{changed} object(s) would change"
             else:
                 run.status, run.message = EMPTY, "only child apps"
             ok = run_layers(node, run_node, settings.tree.app_concurrency, stop_on_failure=True)

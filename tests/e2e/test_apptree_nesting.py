@@ -47,6 +47,11 @@ def test_an_application_whose_source_holds_applications_is_a_tree_below_it(tmp_p
     assert [a["app"] for a in doc["apps"]] == ["root", "teams", "team-a", "team-b"]
     assert [c["name"] for c in next(a for a in doc["apps"] if a["app"] == "team-b")["changes"]] == ["team-b"]
 
+    dry = parse_run(t.run("sync", "-o", "json", "--dry-run"))
+    assert dry.code == 0, dry
+    assert {a["app"]: a["status"] for a in dry.result["apps"]}["team-a"] == "dry run"
+    assert kubectl("get", "configmap", "teams-shared", "-n", namespace, check=False).returncode != 0
+
     only = parse_run(t.run("sync", "-o", "json", "--only", "team-b"))
     assert only.code == 0, only
     assert {a["app"]: a["status"] for a in only.result["apps"]} == {
