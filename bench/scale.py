@@ -213,23 +213,31 @@ def main() -> int:
     results: dict[tuple[float, str, str], list[Measured]] = {}
     tmp = Path(tempfile.mkdtemp(prefix="bench-scale-"))
     stamp = time.strftime("%H%M%S")
-    objects = 0
+    objects = args.namespaces * sum(max(1, per_ns * p // 100) for p in KINDS_PER_100.values())
+    server = run([kubectl, "version"], env=env).stdout.strip().replace("\n", "; ")
+    kapp_version = run([kapp, "version"], env=env).stdout.splitlines()[0] if "kapp" in tools else "-"
+
+    def write_report(partial: bool) -> str:
+        """The report so far: written after every step, so an interrupted run leaves what it measured."""
+        report = render(args, latencies, tools, objects, results, server, kapp_version)
+        if partial:
+            report += "\n(partial: the run was still going or was interrupted)\n"
+        args.out.write_text(report)
+        return report
+
+    args.on_result = lambda: write_report(True)
     try:
         for ms in latencies:
             with through(state["kubeconfig"], ms, tmp / f"proxy-{ms:g}") as proxy:
                 penv = {**env, "KUBECONFIG": proxy.kubeconfig}
                 spaces = {t: [f"bs-{ms:g}-{t}-{i:02}" for i in range(args.namespaces)] for t in tools}
                 try:
-                    objects = run_latency(args, ms, tools, spaces, per_ns, penv, env, proxy, kubectl, kapp,
-                                          tmp / f"ms-{ms:g}", f"bs{stamp}-{ms:g}", results)
+                    run_latency(args, ms, tools, spaces, per_ns, penv, env, proxy, kubectl, kapp,
+                                tmp / f"ms-{ms:g}", f"bs{stamp}-{ms:g}", results)
                 finally:
                     if not args.keep:
                         delete_namespaces(kubectl, env, [ns for t in tools for ns in spaces[t]])
-        server = run([kubectl, "version"], env=env).stdout.strip().replace("\n", "; ")
-        kapp_version = run([kapp, "version"], env=env).stdout.splitlines()[0] if "kapp" in tools else "-"
-        report = render(args, latencies, tools, objects, results, server, kapp_version)
-        args.out.write_text(report)
-        print(report)
+        print(write_report(False))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         if not args.keep:
@@ -239,7 +247,7 @@ def main() -> int:
 
 def run_latency(args: argparse.Namespace, ms: float, tools: list[str], spaces: dict[str, list[str]], per_ns: int,
                 penv: dict[str, str], env: dict[str, str], proxy: Proxy, kubectl: str, kapp: str, where: Path,
-                app_prefix: str, results: dict[tuple[float, str, str], list[Measured]]) -> int:
+                app_prefix: str, results: dict[tuple[float, str, str], list[Measured]]) -> None:
     skip = {x.strip() for x in args.skip.split(",") if x.strip()}
 
     def skipped(t: str, name: str) -> bool:
@@ -262,7 +270,6 @@ def run_latency(args: argparse.Namespace, ms: float, tools: list[str], spaces: d
         if t == "ours":
             git_commit(folders[t], "app")
         cmds[t] = commands(t, app, kapp, kubectl)
-    objects = args.namespaces * sum(max(1, per_ns * p // 100) for p in KINDS_PER_100.values())
 
     def step(t: str, name: str) -> None:
         if name not in cmds[t] or skipped(t, name):
@@ -278,6 +285,7 @@ def run_latency(args: argparse.Namespace, ms: float, tools: list[str], spaces: d
             if name == "diffN":
                 write_app(folders[h] / "manifests", spaces[h], per_ns, f"{app_prefix}-{h}")
         results.setdefault((ms, t, name), []).append(m)
+        args.on_result()
         print(f"[{ms:g} ms] {t:8} {name:7} {m.seconds:8.2f} s {m.requests:6} requests "
               f"{m.max_rss_kb / 1024:6.0f} MB", file=sys.stderr, flush=True)
 
@@ -290,7 +298,6 @@ def run_latency(args: argparse.Namespace, ms: float, tools: list[str], spaces: d
         for name in ("resync", "diff0", "diffN", "prune"):
             for t in order:
                 step(t, name)
-    return objects
 
 
 def render(args: argparse.Namespace, latencies: list[float], tools: list[str], objects: int,

@@ -133,7 +133,12 @@ class Syncer:
                 errors.append(e)
                 return None
 
-        results = [r for r in map_bounded(guarded, batch, self.config.concurrency) if r is not None]
+        # Objects in sync are answered here, in order; only the rest go to the pool (a re-sync of 10,000
+        # unchanged objects made 10,000 pool tasks that returned at once).
+        todo = [s.hook or self.needs_apply(s) for s in batch]
+        done = iter(map_bounded(guarded, [s for s, t in zip(batch, todo, strict=True) if t], self.config.concurrency))
+        results = [r for s, t in zip(batch, todo, strict=True)
+                   if (r := next(done) if t else StepResult(s.key, s.phase, s.wave, StepAction.UNCHANGED)) is not None]
         out.steps.extend(results)
         if errors:
             raise next((e for e in errors if not _interrupted(e)), errors[0])
