@@ -103,6 +103,7 @@ class PolicyOptions:
     confirm_protected: tuple[str, ...] = ()  # --confirm-protected KIND/NAMESPACE/NAME
     require_signed: bool = False  # --require-signed
     allowed_signers: str | None = None  # --allowed-signers FILE (ssh allowed_signers)
+    gpg_home: str | None = None  # --gpg-keyring DIR (a GNUPGHOME holding the allowed OpenPGP keys)
 
     @property
     def configured(self) -> bool:

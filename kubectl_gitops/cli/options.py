@@ -252,6 +252,16 @@ policy_options = compose(
               "unreadable policy refuses the run."),
 )
 
+signed_options = compose(
+    _opt("--require-signed", section="policy", attr="require_signed", is_flag=True, default=False,
+         envvar="KUBECTL_GITOPS_REQUIRE_SIGNED",
+         help="Refuse a commit that is not signed by an allowed signer (verified by git verify-commit)."),
+    _opt("--allowed-signers", section="policy", attr="allowed_signers", metavar="FILE",
+         help="SSH allowed signers (ssh-keygen's ALLOWED SIGNERS format) for --require-signed."),
+    _opt("--gpg-keyring", section="policy", attr="gpg_home", metavar="DIR",
+         help="A GNUPGHOME folder holding the allowed OpenPGP keys, for --require-signed."),
+)
+
 confirm_protected_option = _opt(
     "--confirm-protected", section="policy", attr="confirm_protected", multiple=True, convert=tuple,
     metavar="KIND/NS/NAME", help="Approve the change to a protected object (KIND/NAME when cluster-scoped; "
@@ -266,5 +276,5 @@ def output_option(*choices: str, default: str = "table") -> Callable[[F], F]:
 __all__ = [
     "ClusterOptions", "Command", "OutputOptions", "SourceOptions", "app_options", "cluster_options", "common_options",
     "confirm_protected_option", "dry_run_option", "field_manager_option", "get_settings", "gitops_command",
-    "output_option", "policy_options", "record_namespace_option", "source_options",
+    "output_option", "policy_options", "record_namespace_option", "signed_options", "source_options",
 ]

@@ -25,6 +25,7 @@ from kubectl_gitops.cli.options import (
     gitops_command,
     output_option,
     policy_options,
+    signed_options,
     source_options,
 )
 from kubectl_gitops.cli.output import Printer, object_name
@@ -207,6 +208,7 @@ class PruneProgress:
 @output_option("table", "wide", "name", "json", "yaml")
 @policy_options
 @confirm_protected_option
+@signed_options
 @prune_flags
 @dry_run_option("server (or a bare --dry-run) and client: show what would be deleted, delete nothing (a prune's "
                 "dry run only reads, so both are the same). none: prune.")

@@ -21,6 +21,7 @@ from kubectl_gitops.cli.options import (
     gitops_command,
     output_option,
     policy_options,
+    signed_options,
     source_options,
 )
 from kubectl_gitops.cli.output import Printer, object_name
@@ -105,6 +106,7 @@ class Progress:
 @output_option("table", "wide", "name", "json", "yaml")
 @policy_options
 @confirm_protected_option
+@signed_options
 @click.option("--prune", is_flag=True, help="After the last wave, delete the app's objects that were removed from Git "
               "(see `kubectl gitops prune --help` for what is never deleted).")
 @prune_flags
@@ -177,7 +179,8 @@ def command(dry_run: str, allow_dirty: bool, force_conflicts: bool, concurrency:
     namespaces, kinds, cluster-scoped objects, the prune budget; a change to a protected
     object is shown as a diff and needs --confirm-protected KIND/NAMESPACE/NAME (or a yes
     on a terminal). A rule's serviceAccount (or --as) is who the whole run acts as, so the
-    cluster's RBAC is the final guard (docs/policy.md).
+    cluster's RBAC is the final guard (docs/policy.md). --require-signed (or the rule's
+    requireSigned) refuses a commit not signed by an allowed signer.
 
     One sync or prune of an app runs at a time: each holds the Lease
     kubectl-gitops.<app> in the record's namespace while it writes; another run is

@@ -25,10 +25,11 @@ from kubectl_gitops.cluster.discovery import ResourceType
 from kubectl_gitops.engine.diff import Change
 from kubectl_gitops.engine.policy import CONFIGMAP, DATA_KEY, Policy, PolicyError, Rule, parse_policy
 from kubectl_gitops.engine.policy_check import ProtectedChange, Verdict, evaluate
-from kubectl_gitops.errors import ClusterError, InvalidInputError, RefusedError
+from kubectl_gitops.errors import ClusterError, InvalidInputError, RefusedError, UsageError
 from kubectl_gitops.events import Event, EventSink, discard
 from kubectl_gitops.model import ResourceKey
 from kubectl_gitops.settings import PolicyOptions
+from kubectl_gitops.source.repo import Checkout
 
 _CONFIGMAPS = ResourceType("", "v1", "ConfigMap", "configmaps", True)
 
@@ -97,9 +98,6 @@ def guard(opts: PolicyOptions, app: str, cluster: Cluster | None, *, on_event: E
     g = Guard(app, policy, policy.rule_for(app) if policy else None, tuple(opts.confirm_protected))
     if policy is None:
         return g
-    if g.rule is not None and g.rule.require_signed:  # fail closed until commits can be verified here
-        raise RefusedError(f"{g.rule.where} of policy {policy.source} requires signed commits, which this version "
-                           "cannot verify; nothing was changed", hint="remove requireSigned from the rule")
     rule_text = g.rule.where if g.rule else "no rule"
     on_event(Event("policy", f"policy {policy.source}: app {app} → {rule_text}",
                    {"policy": policy.source, "rule": g.rule.name if g.rule else None}))
@@ -110,6 +108,37 @@ def guard(opts: PolicyOptions, app: str, cluster: Cluster | None, *, on_event: E
         g.identity = g.rule.identity
         on_event(Event("identity", f"acting as {g.rule.identity} ({g.rule.where})", {"user": g.rule.identity}))
     return g
+
+
+def require_signed(opts: PolicyOptions, g: Guard, checkout: Checkout, *, on_event: EventSink = discard) -> None:
+    """``--require-signed`` and a rule's ``requireSigned``: the commit to sync must be signed by an allowed signer
+    (the policy's ``allowedSigners`` for the rule; ``--allowed-signers``/``--gpg-keyring`` for the flag). Both, when
+    both ask. ``RefusedError`` (exit 6) names the commit and its signer."""
+    from kubectl_gitops.source.signature import Trust, verify_commit
+
+    trusts = []
+    if g.rule is not None and g.rule.require_signed and g.policy is not None:
+        trusts.append(Trust(g.policy.allowed_signers, where=f"allowedSigners of policy {g.policy.source}"))
+    if opts.require_signed:
+        if not opts.allowed_signers and not opts.gpg_home:
+            raise UsageError("--require-signed needs --allowed-signers FILE (ssh) or --gpg-keyring DIR (OpenPGP)")
+        text = None
+        if opts.allowed_signers:
+            try:
+                text = Path(opts.allowed_signers).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as e:
+                raise InvalidInputError(f"cannot read --allowed-signers {opts.allowed_signers}: "
+                                        f"{getattr(e, 'strerror', None) or e}") from None
+        trusts.append(Trust(text, opts.gpg_home, where="--allowed-signers/--gpg-keyring"))
+    if not trusts:
+        return
+    if checkout.dirty or checkout.commit is None or checkout.git_dir is None:
+        raise RefusedError(f"signed commits are required, but {checkout.describe()} is not a commit of a git "
+                           "repository; nothing was changed", hint="sync a signed commit (without --allow-dirty)")
+    for trust in trusts:
+        signed = verify_commit(checkout.git_dir, checkout.commit, trust)
+        on_event(Event("signature", f"commit {checkout.short_commit} is signed by {signed.signer} ({trust.where})",
+                       {"commit": checkout.commit, "signer": signed.signer, "key": signed.key}))
 
 
 def check(g: Guard, apply: Mapping[ResourceKey, str], delete: Iterable[ResourceKey] = ()) -> Verdict:
@@ -137,4 +166,5 @@ def change_ops(changes: Iterable[Change]) -> dict[ResourceKey, str]:
     return {c.key: c.op.value for c in changes if c.op.value != "delete"}
 
 
-__all__ = ["Guard", "Review", "change_ops", "check", "enforce", "guard", "load_policy", "read_policy_file"]
+__all__ = ["Guard", "Review", "change_ops", "check", "enforce", "guard", "load_policy", "read_policy_file",
+           "require_signed"]

@@ -21,7 +21,7 @@ from kubectl_gitops.engine.prune_plan import Confirm, PruneReport, approve, prev
 from kubectl_gitops.engine.run_record import member_sources, record_prune
 from kubectl_gitops.events import Event, EventSink, discard
 from kubectl_gitops.ops.app import file_selection, resolve_app, whole_repository
-from kubectl_gitops.ops.policy import Review, enforce, guard
+from kubectl_gitops.ops.policy import Review, enforce, guard, require_signed
 from kubectl_gitops.secrets import decrypt_if_encrypted
 from kubectl_gitops.settings import Settings
 from kubectl_gitops.source.desired import load_desired
@@ -69,6 +69,7 @@ def run_prune(settings: Settings, req: PruneRequest, *, confirm: Confirm | None 
         on_event(Event("source", checkout.describe(), {"commit": checkout.commit, "objects": len(desired.manifests)}))
         app = resolve_app(settings, checkout, cluster)
         policy = guard(settings.policy, app.name, cluster, on_event=on_event)  # may act as its ServiceAccount
+        require_signed(settings.policy, policy, checkout, on_event=on_event)
         if not req.dry_run:  # one writer per app: held before the record is read
             lease = Lease(cluster, app.name, app.namespace, command=f"prune {checkout.short_commit}",
                           options=req.lease, on_event=on_event).hold()

@@ -27,7 +27,7 @@ from kubectl_gitops.model import ResourceKey
 from kubectl_gitops.ops.app import file_selection, resolve_app, whole_repository
 from kubectl_gitops.ops.common import CompareOptions, Loaded, applied_object, compute_changes, load, respect_ignored
 from kubectl_gitops.ops.failure import record_outcome
-from kubectl_gitops.ops.policy import Guard, Review, change_ops, check, enforce, guard
+from kubectl_gitops.ops.policy import Guard, Review, change_ops, check, enforce, guard, require_signed
 from kubectl_gitops.settings import Settings
 from kubectl_gitops.source.desired import Desired
 from kubectl_gitops.source.images import canonical, reverted
@@ -105,6 +105,7 @@ def run_sync(settings: Settings, req: SyncRequest, *, on_event: EventSink = disc
         app = resolve_app(settings, desired.checkout, cluster)
         # the policy first: from here on the run may act as the rule's ServiceAccount (reads, Lease, writes)
         guards.append(guard(settings.policy, app.name, cluster, on_event=on_event))
+        require_signed(settings.policy, guards[-1], desired.checkout, on_event=on_event)
         if req.dry_run or held is not None:  # writes nothing: no Lease; or the caller holds it (sync --watch)
             return
         leases.append(Lease(cluster, app.name, app.namespace, command=f"sync {desired.checkout.short_commit}",

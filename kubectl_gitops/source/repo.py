@@ -80,6 +80,7 @@ class Checkout:
     on_remote: bool | None  # is `commit` contained in a remote-tracking branch (None: no remotes)
     remote_url: str | None  # without credentials
     path: str = "."  # the manifests folder (or file), relative to root, posix, normalised
+    git_dir: Path | None = None  # the repository's git directory (signature checks: source.signature)
 
     @property
     def short_commit(self) -> str | None:
@@ -214,7 +215,8 @@ def _open_remote(opts: SourceOptions) -> Iterator[Checkout]:
         try:
             with exported(blobs, sha, rel, _ls_tree(run, sha, label), label=label) as root:
                 yield Checkout(root=root, repo_root=None, commit=sha, ref=opts.ref, dirty=False,
-                               on_remote=on_remote, remote_url=safe_url(opts.repo), path=rel)
+                               on_remote=on_remote, remote_url=safe_url(opts.repo), path=rel,
+                               git_dir=Path(repo.git_dir))
         finally:
             blobs.close()
     finally:
@@ -265,7 +267,7 @@ def _open_local(opts: SourceOptions, *, committed_only: bool) -> Iterator[Checko
         label = f"{rev} ({sha[:12]})"
         with exported(blobs, sha, rel, _ls_tree(run, sha, label), label=label) as root:
             yield Checkout(root=root, repo_root=top, commit=sha, ref=opts.ref, dirty=False,
-                           on_remote=_on_remote(run, names, sha), remote_url=url, path=rel)
+                           on_remote=_on_remote(run, names, sha), remote_url=url, path=rel, git_dir=git_dir)
     finally:
         blobs.close()
 

@@ -185,3 +185,51 @@ def test_as_flags_impersonate_like_kubectl(tmp_path: Path, namespace: str) -> No
     assert f'User "{identity}" cannot get resource "configmaps"' in res.stderr
     res = app.run("diff", "--as-group", "system:masters")
     assert res.returncode == 3 and "need --as" in res.stderr
+
+
+def test_signed_commits_unsigned_and_wrongly_signed_are_refused_correctly_signed_accepted(
+        tmp_path: Path, namespace: str) -> None:
+    import subprocess
+
+    keys = {}
+    for who in ("alice", "mallory"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", who, "-f", str(tmp_path / who)],
+                       check=True)
+        keys[who] = (tmp_path / f"{who}.pub").read_text().strip()
+    signers = f'alice@example.com namespaces="git" {keys["alice"]}'
+    put_policy(namespace, "rules:\n- {name: signed, apps: ['*'], requireSigned: true}\n"
+                          f"allowedSigners: |\n  {signers}\n")
+    app = SyncApp(tmp_path, "signed", namespace).write("cm.yaml", configmap("c", namespace=namespace))
+
+    def signed_by(who: str, message: str) -> str:  # a real SSH signature, made by git
+        app.repo.git("add", "-A")
+        app.repo.git("-c", "gpg.format=ssh", "-c", f"user.signingkey={tmp_path / who}.pub", "commit", "-q", "-S",
+                     "-m", message)
+        return app.repo.head()
+
+    unsigned = app.commit("unsigned")
+    mark = audit_mark()
+    res = app.sync("--policy-namespace", namespace)
+    assert res.returncode == 6, res.stdout + res.stderr
+    assert f"commit {unsigned[:12]} is not signed" in res.stderr
+
+    app.write("cm.yaml", configmap("c", namespace=namespace, value="2"))
+    by_mallory = signed_by("mallory", "mallory")
+    res = app.sync("--policy-namespace", namespace)
+    assert res.returncode == 6 and f"commit {by_mallory[:12]} is signed by a key that is not an allowed signer" \
+        in res.stderr
+    assert ours(mark, namespace, dry_run=None) == [] and not exists("configmap", "c", namespace)
+
+    app.write("cm.yaml", configmap("c", namespace=namespace, value="3"))
+    by_alice = signed_by("alice", "alice")
+    run = app.sync_json("--policy-namespace", namespace)
+    assert run.code == 0, str(run)
+    assert run.of("signature")[0]["signer"] == "alice@example.com"
+    assert kubectl_json("get", "configmap", "c", "-n", namespace)["data"]["value"] == "3"
+
+    # the same with flags, no policy (CI): --require-signed --allowed-signers FILE
+    (tmp_path / "allowed").write_text(signers + "\n")
+    ok(app.sync("--require-signed", "--allowed-signers", str(tmp_path / "allowed")))
+    res = app.sync("--require-signed")
+    assert res.returncode == 2 and "--allowed-signers" in res.stderr
+    assert app.history()[-1]["commit"].startswith(by_alice[:12])
