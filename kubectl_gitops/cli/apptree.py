@@ -153,17 +153,21 @@ def print_tree_sync(p: Printer, result: Any, *, json_out: bool) -> int:
 def print_tree_diff(p: Printer, result: Any, *, fmt: str, show: Callable[[Any], None]) -> int:
     """Each app's diff (through ``show``), then a summary line per app; 1 when any app differs."""
     differs = any(r.differences for r in result.runs)
-    if fmt in ("json", "yaml"):  # one document: {"apps": [{"app", "status", ...the app's diff document}]}
+    if fmt in ("json", "yaml", "patch"):  # one document: {"apps": [{"app", "status", ...the app's diff document}]}
         from kubectl_gitops.cli import diff_view
+        from kubectl_gitops.cli.diff_patch import to_patch
 
         apps = []
         for r in result.runs:
             entry: dict[str, Any] = {"app": r.name, "parent": r.parent, "status": r.status}
             if r.result is not None:
                 co = r.result.checkout
-                entry.update(diff_view.to_json(r.result.changes, co.commit, co.dirty, co.ref))
+                if fmt == "patch":  # changed objects only, as `diff -o patch` of one app
+                    entry.update(to_patch([c for c in r.result.changes if c.changed], co.commit, co.dirty, co.ref))
+                else:
+                    entry.update(diff_view.to_json(r.result.changes, co.commit, co.dirty, co.ref))
             apps.append(entry)
-        p.json({"apps": apps}, masked=True) if fmt == "json" else p.yaml({"apps": apps}, masked=True)
+        p.yaml({"apps": apps}, masked=True) if fmt == "yaml" else p.json({"apps": apps}, masked=True)
         return int(ExitCode.DIFFERENCES) if differs else 0
     for r in result.runs:
         if r.result is None or (not r.differences and fmt not in ("json", "yaml")):

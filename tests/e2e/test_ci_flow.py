@@ -8,6 +8,7 @@ import json
 
 import jsonpatch
 import pytest
+from apptree_helpers import GIT_BASE, application
 from cli_helpers import gitops
 from cluster_helpers import kubectl_json
 from source_helpers import GitRepo
@@ -109,3 +110,23 @@ def test_ci_pipeline_image_set_sync_promote_and_patch(tmp_path, namespace):
     ok(run("sync", *app("prod")))
     assert written(patched) == written(live("deployment", "prod-web", namespace))
     assert patched["spec"]["template"]["spec"]["containers"][0]["image"] == "example.com/web:2"
+
+
+def test_diff_patch_of_a_tree_of_apps_is_one_document_with_a_patch_list_per_app(tmp_path, namespace):
+    git = {"repoURL": f"{GIT_BASE}/apps", "targetRevision": "HEAD"}
+    apps_repo = GitRepo.create(tmp_path / "org" / "apps")
+    apps_repo.write("team-b/cm.yaml", configmap("team-b", namespace, value="b"))
+    apps_repo.commit("team-b")
+    platform = GitRepo.create(tmp_path / "org" / "platform")
+    platform.write("bootstrap/team-b.yaml",
+                   application("team-b", namespace=namespace, source={**git, "path": "team-b"}))
+    platform.commit("bootstrap")
+    diff = gitops("diff", "--app", "root", "--record-namespace", namespace, "-n", namespace, "--repo-mirror",
+                  f"{GIT_BASE}={tmp_path / 'org'}", "--path", "bootstrap", "-o", "patch", cwd=platform.path,
+                  env={"KUBECTL_GITOPS_CACHE": str(tmp_path / "cache")})
+    assert diff.returncode == 1, diff.stderr
+    apps = {a["app"]: a for a in json.loads(diff.stdout)["apps"]}
+    assert list(apps) == ["root", "team-b"]
+    [obj] = apps["team-b"]["objects"]
+    assert (obj["op"], obj["kind"], obj["name"]) == ("create", "ConfigMap", "team-b")
+    assert jsonpatch.apply_patch({}, obj["patch"])["data"] == {"value": "b"}
