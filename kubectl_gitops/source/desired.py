@@ -48,7 +48,12 @@ def load_desired(source: SourceOptions, *, committed_only: bool, default_namespa
         if source.images:  # --image: after every renderer, before validation (see source.images)
             from kubectl_gitops.source.images import override_images
 
-            problems.extend(override_images(manifests, source.images, source.image_fields))
+            unmatched = override_images(manifests, source.images, source.image_fields)
+            if unmatched and source.post_render is not None:  # a tree would drop them with the root: say it now
+                raise ValidationError(problems + [f"{u}; in a tree of apps --image applies to the root's own "
+                                                  "objects only: set a child's images in its app object"
+                                                  for u in unmatched], hint="nothing was changed")
+            problems.extend(unmatched)
         if decrypted.files:  # recipients are not under a sops file's MAC: compare them with .sops.yaml
             from kubectl_gitops.secrets.check import recipient_warnings
 

@@ -10,7 +10,7 @@ import jsonpatch
 import pytest
 from apptree_helpers import GIT_BASE, application
 from cli_helpers import gitops
-from cluster_helpers import kubectl_json
+from cluster_helpers import kubectl, kubectl_json
 from source_helpers import GitRepo
 from sync_helpers import SyncApp, configmap, deployment, ok
 
@@ -130,3 +130,19 @@ def test_diff_patch_of_a_tree_of_apps_is_one_document_with_a_patch_list_per_app(
     [obj] = apps["team-b"]["objects"]
     assert (obj["op"], obj["kind"], obj["name"]) == ("create", "ConfigMap", "team-b")
     assert jsonpatch.apply_patch({}, obj["patch"])["data"] == {"value": "b"}
+
+
+def test_image_override_on_a_tree_root_without_that_image_fails_instead_of_being_dropped(tmp_path, namespace):
+    git = {"repoURL": f"{GIT_BASE}/apps", "targetRevision": "HEAD"}
+    apps_repo = GitRepo.create(tmp_path / "org" / "apps")
+    apps_repo.write("web/web.yaml", deployment("web", namespace, image="example.com/web:1"))
+    apps_repo.commit("web")
+    platform = GitRepo.create(tmp_path / "org" / "platform")
+    platform.write("bootstrap/web.yaml", application("web", namespace=namespace, source={**git, "path": "web"}))
+    platform.commit("bootstrap")
+    proc = gitops("sync", "--app", "root", "--record-namespace", namespace, "-n", namespace, "--repo-mirror",
+                  f"{GIT_BASE}={tmp_path / 'org'}", "--path", "bootstrap", "--image", "example.com/web:2",
+                  cwd=platform.path, env={"KUBECTL_GITOPS_CACHE": str(tmp_path / "cache")})
+    assert proc.returncode == 3, proc.stderr
+    assert "in a tree of apps --image applies to the root's own objects only" in proc.stderr
+    assert kubectl("get", "deployment", "web", "-n", namespace, check=False).returncode != 0
