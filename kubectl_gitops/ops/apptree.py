@@ -168,6 +168,12 @@ def _expand(b: _Build, node: AppNode, post: Any, ancestors: list[tuple[tuple[str
     broken: set[int] = set()
     for m in apps:
         spec, problems = _read(m, objects)
+        if spec.ignore_differences:  # checked now, not when the app's turn comes
+            from kubectl_gitops.engine.diff import load_ignore_rules
+            try:
+                load_ignore_rules(spec.ignore_differences, f"{spec.origin}: {spec.kind} {spec.name}")
+            except GitopsError as e:
+                problems.append(f"{spec.origin}: {spec.kind} {spec.name}: spec.ignoreDifferences: {e.message}")
         b.problems.extend(problems)
         try:
             validate_app_name(spec.name)

@@ -80,6 +80,16 @@ def _tree(settings: Settings, apps: list[Manifest], *, committed_only: bool, on_
     return root, record_ns
 
 
+def _ignore_rules(node: AppNode) -> tuple[Any, ...]:
+    """The app object's ignoreDifferences, as ``--ignore-differences`` rules."""
+    from kubectl_gitops.engine.diff import load_ignore_rules
+
+    spec = node.spec
+    if spec is None or not spec.ignore_differences:
+        return ()
+    return tuple(load_ignore_rules(spec.ignore_differences, f"{spec.origin}: {spec.name}"))
+
+
 def _runs(root: AppNode) -> dict[str, AppRun]:
     return {n.name: AppRun(n.name, n.parent, n.order) for n in root.walk()}
 
@@ -106,10 +116,7 @@ def run_tree_sync(settings: Settings, req: Any, *, apps: list[Manifest], on_even
             spec = node.spec
             if spec is None:
                 return req
-            from kubectl_gitops.engine.diff import load_ignore_rules
-
-            rules = tuple(load_ignore_rules(spec.ignore_differences, f"{spec.origin}: {spec.name}")) \
-                if spec.ignore_differences else ()
+            rules = _ignore_rules(node)
             prune = req.prune
             if prune is None and spec.prune:  # automated.prune / prune: true
                 prune = PruneOptions(concurrency=req.config.concurrency)
@@ -258,7 +265,8 @@ def run_tree_diff(settings: Settings, opts: Any, *, apps: list[Manifest], on_eve
                 run.status, run.message = EMPTY, "only child apps"
                 continue
             t0 = time.monotonic()
-            result = run_diff(node_settings(node), opts, on_event=tagged(on_event, node.name))
+            node_opts = replace(opts, ignore_rules=tuple(opts.ignore_rules) + _ignore_rules(node))
+            result = run_diff(node_settings(node), node_opts, on_event=tagged(on_event, node.name))
             run.result, run.differences = result, len(result.differences)
             run.status = "differs" if result.differences else "in sync"
             run.seconds = time.monotonic() - t0

@@ -336,6 +336,9 @@ def read_application(m: Manifest) -> tuple[ChildSpec, list[str]]:
     ignore = body.get("ignoreDifferences")
     if ignore is not None:
         spec.ignore_differences = ignore if isinstance(ignore, list) else [ignore]
+    for key in ("argocd.argoproj.io/hook", "helm.sh/hook"):
+        if key in m.annotations:
+            c.bad(f"metadata.annotations[{key}]", f"an Application as a hook is not supported; {TODO}")
     for f in m.metadata.get("finalizers") or []:
         if not str(f).startswith("resources-finalizer.argocd.argoproj.io"):
             c.bad("metadata.finalizers", f"{f!r}: only Argo CD's resources finalizer is understood; {TODO}")

@@ -166,8 +166,13 @@ def test_a_bare_cluster_is_bootstrapped_from_applications_in_wave_order(tree: Tr
 
     # a re-sync of the unchanged tree writes nothing but the Leases
     mark = audit_mark()
-    again = tree.sync()
+    again = tree.sync("--app-concurrency", "1")
     assert again.code == 0, again
+    order = [(e["type"], e["app"]) for e in again.events if e["type"] in ("app.start", "app.done")]
+    for i in range(0, len(order) - 1):  # one app at a time: each start is followed by its own done (leaves)
+        kind, app = order[i]
+        if kind == "app.start" and app in WAVES:
+            assert order[i + 1] == ("app.done", app), order
     written = [(w.verb, w.resource, w.namespace, w.name) for w in writes_since(mark)
                if w.namespace in (ns, f"{ns}-mon") and w.resource != "leases" and not w.dry_run]
     assert written == [], written

@@ -98,3 +98,35 @@ def test_waves_of_a_tree_as_json_and_apply_mode(tmp_path: Path, namespace: str) 
     plain = gitops("waves", "--path", "bootstrap", "-o", "json", "--apps", "apply", cwd=t.platform.path, env=t.env)
     assert plain.returncode == 0, plain.stderr
     assert [(s["kind"], s["name"]) for s in json.loads(plain.stdout)] == [("Application", "teams")]
+
+
+def test_destinations_map_to_contexts_and_ignore_differences_apply_per_app(tmp_path: Path, namespace: str) -> None:
+    import os
+
+    import yaml
+
+    t = Nested(tmp_path, namespace)
+    # a second context for the same cluster, standing for another cluster registered in Argo CD
+    config = yaml.safe_load(Path(os.environ["KUBECONFIG"]).read_text())
+    config["contexts"].append({"name": "edge", "context": {**config["contexts"][0]["context"]}})
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump(config))
+    t.env["KUBECONFIG"] = str(kubeconfig)
+    edge = application("edge-app", namespace=namespace, source={
+        "repoURL": f"{GIT_BASE}/apps", "path": "team-a"}, extra={"ignoreDifferences": [
+            {"kind": "ConfigMap", "name": "team-a", "jsonPointers": ["/data/value"]}]})
+    edge = edge.replace("server: https://kubernetes.default.svc", "server: https://edge.example.test:6443")
+    t.platform.write("bootstrap/teams.yaml", edge)
+    t.platform.commit("an app on another cluster")
+    unmapped = t.run("sync")
+    assert unmapped.returncode == 3, unmapped.stderr
+    assert "--cluster https://edge.example.test:6443=CONTEXT" in unmapped.stderr
+    run = parse_run(t.run("sync", "-o", "json", "--cluster", "https://edge.example.test:6443=edge"))
+    assert run.code == 0, run
+    history = json.loads(gitops("history", "--app", "edge-app", "--record-namespace", namespace, "--context", "edge",
+                                "-o", "json", cwd=t.platform.path, env=t.env).stdout)
+    assert history["history"][-1]["context"] == "edge"
+    # the Application's ignoreDifferences: a change of that field in the cluster is no difference
+    kubectl("patch", "configmap", "team-a", "-n", namespace, "--type", "merge", "-p", '{"data":{"value":"z"}}')
+    diff = t.run("diff", "--cluster", "https://edge.example.test:6443=edge")
+    assert diff.returncode == 0, diff.stdout + diff.stderr

@@ -214,3 +214,10 @@ def test_auto_expands_only_when_the_cluster_does_not_serve_the_crd_and_says_so(
     settings = Settings(tree=TreeOptions(mode=mode))
     assert decide(settings, [app("a", {"source": GIT})], _Discovery(served), events.append) is expand
     assert why in events[0].message and events[0].data["expand"] is expand
+
+
+def test_an_application_as_a_hook_is_refused() -> None:
+    m = app("h", {"source": GIT})
+    m.metadata["annotations"] = {"argocd.argoproj.io/hook": "PreSync"}
+    _, problems = read_application(m)
+    assert problems and "argocd.argoproj.io/hook" in problems[0]
