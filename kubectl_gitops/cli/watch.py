@@ -51,8 +51,8 @@ def watch_options(f: F) -> F:
                      help="--watch: the longest pause after failures (the back-off doubles from --interval)."),
         click.option("--metrics-addr", default=None, expose_value=False, callback=_store("metrics_addr"),
                      metavar="[HOST:]PORT",
-                     help="--watch: serve /metrics (Prometheus), /healthz and /readyz; a bare PORT binds "
-                          "127.0.0.1. Default: off."),
+                     help="--watch: serve a status page (/), /metrics (Prometheus), /healthz and /readyz; a bare "
+                          "PORT binds 127.0.0.1. Default: off."),
     ]
     for o in reversed(opts):
         f = o(f)
@@ -106,9 +106,12 @@ def run_watch(settings: Any, req: Any, p: Printer, values: dict[str, Any]) -> in
             limit = 3 * opts.interval + 2 * opts.max_backoff + (req.config.timeout or 3600)
             return time.monotonic() - watcher.state.last_loop < limit
 
+        from kubectl_gitops.cli.watch_page import Page
+
         endpoint = Endpoint(values["metrics_addr"], watcher.metrics, healthy=healthy,
-                            ready=lambda: watcher.state.ready)
-        log(Event("watch.metrics", f"serving /metrics, /healthz, /readyz on http://{endpoint.host}:{endpoint.port}",
+                            ready=lambda: watcher.state.ready, page=Page(watcher))
+        log(Event("watch.metrics", f"serving / (status page), /metrics, /healthz, /readyz on "
+                                   f"http://{endpoint.host}:{endpoint.port}",
                   {"address": f"{endpoint.host}:{endpoint.port}"}))
     try:
         state = watcher.run()

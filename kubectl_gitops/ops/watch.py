@@ -41,6 +41,7 @@ from kubectl_gitops.engine.app_status import AppStatus, Drift
 from kubectl_gitops.engine.inventory import AppRef, Record, read_record, update_record, utc_now
 from kubectl_gitops.engine.lease import Lease, LeaseLostError
 from kubectl_gitops.engine.metrics import Metrics
+from kubectl_gitops.engine.plan import Plan
 from kubectl_gitops.errors import GitopsError, RefusedError
 from kubectl_gitops.events import Event, EventSink, discard
 from kubectl_gitops.ops.app import resolve_app
@@ -91,6 +92,8 @@ class WatchState:
     last_error: str = ""
     standby_holder: str = ""
     record: Record | None = None  # as last read or written
+    plan: Plan | None = None  # of the last sync or drift check (the status page draws its waves)
+    plan_commit: str | None = None
 
 
 class Watcher:
@@ -344,7 +347,11 @@ class Watcher:
                 self.metrics.inc("kubectl_gitops_self_heals_total", app=app)
             self.on_event(Event("watch.synced", f"synced {commit[:12]} in {seconds:.1f}s ({result.writes} writes)",
                                 {"app": app, "commit": commit, "writes": result.writes, "trigger": trigger}))
-            st.record = None  # written by the sync
+            st.plan, st.plan_commit = result.plan, commit
+            try:
+                self._read_record()  # written by the sync: its status, for the status page
+            except GitopsError:
+                st.record = None
             return
         message = error.message if error is not None else (result.outcome.message if result and result.outcome
                                                              else "failed")
@@ -383,6 +390,7 @@ class Watcher:
         except GitopsError as e:
             self.on_event(Event("warning", f"drift check of app {app} failed: {e.message}", {"app": app}))
             return
+        st.plan, st.plan_commit = result.plan, commit
         hooks = {s.key for s in result.plan.steps if s.hook}
         drifted = sorted(k for k, c in result.changes.items() if c.changed and k not in hooks)
         self.metrics.set("kubectl_gitops_objects", len([k for k in result.changes if k not in hooks]), app=app)

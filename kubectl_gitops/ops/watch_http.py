@@ -1,4 +1,5 @@
-"""The watch loop's HTTP endpoint (``--metrics-addr``): ``/metrics`` (Prometheus text), ``/healthz``, ``/readyz``.
+"""The watch loop's HTTP endpoint (``--metrics-addr``): ``/`` (the status page the CLI renders, cli/watch_page.py),
+``/metrics`` (Prometheus text), ``/healthz``, ``/readyz``.
 
 Read-only, GET and HEAD only, on the standard library's ``ThreadingHTTPServer`` in a daemon thread (a few
 requests a minute from a scraper and a kubelet need no framework). ``PORT`` or ``:PORT`` binds 127.0.0.1 — a
