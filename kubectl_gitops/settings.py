@@ -69,6 +69,10 @@ class SourceOptions:
     # kubectl's -l/--selector: only desired objects whose labels match (source.labels); prune stays inside it.
     selector: str | None = None
     kustomize: bool = False  # -k DIR: the folder must be a kustomization, as for kubectl
+    # sync --resource GROUP:KIND:[NAMESPACE/]NAME (Argo CD's partial sync; source.resources); hooks only when
+    # resource_hooks (--with-hooks). Applied by ops.common.load, after the render.
+    resources: tuple[str, ...] = ()
+    resource_hooks: bool = False
     # Called with the rendered manifests before validation: ``(manifests) -> (manifests, problems)``. A tree of
     # apps (kubectl_gitops.ops.apptree) sets it to split child apps off a render and to apply an Application's
     # or Kustomization's overrides (kustomize images, labels, Flux substitution); None: manifests as rendered.

@@ -99,6 +99,24 @@ def app_names(ctx: click.Context) -> list[str]:
     return recorded(ctx.ensure_object(Settings))
 
 
+def resource_candidates(ctx: click.Context, incomplete: str) -> list[str]:
+    """``--resource`` candidates, GROUP:KIND:NAMESPACE/NAME, from the repository rendered offline (as ``waves``
+    does: work tree, nothing sent to a cluster); nothing when it cannot be rendered."""
+    import dataclasses
+
+    from kubectl_gitops.ops.waves import run_waves
+    from kubectl_gitops.settings import Settings
+
+    settings = ctx.ensure_object(Settings)
+    try:
+        plan = run_waves(dataclasses.replace(settings, source=dataclasses.replace(settings.source, resources=()))).plan
+    except Exception:
+        return []
+    keys = [s.key for s in plan.steps if s.name]
+    texts = [f"{k.group}:{k.kind}:" + (f"{k.namespace}/{k.name}" if k.namespace else k.name) for k in keys]
+    return [t for t in dict.fromkeys(texts) if t.startswith(incomplete)]
+
+
 def kubeconfig_contexts(args: Sequence[str]) -> list[str]:
     """Context names from ``--kubeconfig`` on the command line, else $KUBECONFIG, else ~/.kube/config."""
     import yaml

@@ -205,6 +205,34 @@ source_options = compose(
 )
 
 
+def _resources(values: tuple[str, ...]) -> tuple[str, ...]:
+    from kubectl_gitops.errors import UsageError
+    from kubectl_gitops.source.resources import parse_resource
+
+    for v in values:
+        try:
+            parse_resource(v)
+        except UsageError as e:
+            raise click.BadParameter(e.message) from e
+    return tuple(values)
+
+
+def _complete_resource(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    from kubectl_gitops.cli.completion import resource_candidates
+
+    return resource_candidates(ctx, incomplete)
+
+
+resource_options = compose(
+    _opt("--resource", section="source", attr="resources", multiple=True, convert=_resources,
+         metavar="GROUP:KIND:[NS/]NAME", shell_complete=_complete_resource,
+         help="Sync only this object (repeatable; Argo CD's partial sync): apps:Deployment:web, "
+              ":ConfigMap:demo/settings, globs in NS and NAME. Hooks are skipped unless --with-hooks; --prune "
+              "deletes only named objects."),
+    _opt("--with-hooks", section="source", attr="resource_hooks", is_flag=True, default=False,
+         help="With --resource: run the app's hooks too."),
+)
+
 record_namespace_option = _opt(
     "--record-namespace", section="app", attr="record_namespace", metavar="NS",
     envvar="KUBECTL_GITOPS_RECORD_NAMESPACE",
@@ -276,5 +304,6 @@ def output_option(*choices: str, default: str = "table") -> Callable[[F], F]:
 __all__ = [
     "ClusterOptions", "Command", "OutputOptions", "SourceOptions", "app_options", "cluster_options", "common_options",
     "confirm_protected_option", "dry_run_option", "field_manager_option", "get_settings", "gitops_command",
-    "output_option", "policy_options", "record_namespace_option", "signed_options", "source_options",
+    "output_option", "policy_options", "record_namespace_option", "resource_options", "signed_options",
+    "source_options",
 ]

@@ -21,6 +21,7 @@ from kubectl_gitops.cli.options import (
     gitops_command,
     output_option,
     policy_options,
+    resource_options,
     signed_options,
     source_options,
 )
@@ -118,6 +119,7 @@ class Progress:
                 "with its changes, write nothing. client: render, validate and order offline, send nothing to "
                 "the cluster. none: sync.")
 @field_manager_option
+@resource_options
 @click.option("--allow-dirty", is_flag=True, help="Apply the work tree even with uncommitted changes.")
 @click.option("--force-conflicts", is_flag=True, help="Take over fields owned by another field manager.")
 @click.option("--concurrency", type=click.IntRange(1, 64), default=8, show_default=True,
@@ -164,6 +166,7 @@ def command(dry_run: str, allow_dirty: bool, force_conflicts: bool, concurrency:
       kubectl gitops sync -o json | jq .               # one JSON event per line, for CI
       kubectl gitops sync -o name                      # deployment.apps/web, one line per object
       kubectl gitops sync --wave-timeout 1m30s         # Go durations, as kubectl takes them
+      kubectl gitops sync --resource apps:Deployment:web --resource :ConfigMap:demo/web-config
       kubectl gitops sync --prune --yes                # and delete what left Git
       kubectl gitops sync --lock-timeout 5m            # wait for another run of the app to finish
       kubectl gitops sync --image app=registry/app:1.4.2   # deploy the image CI just built

@@ -75,16 +75,23 @@ Elsewhere = Callable[[], Mapping[ResourceKey, str]]
 
 def selection_covers(record: Record, files: FileSelection,
                      members: Iterable[tuple[ResourceKey, Obj]] = ()) -> Callable[[ResourceKey], bool | None] | None:
-    """``covers(member)`` of a prune: None (everything) without --include/--exclude and -l. With -l
-    (``files.selector``) a member whose live labels (from ``members``) do not match is outside."""
+    """``covers(member)`` of a prune: None (everything) without --include/--exclude, -l and --resource. With -l
+    (``files.selector``) a member whose live labels (from ``members``) do not match is outside; with
+    --resource one that no spec names."""
     if not files.narrowed:
         return None
     outside: set[ResourceKey] = set()
+    members = list(members)
     if files.selector:
         from kubectl_gitops.source.labels import parse_selector
 
         selector = parse_selector(files.selector)
         outside = {k for k, obj in members if not selector.matches(obj)}
+    if files.resources:  # --resource: never a prune outside the named objects
+        from kubectl_gitops.source.resources import matches_any, parse_resources
+
+        specs = parse_resources(files.resources)
+        outside |= {k for k, _ in members if not matches_any(specs, k)}
 
     def covers(key: ResourceKey) -> bool | None:
         if key in outside:
@@ -116,7 +123,8 @@ def preview_prune(cluster: Cluster, app: AppRef, record: Record, desired: set[Re
     check_attributed(selection, files, app)
     if files.narrowed and not selection.empty and elsewhere is not None:
         keep_still_in_git(selection, whole_repository_or_refuse(elsewhere, selection, files))
-    check_not_empty(len(desired), selection, opts, app)
+    if not files.resources:  # --resource names what may go: an empty render is not a wrong path there
+        check_not_empty(len(desired), selection, opts, app)
     return PruneReport(app, selection, unserved=listing.unserved, lists=listing.lists), listing
 
 

@@ -70,18 +70,19 @@ class FileSelection:
     is considered, whatever its source (the behaviour before sources were recorded).
 
     ``selector`` (``-l``) narrows by label instead: a member is inside when its live labels match
-    (``prune_plan.selection_covers``); it needs no recorded source."""
+    (``prune_plan.selection_covers``); it needs no recorded source. ``resources`` (``--resource``) by key."""
 
     path: str = "."
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     selector: str = ""
+    resources: tuple[str, ...] = ()  # sync --resource GROUP:KIND:[NAMESPACE/]NAME: only those members
 
     @classmethod
     def of(cls, include: Iterable[str], exclude: Iterable[str], path: str = ".",
-           selector: str | None = None) -> FileSelection:
+           selector: str | None = None, resources: Iterable[str] = ()) -> FileSelection:
         start = posixpath.normpath(path.replace("\\", "/")) if path else "."
-        return cls(start, tuple(include), tuple(exclude), selector or "")
+        return cls(start, tuple(include), tuple(exclude), selector or "", tuple(resources))
 
     @property
     def active(self) -> bool:
@@ -91,12 +92,13 @@ class FileSelection:
     @property
     def narrowed(self) -> bool:
         """Only part of the repository's objects was rendered: by files or by labels."""
-        return self.active or bool(self.selector)
+        return self.active or bool(self.selector) or bool(self.resources)
 
     def describe(self) -> str:
         flags = [f"--include {p}" for p in self.include] + [f"--exclude {p}" for p in self.exclude]
         if self.selector:
             flags.append(f"-l {self.selector}")
+        flags += [f"--resource {r}" for r in self.resources]
         return " ".join(flags)
 
     def _unit_selected(self, unit: str) -> bool:

@@ -49,20 +49,21 @@ def resolve_app(settings: Settings, checkout: Checkout | None, cluster: Cluster)
 def file_selection(settings: Settings, checkout: Checkout) -> FileSelection:
     """The part of the repository this command rendered: the manifests path, --include/--exclude and -l."""
     return FileSelection.of(settings.source.include, settings.source.exclude, checkout.path,
-                            settings.source.selector)
+                            settings.source.selector, settings.source.resources)
 
 
 def whole_repository(source: SourceOptions, *, committed_only: bool, default_namespace: str,
                      resolve: Any = None) -> Elsewhere:
-    """``elsewhere`` for ``preview_prune``: render ``source`` without its --include/--exclude/-l (only when
+    """``elsewhere`` for ``preview_prune``: render ``source`` without its --include/--exclude/-l/--resource (only when
     called), keys and origins only; placeholders are not resolved (nothing is fetched)."""
 
     def render_all() -> Mapping[ResourceKey, str]:
         from kubectl_gitops.secrets import decrypt_if_encrypted
         from kubectl_gitops.source.desired import load_desired
 
-        whole = load_desired(replace(source, include=(), exclude=(), selector=None), committed_only=committed_only,
-                             default_namespace=default_namespace, resolve=resolve, transform=decrypt_if_encrypted)
+        whole = load_desired(replace(source, include=(), exclude=(), selector=None, resources=()),
+                             committed_only=committed_only, default_namespace=default_namespace, resolve=resolve,
+                             transform=decrypt_if_encrypted)
         return {m.key: str(m.origin) for m in whole.manifests}
 
     return render_all

@@ -22,7 +22,7 @@ from kubectl_gitops.errors import ValidationError
 from kubectl_gitops.events import Event, EventSink, discard
 from kubectl_gitops.model import Manifest, Obj, ResourceKey, crd_spec
 from kubectl_gitops.secrets import decrypt_if_encrypted
-from kubectl_gitops.settings import Settings, environment
+from kubectl_gitops.settings import Settings, SourceOptions, environment
 from kubectl_gitops.source.desired import Desired, load_desired
 
 # CompareOptions, applied_object and respect_ignored live with the comparison engine; diff and sync import them here
@@ -36,6 +36,7 @@ __all__ = [
     "load",
     "resolve_secret_placeholders",
     "respect_ignored",
+    "select_resources",
 ]
 
 
@@ -47,6 +48,7 @@ class Loaded:
     live: dict[ResourceKey, Obj]
     timings: dict[str, float] = field(default_factory=dict)
     listed: dict[tuple[str, str, str], list[Obj]] = field(default_factory=dict)  # complete LISTs by (g, k, ns)
+    unmatched_resources: list[str] = field(default_factory=list)  # --resource specs matching no rendered object
 
 
 def crd_kinds(manifests: list[Manifest]) -> set[tuple[str, str]]:
@@ -72,6 +74,7 @@ def load(settings: Settings, *, committed_only: bool, on_event: EventSink = disc
                                resolve=discovery.scope, transform=decrypt_if_encrypted, extra_checks=extra_checks)
         for warning in desired.warnings:
             on_event(Event("warning", warning))
+        unmatched = select_resources(desired, settings.source)
         resolve_secret_placeholders(desired, on_event, allow=settings.source.vault_allow)
         t2 = time.monotonic()
         on_event(Event("source", desired.checkout.describe(), {
@@ -97,11 +100,30 @@ def load(settings: Settings, *, committed_only: bool, on_event: EventSink = disc
         live = fetch_live(cluster, targets, workers=workers, listed=listed)
         t3 = time.monotonic()
         return Loaded(cluster, desired, types, live,
-                      {"connect": t1 - t0, "render": t2 - t1, "live": t3 - t2}, listed)
+                      {"connect": t1 - t0, "render": t2 - t1, "live": t3 - t2}, listed, unmatched)
     except BaseException:
         if connected_here:  # a failed load leaves no connection behind
             cluster.close()
         raise
+
+
+def select_resources(desired: Desired, source: SourceOptions) -> list[str]:
+    """``--resource`` (Argo CD's partial sync): keep only the objects the specs match, and the app's hooks with
+    ``--with-hooks``; the rest go to ``desired.unselected`` (still in Git: never pruned). Returns the specs that
+    match no rendered object (a typo, or an object that left Git: only a prune can act on it)."""
+    if not source.resources:
+        return []
+    from kubectl_gitops.engine.annotations import runs_as_hook
+    from kubectl_gitops.source.resources import parse_resources
+
+    specs = parse_resources(source.resources)
+    unmatched = [s.text for s in specs if not any(s.matches(m.key) for m in desired.manifests)]
+    keep = [m for m in desired.manifests
+            if any(s.matches(m.key) for s in specs) or (source.resource_hooks and runs_as_hook(m))]
+    kept = {id(m) for m in keep}
+    desired.unselected.update({m.key: str(m.origin) for m in desired.manifests if id(m) not in kept})
+    desired.manifests = keep
+    return unmatched
 
 
 def resolve_secret_placeholders(desired: Desired, on_event: EventSink = discard, *,

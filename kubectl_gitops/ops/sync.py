@@ -21,7 +21,7 @@ from kubectl_gitops.engine.prune_plan import Confirm, PruneReport, approve
 from kubectl_gitops.engine.run_record import Inventory
 from kubectl_gitops.engine.sync import Syncer
 from kubectl_gitops.engine.sync_model import SyncConfig, SyncOutcome
-from kubectl_gitops.errors import RefusedError
+from kubectl_gitops.errors import InvalidInputError, RefusedError
 from kubectl_gitops.events import Event, EventSink, discard
 from kubectl_gitops.model import ResourceKey
 from kubectl_gitops.ops.app import file_selection, resolve_app, whole_repository
@@ -134,6 +134,12 @@ def run_sync(settings: Settings, req: SyncRequest, *, on_event: EventSink = disc
 def _run_sync(settings: Settings, req: SyncRequest, loaded: Loaded, policy: Guard, start: float, *,
               on_event: EventSink, confirm: Confirm | None) -> SyncResult:
     """The rest of ``run_sync``, after loading (and, unless a dry run, while holding the app's Lease)."""
+    if loaded.unmatched_resources and req.prune is None:
+        raise InvalidInputError(
+            f"--resource {', '.join(loaded.unmatched_resources)} matches no object rendered from "
+            f"{loaded.desired.checkout.describe()}; nothing was changed",
+            hint="check GROUP:KIND:[NAMESPACE/]NAME (kubectl gitops waves lists the objects); an object that left "
+                 "Git is deleted with --prune")
     plan = build_plan(loaded.desired.manifests, checked=True)
     if policy.active:  # where and what: refused before any dry run; protected changes are decided below
         refusal = check(policy, {m.key: "unchanged" for m in loaded.desired.manifests}).refusal()

@@ -275,3 +275,38 @@ def test_waves_help_lists_the_kubectl_spellings(capsys: pytest.CaptureFixture[st
 
 def test_examples_folder_exists() -> None:
     assert (Path(ROOT) / "examples" / "web.yaml").is_file()
+
+
+# --- --resource GROUP:KIND:[NAMESPACE/]NAME ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "key", "match"), [
+    ("apps:Deployment:web", ResourceKey("apps", "Deployment", "demo", "web"), True),
+    ("apps:deployment:demo/web", ResourceKey("apps", "Deployment", "demo", "web"), True),
+    ("apps:Deployment:other/web", ResourceKey("apps", "Deployment", "demo", "web"), False),
+    (":ConfigMap:web-*", ResourceKey("", "ConfigMap", "demo", "web-config"), True),
+    (":ConfigMap:*/web-config", ResourceKey("", "ConfigMap", "demo", "web-config"), True),
+    ("apps:Deployment:web", ResourceKey("", "Deployment", "demo", "web"), False),  # the group counts
+    (":Namespace:demo", ResourceKey("", "Namespace", "", "demo"), True),
+])
+def test_resource_specs_match_like_argo(text: str, key: ResourceKey, match: bool) -> None:
+    from kubectl_gitops.source.resources import parse_resource
+
+    assert parse_resource(text).matches(key) is match
+
+
+@pytest.mark.parametrize("text", ["Deployment/web", "apps:Deployment", "apps::web", "a:b:c:d", "apps:Deployment:"])
+def test_bad_resource_specs(text: str) -> None:
+    from kubectl_gitops.source.resources import parse_resource
+
+    with pytest.raises(UsageError, match="invalid --resource"):
+        parse_resource(text)
+
+
+def test_resource_completion_offers_the_rendered_objects() -> None:
+    from kubectl_gitops.cli.completion import complete
+
+    values = [i.value for i in complete(["sync", "-f", "examples/", "--resource"], "apps:")]
+    assert values == ["apps:Deployment:demo/web"]
+    values = [i.value for i in complete(["sync", "-f", "examples/", "--resource"], "")]
+    assert ":Namespace:demo" in values and "batch:Job:demo/db-migrate" in values
