@@ -94,6 +94,9 @@ def test_waves_of_a_tree_as_json_and_apply_mode(tmp_path: Path, namespace: str) 
                                                            ("team-b", "teams")]
     assert [s["name"] for s in doc[1]["steps"]] == ["teams-shared"]
     assert "expanding 1 app object(s)" in waves.stderr
+    dot = gitops("waves", "--path", "bootstrap", "--graph", "dot", *t.mirror, cwd=t.platform.path, env=t.env)
+    assert dot.returncode == 0 and 'subgraph cluster_2 { label="team-a"' in dot.stdout, dot.stdout + dot.stderr
+    assert '"teams.app" -> "team-a.app";' in dot.stdout
     # --apps=apply: the Applications are objects of the plan, nothing is expanded
     plain = gitops("waves", "--path", "bootstrap", "-o", "json", "--apps", "apply", cwd=t.platform.path, env=t.env)
     assert plain.returncode == 0, plain.stderr
