@@ -25,6 +25,15 @@ from kubectl_gitops.model import ResourceKey
 CHANGES = ("create", "update", "delete")
 
 
+class WaitingForConfirmation(RefusedError):
+    """Refused only because protected changes need a person (no violation): the watch loop reports it as
+    waiting for confirmation instead of as a failure. ``waiting`` holds the ``--confirm-protected`` tokens."""
+
+    def __init__(self, message: str, *, waiting: list[str], **kw):  # type: ignore[no-untyped-def]
+        super().__init__(message, **kw)
+        self.waiting = waiting
+
+
 @dataclass(frozen=True)
 class Violation:
     rule: str  # where: "rules[0] (payments)" or "policy ..."
@@ -103,8 +112,10 @@ class Verdict:
             hint = ("review the diff; to apply, confirm each protected change: "
                     + " ".join(f"--confirm-protected {p.token}" for p in waiting)
                     + ("; and " + hint if self.violations else ""))
-        return RefusedError(f"refused by policy for app {self.app}: {' and '.join(parts)}; nothing was changed",
-                            details=[str(v) for v in self.violations] + [str(p) for p in waiting], hint=hint)
+        cls = RefusedError if self.violations else WaitingForConfirmation
+        extra = {} if self.violations else {"waiting": [p.token for p in waiting]}
+        return cls(f"refused by policy for app {self.app}: {' and '.join(parts)}; nothing was changed",
+                   details=[str(v) for v in self.violations] + [str(p) for p in waiting], hint=hint, **extra)
 
 
 def evaluate(policy: Policy | None, app: str, apply: Mapping[ResourceKey, str],
@@ -157,4 +168,5 @@ def _glob(text: str, pattern: str) -> bool:
     return fnmatchcase(text, pattern)
 
 
-__all__ = ["CHANGES", "ProtectedChange", "Verdict", "Violation", "confirm_token", "confirmed_by", "evaluate"]
+__all__ = ["CHANGES", "ProtectedChange", "Verdict", "Violation", "WaitingForConfirmation", "confirm_token",
+           "confirmed_by", "evaluate"]

@@ -42,6 +42,7 @@ from kubectl_gitops.engine.inventory import AppRef, Record, read_record, update_
 from kubectl_gitops.engine.lease import Lease, LeaseLostError
 from kubectl_gitops.engine.metrics import Metrics
 from kubectl_gitops.engine.plan import Plan
+from kubectl_gitops.engine.policy_check import WaitingForConfirmation
 from kubectl_gitops.errors import GitopsError, RefusedError
 from kubectl_gitops.events import Event, EventSink, discard
 from kubectl_gitops.ops.app import resolve_app
@@ -361,6 +362,11 @@ class Watcher:
         st.retry_at = self.monotonic() + wait
         st.last_error = message
         self.metrics.inc("kubectl_gitops_syncs_total", app=app, result="failed")
+        if isinstance(error, WaitingForConfirmation):  # never applied here: a person confirms it (docs/policy.md)
+            message = (f"waiting for confirmation of protected changes ({', '.join(error.waiting)}): run "
+                       f"`kubectl gitops sync --ref {commit[:12]} --confirm-protected ...`")
+            self.on_event(Event("watch.waiting", f"sync of {commit[:12]} is {message}",
+                                {"app": app, "commit": commit, "protected": error.waiting}))
         self.on_event(Event("watch.failed", f"sync of {commit[:12]} failed: {message}; retried when the commit "
                                             f"changes or in {wait:.0f}s", {"app": app, "commit": commit,
                                                                            "failures": st.failures,

@@ -233,3 +233,28 @@ def test_signed_commits_unsigned_and_wrongly_signed_are_refused_correctly_signed
     res = app.sync("--require-signed")
     assert res.returncode == 2 and "--allowed-signers" in res.stderr
     assert app.history()[-1]["commit"].startswith(by_alice[:12])
+
+
+def test_the_watch_loop_never_changes_a_protected_object_and_reports_it_waiting(tmp_path: Path,
+                                                                                namespace: str) -> None:
+    from watch_helpers import WatchProc
+
+    put_policy(namespace, f"protected:\n- {{kind: ConfigMap, namespace: {namespace}, name: aws-auth}}\n"
+                          "rules:\n- {name: everyone, apps: ['*']}\n")
+    app = SyncApp(tmp_path, "watched", namespace).write("aws-auth.yaml", aws_auth(namespace, "    - admin\n"))
+    app.commit()
+    ok(app.sync("--policy-namespace", namespace, "--confirm-protected", f"ConfigMap/{namespace}/aws-auth"))
+    app.write("aws-auth.yaml", aws_auth(namespace, "    - nobody\n"))
+    changed = app.commit("lock everyone out")
+    w = WatchProc.start(app, "--interval", "1s", "--drift-interval", "0", "--policy-namespace", namespace)
+    try:
+        waiting = w.wait_event(lambda e: e.get("type") == "watch.waiting" and e.get("commit") == changed,
+                               timeout=90, what="the protected change reported as waiting")
+        assert waiting["protected"] == [f"ConfigMap/{namespace}/aws-auth"]
+        assert "waiting for confirmation" in waiting["message"]
+        assert "admin" in kubectl_json("get", "configmap", "aws-auth", "-n", namespace)["data"]["mapUsers"]
+        assert w.stop() == 0, w.dump()
+    finally:
+        w.kill()
+    ok(app.sync("--policy-namespace", namespace, "--confirm-protected", f"ConfigMap/{namespace}/aws-auth"))
+    assert "nobody" in kubectl_json("get", "configmap", "aws-auth", "-n", namespace)["data"]["mapUsers"]
