@@ -77,6 +77,9 @@ def command() -> int:
     rows = [(h.revision, h.time, h.operation, h.result, (h.commit or "-")[:12] + (" (dirty)" if h.dirty else ""),
              h.ref or "-", h.user or "-", _counts(h.counts)) for h in record.history]
     p.table(["revision", "time", "operation", "result", "commit", "ref", "user", "counts"], rows)
+    for h in record.history:  # syncs with image overrides (docs/ci.md): a rollback needs them again
+        if h.images:
+            p.echo(f"revision {h.revision} synced with " + " ".join(f"--image {i}" for i in h.images))
     for name, parent, rec in result.children:  # a tree of apps (docs/apps.md)
         p.echo(f"\napp {name} (in {parent}):")
         p.table(["revision", "time", "operation", "result", "commit", "ref", "user", "counts"],

@@ -12,7 +12,6 @@ import click
 
 from kubectl_gitops.cli.base import handle_errors, printer
 from kubectl_gitops.cli.options import common_options, get_settings, output_option
-from kubectl_gitops.errors import UsageError
 
 CTX = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
 
@@ -111,11 +110,8 @@ def set_command(images: tuple[str, ...], path: str, helm_values: tuple[str, ...]
     from kubectl_gitops.ops.image import WriteTarget, parse_helm_value, run_write
     from kubectl_gitops.source.images import parse_override
 
-    try:
-        overrides = [parse_override(i, flag="NAME=REF") for i in images]
-        keys = tuple(parse_helm_value(h) for h in helm_values)
-    except UsageError as e:
-        raise click.BadParameter(e.message) from e
+    overrides = [parse_override(i, flag="NAME=REF") for i in images]  # UsageError: exit 2
+    keys = tuple(parse_helm_value(h) for h in helm_values)
     target = WriteTarget(Path(repo), path, keys, values_file, commit=commit or push, push=push,
                          allow_dirty=allow_dirty, dry_run=dry_run, message=message)
     result = run_write(target, overrides)

@@ -26,6 +26,8 @@ def test_plain_sync_with_image_override_is_recorded_and_its_revert_is_announced_
     ok(app.sync("--image", "example.com/web=example.com/web:2"))
     assert live_image(namespace, "web") == "example.com/web:2"
     assert app.history()[-1]["images"] == ["example.com/web=example.com/web:2"]
+    table = ok(app.run("history")).stdout
+    assert "synced with --image example.com/web=example.com/web:2" in table
 
     # the diff without the override shows the revert; with it, nothing to do
     reverting = app.run("diff", "--image", "example.com/web:2")
