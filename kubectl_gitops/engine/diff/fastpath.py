@@ -89,15 +89,17 @@ def _owned_equal(d: Any, live: Any, fields: Any) -> None:
         if not same(d, live):
             raise _Unsure
         return
-    members = {k: v for k, v in fields.items() if k != "."}
     if isinstance(d, dict):
-        if not d or not isinstance(live, dict) or any(not m.startswith("f:") for m in members):
-            raise _Unsure
-        if {m[2:] for m in members} != set(d):
+        # the members (all but ".") are exactly {"f:<key>" for each key of d}: as many, and each one there
+        if not d or not isinstance(live, dict) or len(fields) - ("." in fields) != len(d):
             raise _Unsure
         for k, v in d.items():
-            _owned_equal(v, live.get(k, MISSING), members[f"f:{k}"])
+            child = fields.get(f"f:{k}", MISSING)
+            if child is MISSING:
+                raise _Unsure
+            _owned_equal(v, live.get(k, MISSING), child)
         return
+    members = {k: v for k, v in fields.items() if k != "."}
     if isinstance(d, list):
         if not d or not isinstance(live, list) or len(live) != len(d) or len(members) != len(d):
             raise _Unsure
