@@ -81,7 +81,7 @@ class Origin:
 
     path: str  # relative to the repository root
     line: int | None = None  # 1-based line of the document start, when known
-    renderer: str = "file"  # file | kustomize | helm
+    renderer: str = "file"  # file | kustomize | helm | jsonnet
     detail: str = ""  # e.g. "chart demo, release demo" or the overlay folder
 
     def __str__(self) -> str:

@@ -42,6 +42,20 @@ class ClusterOptions:
 
 
 @dataclass(frozen=True)
+class JsonnetOptions:
+    """Inputs of ``.jsonnet`` files, as Argo CD's ``spec.source.directory.jsonnet`` (see source.jsonnet).
+
+    Each variable is ``(name, value)``; ``*_code`` values are Jsonnet code, the others strings. ``libs`` are
+    library folders relative to the repository root, searched after the importing file's folder."""
+
+    ext_vars: tuple[tuple[str, str], ...] = ()
+    ext_codes: tuple[tuple[str, str], ...] = ()
+    tla_vars: tuple[tuple[str, str], ...] = ()
+    tla_codes: tuple[tuple[str, str], ...] = ()
+    libs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class SourceOptions:
     """Where the desired state comes from (see kubectl_gitops.source.repo)."""
 
@@ -77,6 +91,7 @@ class SourceOptions:
     # apps (kubectl_gitops.ops.apptree) sets it to split child apps off a render and to apply an Application's
     # or Kustomization's overrides (kustomize images, labels, Flux substitution); None: manifests as rendered.
     post_render: Any = field(default=None, compare=False)
+    jsonnet: JsonnetOptions = field(default_factory=JsonnetOptions)  # --jsonnet-* flags (source.jsonnet)
 
 
 @dataclass(frozen=True)

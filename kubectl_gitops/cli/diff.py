@@ -24,7 +24,7 @@ from kubectl_gitops.cli.options import (
     source_options,
 )
 from kubectl_gitops.cli.output import object_name
-from kubectl_gitops.cli.render_options import helm_set_options, image_options
+from kubectl_gitops.cli.render_options import helm_set_options, image_options, jsonnet_options
 from kubectl_gitops.errors import ExitCode, InvalidInputError
 from kubectl_gitops.events import Event
 from kubectl_gitops.source.appspec import AppsFound
@@ -50,6 +50,7 @@ def _external(cmd: str, changes: list) -> int:  # type: ignore[type-arg]
 @source_options
 @image_options
 @helm_set_options
+@jsonnet_options
 @app_options
 @tree_options
 @policy_options
@@ -83,6 +84,7 @@ def command(summary: bool, concurrency: int, ignore_file: str | None, no_fast_pa
       kubectl gitops diff -o patch                # RFC 6902 JSON Patch per object
       kubectl gitops diff -o json | jq '.changes[] | select(.op != "unchanged")'
       KUBECTL_EXTERNAL_DIFF="colordiff -u" kubectl gitops diff
+      kubectl gitops diff guestbook/ --jsonnet-libs vendor --jsonnet-ext-var-str env=prod  # .jsonnet files
       kubectl gitops diff --image app:1.4.2       # what deploying that image would change
 
     \b

@@ -20,7 +20,7 @@ from kubectl_gitops.cli.options import (
     source_options,
 )
 from kubectl_gitops.cli.output import object_name
-from kubectl_gitops.cli.render_options import helm_set_options, image_options
+from kubectl_gitops.cli.render_options import helm_set_options, image_options, jsonnet_options
 from kubectl_gitops.errors import RefusedError
 
 
@@ -34,6 +34,7 @@ def _terminal() -> bool:
 @source_options
 @image_options
 @helm_set_options
+@jsonnet_options
 @output_option("yaml", "json", "name", default="yaml")
 @click.option("--committed", is_flag=True, help="Read --ref or HEAD, as sync does, instead of the work tree.")
 @click.option("--show-secrets", is_flag=True,

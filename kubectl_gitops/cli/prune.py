@@ -29,7 +29,7 @@ from kubectl_gitops.cli.options import (
     source_options,
 )
 from kubectl_gitops.cli.output import Printer, object_name
-from kubectl_gitops.cli.render_options import helm_set_options
+from kubectl_gitops.cli.render_options import helm_set_options, jsonnet_options
 from kubectl_gitops.errors import ExitCode, RefusedError
 from kubectl_gitops.events import Event
 from kubectl_gitops.settings import parse_duration
@@ -204,6 +204,7 @@ class PruneProgress:
 @cluster_options
 @source_options
 @helm_set_options
+@jsonnet_options
 @app_options
 @output_option("table", "wide", "name", "json", "yaml")
 @policy_options

@@ -1,5 +1,6 @@
 """Render-time overrides a CI deploy step passes: ``--image``/``--image-field`` (sync, diff, waves) and Helm's
-``--set``/``--set-string``/``--set-file`` (every command that renders, next to ``--values``).
+``--set``/``--set-string``/``--set-file`` (every command that renders, next to ``--values``); the inputs of
+``.jsonnet`` files, ``--jsonnet-*`` (diff, waves, sync, prune; kubectl_gitops.source.jsonnet).
 
 Flags are checked when parsed (a malformed one is a usage error, exit 2); whether they fit the repository is
 checked when it is rendered (exit 3). See kubectl_gitops.source.images and kubectl_gitops.source.helmset.
@@ -7,6 +8,7 @@ checked when it is rendered (exit 3). See kubectl_gitops.source.images and kubec
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -14,6 +16,7 @@ import click
 
 from kubectl_gitops.cli.options import _setter, compose
 from kubectl_gitops.errors import UsageError
+from kubectl_gitops.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -79,4 +82,47 @@ helm_set_options = compose(
     _opt("--set-file", attr="helm_set_file", convert=_checked(_set("--set-file")), metavar="KEY=PATH",
          help="Helm value read from a file given on the command line (relative to the current folder; not "
               "from the repository's say), as `helm template --set-file` (repeatable)."),
+)
+
+
+def _assignments(values: tuple[str, ...], flag: str) -> tuple[tuple[str, str], ...]:
+    out = []
+    for v in values:
+        name, eq, value = v.partition("=")
+        if not eq or not name.strip():
+            raise click.BadParameter(f"{v!r} is not NAME=VALUE, e.g. {flag} env=prod")
+        out.append((name.strip(), value))
+    return tuple(out)
+
+
+def _jsonnet(attr: str, flag: str) -> Callable[..., Any]:
+    def callback(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> Any:
+        if value:
+            s = ctx.ensure_object(Settings)
+            converted: Any = tuple(value) if attr == "libs" else _assignments(value, flag)
+            jsonnet = dataclasses.replace(s.source.jsonnet, **{attr: converted})
+            s.source = dataclasses.replace(s.source, jsonnet=jsonnet)
+        return value
+
+    return callback
+
+
+def _jsonnet_opt(*decls: str, attr: str, help: str, metavar: str = "NAME=VALUE") -> Callable[[F], F]:
+    return click.option(*decls, attr, expose_value=False, multiple=True, metavar=metavar,
+                        callback=_jsonnet(attr, decls[0]), help=help)
+
+
+# Argo CD's own flag names (argocd app create/set), so a Jsonnet app moves between the two tools unchanged;
+# the jsonnet CLI's shorter spellings (--ext-str, --jpath) are accepted after the jsonnet- prefix.
+jsonnet_options = compose(
+    _jsonnet_opt("--jsonnet-ext-var-str", "--jsonnet-ext-str", attr="ext_vars",
+                 help="Jsonnet external variable, a string: std.extVar(NAME) (repeatable)."),
+    _jsonnet_opt("--jsonnet-ext-var-code", "--jsonnet-ext-code", attr="ext_codes",
+                 help="Jsonnet external variable given as Jsonnet code, e.g. replicas=3 (repeatable)."),
+    _jsonnet_opt("--jsonnet-tla-str", attr="tla_vars",
+                 help="Top-level argument of the .jsonnet files' function, a string (repeatable)."),
+    _jsonnet_opt("--jsonnet-tla-code", attr="tla_codes",
+                 help="Top-level argument given as Jsonnet code, e.g. replicas=3 (repeatable)."),
+    _jsonnet_opt("--jsonnet-libs", "--jsonnet-jpath", attr="libs", metavar="DIR",
+                 help="Jsonnet library folder, relative to the repository root, e.g. vendor (repeatable)."),
 )

@@ -27,7 +27,7 @@ from kubectl_gitops.cli.options import (
 )
 from kubectl_gitops.cli.output import Printer, object_name
 from kubectl_gitops.cli.prune import make_confirm, outside_note, prune_flags, prune_options, report_json, report_rows
-from kubectl_gitops.cli.render_options import helm_set_options, image_options
+from kubectl_gitops.cli.render_options import helm_set_options, image_options, jsonnet_options
 from kubectl_gitops.cli.watch import watch_options
 from kubectl_gitops.errors import ExitCode
 from kubectl_gitops.events import Event
@@ -101,6 +101,7 @@ class Progress:
 @source_options
 @image_options
 @helm_set_options
+@jsonnet_options
 @app_options
 @tree_options
 @app_concurrency_option
@@ -169,6 +170,7 @@ def command(dry_run: str, allow_dirty: bool, force_conflicts: bool, concurrency:
       kubectl gitops sync --resource apps:Deployment:web --resource :ConfigMap:demo/web-config
       kubectl gitops sync --prune --yes                # and delete what left Git
       kubectl gitops sync --lock-timeout 5m            # wait for another run of the app to finish
+      kubectl gitops sync guestbook/ --jsonnet-tla-code replicas=3   # inputs of .jsonnet files
       kubectl gitops sync --image app=registry/app:1.4.2   # deploy the image CI just built
       kubectl gitops sync chart/ --set image.tag=1.4.2     # a Helm value
       kubectl gitops sync bootstrap/ --repo-mirror https://git.example/org=/srv/mirrors/org

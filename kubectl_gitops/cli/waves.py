@@ -49,7 +49,7 @@ from kubectl_gitops.cli.options import (
     source_options,
 )
 from kubectl_gitops.cli.output import object_name
-from kubectl_gitops.cli.render_options import helm_set_options, image_options
+from kubectl_gitops.cli.render_options import helm_set_options, image_options, jsonnet_options
 from kubectl_gitops.errors import UsageError
 
 
@@ -62,6 +62,7 @@ from kubectl_gitops.errors import UsageError
 @tree_options
 @app_options
 @policy_options
+@jsonnet_options
 @output_option("table", "wide", "name", "json", "yaml")
 @field_manager_option
 @click.option("--graph", type=click.Choice(["dot", "mermaid"]), default=None,

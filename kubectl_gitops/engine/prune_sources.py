@@ -49,7 +49,7 @@ def source_of(origin: Origin, *, release_named: bool = False) -> str | None:
         m = _RELEASE.search(origin.detail)
         chart = [u for u in readings if m and posixpath.basename(u) == m.group(1)] if not release_named else []
         return f"helm:{chart[0]}" if len(chart) == 1 else f"helm-template:{path}"
-    if origin.renderer == "file":
+    if origin.renderer in ("file", "jsonnet"):  # a .jsonnet file is selected by the globs as a plain file is
         return f"file:{path}"
     return None
 

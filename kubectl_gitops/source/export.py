@@ -3,7 +3,8 @@ checked first.
 
 What an export holds: the subtree of the path, plus the files (not folders) of every folder above it (``.sops.yaml``
 and repository config files live there). When the subtree holds a kustomization or a Helm chart, the whole tree is
-exported, because those may reference ``../base``. Submodules are not exported.
+exported, because those may reference ``../base``; so is a subtree holding a ``.jsonnet`` file (its imports and
+library folders may be anywhere in the repository). Submodules are not exported.
 
 A commit is untrusted input (docs/security.md). Before anything is written, every entry of the commit's
 tree (all of it, not only the exported folder: git's own commands never make such an entry, so the commit
@@ -126,9 +127,11 @@ def _under(path: str, rel: str) -> bool:
 
 
 def _select(entries: list[_Entry], rel: str) -> list[_Entry]:
-    """The path's subtree and the files of the folders above it; everything when a render unit is inside."""
+    """The path's subtree and the files of the folders above it; everything when a render unit (a kustomization,
+    a chart, a Jsonnet file) is inside."""
     inside = [e for e in entries if _under(e.path, rel)]
-    if rel == "." or any(posixpath.basename(e.path) in RENDER_UNIT_FILES for e in inside):
+    if rel == "." or any(posixpath.basename(e.path) in RENDER_UNIT_FILES or e.path.endswith(".jsonnet")
+                         for e in inside):
         return entries
     ancestors = {""}
     parts = rel.split("/")

@@ -56,6 +56,11 @@ def _add_document(out: Out, data: Any, origin: Origin, node: yaml.Node | None) -
     out.manifests.append(Manifest(data, origin))
 
 
+def add_object(out: Out, data: Any, origin: Origin) -> None:
+    """One object from a renderer that gives data, not text (Jsonnet): an object, or a ``*List`` flattened."""
+    _add_document(out, data, origin, None)
+
+
 def _char_at(text: str, line: int, column: int) -> str:
     lines = text.splitlines()
     return lines[line][column:column + 1] if 0 <= line < len(lines) else ""

@@ -10,7 +10,12 @@
    is ``--release-name`` or the folder's name; ``--values`` files are relative to the chart; ``--set``,
    ``--set-string`` and ``--set-file`` are passed as given (source.helmset);
 3. otherwise every ``*.yaml``/``*.yml``/``*.json`` file is read (multi-document, ``kind: *List``
-   flattened into its items) and sub-folders are walked the same way.
+   flattened into its items), every ``*.jsonnet`` file is evaluated (``source.jsonnet``: Argo CD's
+   rules, ``--jsonnet-*`` inputs; ``*.libsonnet`` files are its libraries) and sub-folders are walked the same way.
+
+A folder holding files of which no renderer reads any (only ``*.txt``, ``*.cue``, ``*.libsonnet``, …) is a
+problem naming them, not an empty success: the path is likely wrong or the format unsupported. A folder with
+nothing in it (or only hidden files such as ``.gitkeep``) still renders to nothing: an app emptied on purpose.
 
 Skipped: hidden files and folders, the sops config ``.sops.yaml``, Helm/kustomize support files lying in a
 plain folder (``Chart.lock``, ``values.yaml``, ``values.schema.json``, ``kustomizeconfig.yaml``), and JSON
@@ -51,6 +56,7 @@ import yaml
 from kubectl_gitops.errors import RenderError
 from kubectl_gitops.model import Manifest, Obj, Origin
 from kubectl_gitops.settings import SourceOptions
+from kubectl_gitops.source import jsonnet
 from kubectl_gitops.source.binaries import helm_binary, kustomize_command, run_renderer
 from kubectl_gitops.source.helmset import has_helm_sets, helm_set_args
 from kubectl_gitops.source.parse import Out, parse_json, parse_yaml
@@ -68,6 +74,7 @@ from kubectl_gitops.untrusted.yamldocs import load as load_yaml
 Transform = Callable[[str, str], str]
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+READ_SUFFIXES = (*MANIFEST_SUFFIXES, jsonnet.JSONNET_SUFFIX)
 SUPPORT_FILES = frozenset({
     ".sops.yaml", "Chart.yaml", "Chart.lock", "values.yaml", "values.yml", "values.schema.json",
     "kustomizeconfig.yaml", "kustomizeconfig.yml",
@@ -249,8 +256,8 @@ def _outside_link_problem(root: Path, rel: str) -> str:
 
 
 def _walk(root: Path, start: str) -> Iterator[tuple[str, str]]:
-    """(kind, repo-relative path) in a stable order: kind is file | kustomize | helm | link (a file or folder
-    link whose real path leaves ``root``: never read nor walked)."""
+    """(kind, repo-relative path) in a stable order: kind is file | jsonnet | kustomize | helm | link (a file or
+    folder link whose real path leaves ``root``: never read nor walked) | unread (a file no renderer reads)."""
     seen: set[str] = set()
 
     def visit(rel_dir: str) -> Iterator[tuple[str, str]]:
@@ -273,15 +280,26 @@ def _walk(root: Path, start: str) -> Iterator[tuple[str, str]]:
             if e.name.startswith("."):
                 continue
             rel = _join(rel_dir, e.name)
+            read = e.name.endswith(READ_SUFFIXES) and e.name not in SUPPORT_FILES
             if e.is_symlink() and not is_inside(root, root / rel):
-                if e.is_dir() or (e.name.endswith(MANIFEST_SUFFIXES) and e.name not in SUPPORT_FILES):
+                if e.is_dir() or read:
                     yield "link", rel  # a dangling link or one to a non-manifest file would not be read
             elif e.is_dir():
                 yield from visit(rel)
-            elif e.name.endswith(MANIFEST_SUFFIXES) and e.name not in SUPPORT_FILES and e.is_file():
-                yield "file", rel
+            elif read and e.is_file():
+                yield ("jsonnet" if e.name.endswith(jsonnet.JSONNET_SUFFIX) else "file"), rel
+            elif e.name not in SUPPORT_FILES and e.is_file():
+                yield "unread", rel
 
     yield from visit(start)
+
+
+def _nothing_read_problem(start: str, unread: list[str]) -> str:
+    shown = ", ".join(unread[:5]) + (f" and {len(unread) - 5} more" if len(unread) > 5 else "")
+    return (f"{start}: no file here is read by a renderer ({shown}); kubectl gitops reads *.yaml, *.yml, *.json "
+            "and *.jsonnet files, kustomization folders and Helm charts (*.libsonnet only through import): "
+            "convert the files, point --path at the manifests, or --exclude them if this folder is meant to "
+            "render nothing")
 
 
 def render(checkout_root: Path, path: str, opts: SourceOptions, *, transform: Transform | None = None,
@@ -305,15 +323,29 @@ def render(checkout_root: Path, path: str, opts: SourceOptions, *, transform: Tr
     slots: list[Out | Future[Out]] = []
     used_values: set[str] = set()
     charts = 0
+    unread: list[str] = []
+    jsonnet_problems: list[str] | None = None  # the library folders and variables, checked at the first file
     with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
-        if (root / start).is_file():
+        if (root / start).is_file() and start.endswith(jsonnet.JSONNET_SUFFIX):
+            jsonnet_problems = jsonnet.check_options(root, opts.jsonnet)
+            slots.append(Out([], jsonnet_problems) if jsonnet_problems else
+                         pool.submit(jsonnet.render_file, root, start, posixpath.dirname(start) or ".", opts.jsonnet))
+        elif (root / start).is_file():
             slots.append(_plain_file(root, start, transform))
         else:
             for kind, rel in _walk(root, start):
                 inner = posixpath.relpath(rel, start) if start != "." else rel
                 if inner != "." and not _selected(inner, opts):
                     continue
-                if kind == "file":
+                if kind == "unread":
+                    unread.append(rel)
+                elif kind == "jsonnet":
+                    if jsonnet_problems is None:
+                        jsonnet_problems = jsonnet.check_options(root, opts.jsonnet)
+                        slots.append(Out([], jsonnet_problems))
+                    if not jsonnet_problems:
+                        slots.append(pool.submit(jsonnet.render_file, root, rel, start, opts.jsonnet))
+                elif kind == "file":
                     slots.append(_plain_file(root, rel, transform))
                 elif kind == "link":
                     slots.append(Out([], [_outside_link_problem(root, rel)]))
@@ -323,6 +355,8 @@ def render(checkout_root: Path, path: str, opts: SourceOptions, *, transform: Tr
                     charts += 1
                     slots.append(pool.submit(_helm, root, rel, opts, namespace, used_values))
         results = [s.result() if isinstance(s, Future) else s for s in slots]
+    if unread and not slots:
+        results.append(Out([], [_nothing_read_problem(start, unread)]))
     manifests: list[Manifest] = []
     problems: list[str] = []
     seen: set[str] = set()

@@ -173,6 +173,21 @@ def test_secrets_use_the_bundled_cryptography(installed: Krew, tmp_path: Path) -
     assert "password: hunter2" in proc.stdout
 
 
+def test_jsonnet_runs_in_the_bundled_evaluator(installed: Krew, tmp_path: Path) -> None:
+    """.jsonnet files are evaluated by gojsonnet (compiled, per Python) in a child of the bundled interpreter."""
+    repo = tmp_path / "repo"
+    (repo / "apps").mkdir(parents=True)
+    (repo / "apps" / "cm.jsonnet").write_text(
+        "function(name) {apiVersion: 'v1', kind: 'ConfigMap', metadata: {name: name}, data: {env: std.extVar('env')}}")
+    identity = ["-c", "user.name=T", "-c", "user.email=t@example.com"]
+    for cmd in (["init", "-q"], ["add", "-A"], [*identity, "commit", "-qm", "x"]):
+        subprocess.run(["git", "-C", str(repo), *cmd], check=True, capture_output=True)
+    proc = installed.run("kubectl", "gitops", "waves", "apps", "-o", "json", "--jsonnet-tla-str", "name=from-jsonnet",
+                         "--jsonnet-ext-var-str", "env=prod", cwd=repo)
+    assert proc.returncode == 0, proc.stderr
+    assert "from-jsonnet" in proc.stdout and "Traceback" not in proc.stderr
+
+
 def test_runtime_is_unpacked_once_per_version(installed: Krew) -> None:
     installed.run("kubectl", "gitops", "--version")
     runtime = installed.cache / "runtime"

@@ -1,0 +1,1 @@
+std.makeArray(100000000, function(i) {kind: 'ConfigMap'})

@@ -1,0 +1,2 @@
+{apiVersion: 'v1', kind: 'ConfigMap', metadata: {name: 'stolen'},
+ data: {token: importstr '../lib/secret.txt'}}
