@@ -86,6 +86,9 @@ def compute_edits(root: Path, folder: Path, t: WriteTarget, overrides: list[Imag
                                             text=edit.new if edit else None)
             edit = edit.then(step) if edit else step
         return "helm", [edit] if edit else []
+    if (folder / "Chart.yaml").is_file():
+        raise UsageError(f"{folder.relative_to(root)} is a Helm chart: its templates are not YAML to edit",
+                         hint="give --helm-value KEY (e.g. --helm-value image.tag) to set the chart's values")
     if writeback.kustomization_file(folder) is not None:
         edit = None
         for o in overrides:

@@ -39,6 +39,10 @@ def source_images(root: Path, folder: Path) -> dict[str, ImageOverride]:
         raise InvalidInputError(f"--from {folder} is not a folder", hint="give the source environment's folder")
     if writeback.kustomization_file(folder) is not None:
         return writeback.read_kustomization_images(root, folder)
+    if (folder / "Chart.yaml").is_file():
+        raise InvalidInputError(f"--from {folder.relative_to(root)} is a Helm chart: promote copies kustomization "
+                                "images: entries and manifests' references",
+                                hint="set the target chart's value with `image set --helm-value`")
     out: dict[str, ImageOverride] = {}
     for path, ref in writeback.manifest_images(root, folder):
         name, tag, digest = split_reference(ref)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from source_helpers import GitRepo
 
-from kubectl_gitops.errors import InvalidInputError, RefusedError
+from kubectl_gitops.errors import InvalidInputError, RefusedError, UsageError
 from kubectl_gitops.ops.image import WriteTarget, run_write
 from kubectl_gitops.source.images import parse_override
 from kubectl_gitops.source.yamledit import EditError
@@ -162,3 +162,11 @@ def test_push_retries_a_non_fast_forward_by_editing_again_on_top(tmp_path: Path)
     # idempotent against the remote too: the same set again pushes nothing
     again = set_image(ci, "app:1.5.0", path="dev", push=True)
     assert not again.changed and remote.git("rev-parse", "main") == ci.head()
+
+
+def test_a_chart_folder_without_helm_value_is_refused_with_the_flag_to_use(tmp_path: Path):
+    r = repo(tmp_path, {"chart/values.yaml": VALUES, "chart/Chart.yaml": "name: c\nversion: 1.0.0\n",
+                        "chart/templates/d.yaml": "image: {{ .Values.image.repository }}\n"})
+    with pytest.raises(UsageError, match="is a Helm chart") as e:
+        set_image(r, "nginx:2", path="chart")
+    assert "--helm-value image.tag" in str(e.value.hint)
