@@ -31,6 +31,7 @@ binary (``kustomize edit set image`` + ``kustomize build``) on the same inputs.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -46,6 +47,11 @@ CONTAINER_LISTS = ("containers", "initContainers", "ephemeralContainers")
 DEFAULT_FIELD_PATHS = ("spec/volumes[]/image/reference", "spec/template/spec/volumes[]/image/reference")
 USAGE = ("use NAME=NEWNAME:TAG, NAME=NEWNAME@sha256:DIGEST, NAME=NEWNAME, NAME:TAG or NAME@sha256:DIGEST "
          "(as `kustomize edit set image`)")
+
+
+@functools.lru_cache(maxsize=256)
+def _pattern(name: str) -> re.Pattern[str]:
+    return re.compile("^" + re.escape(name) + _MATCH_SUFFIX)
 
 
 def split_reference(ref: str) -> tuple[str, str, str]:
@@ -80,7 +86,7 @@ class ImageOverride:
         return f"{self.name}={ref}" if self.new_name else f"{self.name}{ref}"
 
     def matches(self, ref: str) -> bool:
-        return re.match("^" + re.escape(self.name) + _MATCH_SUFFIX, ref) is not None
+        return _pattern(self.name).match(ref) is not None
 
     def apply(self, ref: str) -> str:
         """The new reference for ``ref`` (which ``matches``)."""
