@@ -87,7 +87,8 @@ def test_an_application_pointing_back_at_its_ancestor_is_a_cycle(tmp_path: Path,
 
 def test_waves_of_a_tree_as_json_and_apply_mode(tmp_path: Path, namespace: str) -> None:
     t = Nested(tmp_path, namespace)
-    waves = gitops("waves", "--path", "bootstrap", "-o", "json", *t.mirror, cwd=t.platform.path, env=t.env)
+    waves = gitops("waves", "--path", "bootstrap", "-o", "json", cwd=t.platform.path,  # the mirror from the environment
+                   env={**t.env, "KUBECTL_GITOPS_REPO_MIRROR": f"https://other.example/x=/nowhere {t.mirror[1]}"})
     assert waves.returncode == 0, waves.stderr
     doc = json.loads(waves.stdout)
     assert [(a["app"], a["parent"]) for a in doc][1:] == [("teams", doc[0]["app"]), ("team-a", "teams"),
