@@ -121,6 +121,9 @@ class Progress:
                 "the cluster. none: sync.")
 @field_manager_option
 @resource_options
+@click.option("-c", "--diff-changes", is_flag=True,
+              help="Show the changes first (diff, deletions, hooks; on stderr) and ask before applying them "
+                   "(kapp's -c); --yes applies without asking; without a terminal --yes is required.")
 @click.option("--allow-dirty", is_flag=True, help="Apply the work tree even with uncommitted changes.")
 @click.option("--force-conflicts", is_flag=True, help="Take over fields owned by another field manager.")
 @click.option("--concurrency", type=click.IntRange(1, 64), default=8, show_default=True,
@@ -139,7 +142,7 @@ class Progress:
 def command(dry_run: str, allow_dirty: bool, force_conflicts: bool, concurrency: int, wait: bool,
             wave_timeout: float | None, timeout: float | None, poll_interval: float | None, prune: bool,
             yes: bool, confirm_prune: bool, allow_crd_deletion: bool, allow_empty: bool, propagation: str,
-            adopt: bool, ignore_file: str | None, apply_ignored: bool, lock_timeout: str) -> int:
+            adopt: bool, ignore_file: str | None, apply_ignored: bool, lock_timeout: str, diff_changes: bool) -> int:
     """Apply the repository to the cluster in Argo CD phases and sync waves.
 
     Everything is rendered, validated and dry-run on the server first: if anything
@@ -166,6 +169,7 @@ def command(dry_run: str, allow_dirty: bool, force_conflicts: bool, concurrency:
       kubectl gitops sync -k overlays/prod -l app=web  # one kustomization, only objects labelled app=web
       kubectl gitops sync -o json | jq .               # one JSON event per line, for CI
       kubectl gitops sync -o name                      # deployment.apps/web, one line per object
+      kubectl gitops sync -c                           # show the changes, ask, then apply (kapp's -c)
       kubectl gitops sync --wave-timeout 1m30s         # Go durations, as kubectl takes them
       kubectl gitops sync --resource apps:Deployment:web --resource :ConfigMap:demo/web-config
       kubectl gitops sync --prune --yes                # and delete what left Git
@@ -200,6 +204,7 @@ def command(dry_run: str, allow_dirty: bool, force_conflicts: bool, concurrency:
     second signal stops at once); --once: 4 when its sync failed.
     """
     from kubectl_gitops.cli.policy_view import make_review, verdict_json
+    from kubectl_gitops.cli.review import make_review_changes
     from kubectl_gitops.engine.sync_model import SyncConfig
     from kubectl_gitops.ops.common import CompareOptions
     from kubectl_gitops.ops.sync import SyncRequest, run_sync
@@ -220,7 +225,8 @@ def command(dry_run: str, allow_dirty: bool, force_conflicts: bool, concurrency:
         prune=prune_options(allow_crd_deletion=allow_crd_deletion, confirm_prune=confirm_prune,
                             allow_empty=allow_empty, propagation=propagation, timeout=timeout,
                             concurrency=concurrency) if prune else None,
-        lease=lease_options(lock_timeout), review=make_review(p))
+        lease=lease_options(lock_timeout), review=make_review(p),
+        review_changes=make_review_changes(p, yes=yes) if diff_changes else None)
     from kubectl_gitops.cli.watch import watch_settings
     from kubectl_gitops.source.appspec import AppsFound
 
@@ -238,7 +244,9 @@ def command(dry_run: str, allow_dirty: bool, force_conflicts: bool, concurrency:
             return run_watch(settings, req, p, watching)
 
     try:
-        result = run_sync(settings, req, on_event=progress, confirm=make_confirm(p, yes=yes, what="sync --prune"))
+        # with --diff-changes the one question covers the deletions too
+        result = run_sync(settings, req, on_event=progress,
+                          confirm=make_confirm(p, yes=yes or diff_changes, what="sync --prune"))
     except AppsFound as found:  # a tree of apps (docs/apps.md)
         from kubectl_gitops.cli.apptree import TreeProgress, print_tree_sync
         from kubectl_gitops.ops.apptree_run import run_tree_sync

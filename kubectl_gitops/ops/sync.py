@@ -8,10 +8,12 @@ remote branch gets a warning: it was probably never pushed.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from kubectl_gitops.cluster.client import Cluster
 from kubectl_gitops.engine import interrupt
+from kubectl_gitops.engine.annotations import runs_as_hook
 from kubectl_gitops.engine.diff import Change
 from kubectl_gitops.engine.lease import Lease, LeaseOptions
 from kubectl_gitops.engine.plan import Plan, build_plan, plan_annotation_checks
@@ -33,6 +35,9 @@ from kubectl_gitops.source.desired import Desired
 from kubectl_gitops.source.images import canonical, reverted
 from kubectl_gitops.source.repo import Checkout, open_source
 
+# (changes, keys of hooks, the prune's report or None, ask?) -> None; raising RefusedError stops the sync unchanged
+ReviewChanges = Callable[[list[Change], set[ResourceKey], PruneReport | None, bool], None]
+
 
 @dataclass(frozen=True)
 class SyncRequest:
@@ -45,6 +50,8 @@ class SyncRequest:
     lease: LeaseOptions = field(default_factory=LeaseOptions)  # one writer per app (--lock-timeout)
     review: Review | None = None  # shows protected changes, may approve them on a terminal (see ops.policy)
     trigger: str = "sync"  # what started it, for the app's status and Events: sync, watch, self-heal
+    # --diff-changes: sees every change (and the prune) before the first write; raises to refuse (see ReviewChanges)
+    review_changes: ReviewChanges | None = None
 
 
 @dataclass
@@ -186,6 +193,9 @@ def _run_sync(settings: Settings, req: SyncRequest, loaded: Loaded, policy: Guar
                                 review=None if req.dry_run else req.review)
         if inventory.report is not None and not req.dry_run:
             approve(inventory.report, confirm)
+    if req.review_changes is not None:  # kapp's --diff-changes: everything shown (and asked) before the first write
+        hooks = {m.key for m in loaded.desired.manifests if runs_as_hook(m)}
+        req.review_changes(computed.changes, hooks, inventory.report, not req.dry_run)
     if req.dry_run:
         result.seconds = time.monotonic() - start
         return result
