@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from cli_helpers import on_terminal
 from cluster_helpers import audit_events_since, audit_mark, kubectl, kubectl_json, writes_since
 from source_helpers import configmap
 from sync_helpers import SyncApp, exists, ok
@@ -258,3 +259,18 @@ def test_the_watch_loop_never_changes_a_protected_object_and_reports_it_waiting(
         w.kill()
     ok(app.sync("--policy-namespace", namespace, "--confirm-protected", f"ConfigMap/{namespace}/aws-auth"))
     assert "nobody" in kubectl_json("get", "configmap", "aws-auth", "-n", namespace)["data"]["mapUsers"]
+
+
+def test_on_a_terminal_a_protected_change_is_shown_and_asked_about(tmp_path: Path, namespace: str) -> None:
+    put_policy(namespace, f"protected:\n- {{kind: ConfigMap, namespace: {namespace}, name: aws-auth}}\n"
+                          "rules:\n- {name: everyone, apps: ['*']}\n")
+    app = SyncApp(tmp_path, "tty-auth", namespace).write("aws-auth.yaml", aws_auth(namespace, "    - admin\n"))
+    app.commit()
+    args = ["sync", "--app", "tty-auth", "--record-namespace", namespace, "--policy-namespace", namespace]
+    code, out = on_terminal(args, cwd=app.repo.path, answer="n")
+    assert code == 6, out
+    assert f"Apply the create of protected ConfigMap {namespace}/aws-auth?" in out and "+    - admin" in out
+    assert not exists("configmap", "aws-auth", namespace)
+    code, out = on_terminal(args, cwd=app.repo.path, answer="y")
+    assert code == 0, out
+    assert exists("configmap", "aws-auth", namespace)

@@ -9,17 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import pty
-import select
-import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_helpers import gitops
-from cluster_helpers import ROOT, audit_mark, kubectl, kubectl_json, wait_for, writes_since
+from cli_helpers import gitops, on_terminal
+from cluster_helpers import audit_mark, kubectl, kubectl_json, wait_for, writes_since
 from source_helpers import GitRepo, configmap
 from sync_helpers import SyncApp, ok
 
@@ -28,35 +24,6 @@ pytestmark = pytest.mark.e2e
 PART_OF = "applyset.kubernetes.io/part-of"
 
 
-
-
-def on_terminal(args: list[str], *, cwd: Path, answer: str, prompt: bytes = b"[y/N]",
-                timeout: float = 120) -> tuple[int, str]:
-    """Run `kubectl gitops <args>` on a pseudo-terminal, type ``answer`` at the prompt; (exit code, output)."""
-    env = {k: v for k, v in os.environ.items() if k != "KUBECTL_GITOPS_FAULT"}
-    env["PATH"] = f"{ROOT / 'bin'}{os.pathsep}{env.get('PATH', '')}"
-    pid, fd = pty.fork()
-    if pid == 0:  # the child: a user at a terminal
-        os.chdir(cwd)
-        os.execvpe("kubectl", ["kubectl", "gitops", *args], env)
-    out, answered, deadline = b"", False, time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([fd], [], [], 0.2)
-        if not ready:
-            continue
-        try:
-            chunk = os.read(fd, 4096)
-        except OSError:  # the child closed the terminal
-            break
-        if not chunk:
-            break
-        out += chunk
-        if prompt in out and not answered:
-            os.write(fd, answer.encode() + b"\n")
-            answered = True
-    _, status = os.waitpid(pid, 0)
-    os.close(fd)
-    return os.waitstatus_to_exitcode(status), out.decode(errors="replace")
 
 
 def exists(kind: str, name: str, namespace: str | None = None) -> bool:
