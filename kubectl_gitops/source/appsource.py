@@ -162,11 +162,13 @@ def child_source(spec: ChildSpec, parent: SourceOptions, mirrors: tuple[tuple[st
         repo, ref, path = str(folder), None, "."
     else:
         repo, ref, path = resolve_url(spec.repo_url, mirrors), spec.ref, spec.path
-    # The command's --image/--set/-k are for the root's own objects: a child gets what its app object says.
+    # The command's --image/--set/-k/--jsonnet-* are for the root's own objects: a child gets what its app object
+    # says (an Application's directory.jsonnet).
     return replace(parent, repo=repo, ref=ref, path=path, include=spec.include, exclude=spec.exclude,
                    helm_values=tuple(_values_file(spec, private, parent, mirrors)),
                    helm_release=spec.release_name or spec.name, work_tree=False, post_render=post_render,
-                   images=(), image_fields=(), helm_set=(), helm_set_string=(), helm_set_file=(), kustomize=False)
+                   images=(), image_fields=(), helm_set=(), helm_set_string=(), helm_set_file=(), kustomize=False,
+                   jsonnet=spec.jsonnet)
 
 
 # --- overrides ----------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from typing import Any
 
 from kubectl_gitops.errors import InvalidInputError
 from kubectl_gitops.model import Manifest
+from kubectl_gitops.settings import JsonnetOptions
 
 ARGO_APP = ("argoproj.io", "Application")
 FLUX_KUSTOMIZATION = ("kustomize.toolkit.fluxcd.io", "Kustomization")
@@ -58,6 +59,7 @@ class ChildSpec:
     values: dict[str, Any] = field(default_factory=dict)  # merged inline values (values, valuesObject, parameters)
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
+    jsonnet: JsonnetOptions = field(default_factory=JsonnetOptions)  # Argo directory.jsonnet (source.jsonnet)
     # overrides applied to the rendered objects (see appsource.apply_overrides)
     images: list[dict[str, str]] = field(default_factory=list)  # name, newName, newTag, digest
     common_labels: dict[str, str] = field(default_factory=dict)

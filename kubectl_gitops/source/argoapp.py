@@ -17,6 +17,7 @@ import yaml
 
 from kubectl_gitops.model import Manifest
 from kubectl_gitops.source.appspec import Chart, ChildSpec
+from kubectl_gitops.source.jsonnet import from_argo
 from kubectl_gitops.untrusted.yamldocs import load as load_yaml
 
 TODO = "remove it, or pass --apps=apply to hand the Application to an installed Argo CD"
@@ -27,7 +28,11 @@ SOURCE = {"repoURL", "targetRevision", "path", "chart", "helm", "directory", "ku
 HELM = {"valueFiles", "values", "valuesObject", "parameters", "releaseName", "version", "ignoreMissingValueFiles"}
 KUSTOMIZE = {"images", "commonLabels", "commonAnnotations", "namespace", "version", "namePrefix", "nameSuffix",
              "patches", "replicas"}
-DIRECTORY = {"recurse", "include", "exclude"}
+DIRECTORY = {"recurse", "include", "exclude", "jsonnet"}
+# Argo CD's build environment (values of directory.jsonnet may use it): what we know when reading the
+# Application, and what only Argo's repo server knows (the resolved commit, the cluster's version)
+BUILD_UNAVAILABLE = frozenset({"ARGOCD_APP_REVISION", "ARGOCD_APP_REVISION_SHORT", "ARGOCD_APP_REVISION_SHORT_8",
+                               "KUBE_VERSION", "KUBE_API_VERSIONS"})
 DESTINATION = {"server", "name", "namespace"}
 SYNC_POLICY = {"automated", "syncOptions"}
 AUTOMATED = {"prune", "selfHeal", "allowEmpty"}
@@ -40,6 +45,7 @@ class _Checker:
     def __init__(self, m: Manifest):
         self.m = m
         self.problems: list[str] = []
+        self.jsonnet: tuple[Any, str] | None = None  # directory.jsonnet and where it is, read once the rest is
 
     def bad(self, field: str, text: str) -> None:
         self.problems.append(f"{self.m.origin}: Application {self.m.name}: {field}: {text}")
@@ -263,6 +269,8 @@ def _source(c: _Checker, spec: ChildSpec, src: dict[str, Any], where: str,
         d = c.known(src["directory"], DIRECTORY, f"{where}.directory")
         spec.include = _glob_list(c.string(d, "include", f"{where}.directory"))
         spec.exclude = _glob_list(c.string(d, "exclude", f"{where}.directory"))
+        if d.get("jsonnet") is not None:
+            c.jsonnet = (d["jsonnet"], f"{where}.directory.jsonnet")
         if not d.get("recurse"):
             spec.exclude += ("*/*",)  # Argo reads only the folder's own files unless recurse: true
     elif not chart:
@@ -333,6 +341,12 @@ def read_application(m: Manifest) -> tuple[ChildSpec, list[str]]:
     spec.server = c.string(dest, "server", "spec.destination") or c.string(dest, "name", "spec.destination")
     spec.dest_namespace = c.string(dest, "namespace", "spec.destination")
     _sync_policy(c, spec, c.known(body.get("syncPolicy"), SYNC_POLICY, "spec.syncPolicy"))
+    if c.jsonnet is not None:
+        env = {"ARGOCD_APP_NAME": m.name, "ARGOCD_APP_NAMESPACE": spec.dest_namespace,
+               "ARGOCD_APP_PROJECT_NAME": str(body.get("project") or ""), "ARGOCD_APP_SOURCE_PATH": spec.path,
+               "ARGOCD_APP_SOURCE_REPO_URL": spec.repo_url, "ARGOCD_APP_SOURCE_TARGET_REVISION": spec.ref}
+        spec.jsonnet, problems = from_argo(c.jsonnet[0], env, where=c.jsonnet[1], unavailable=BUILD_UNAVAILABLE)
+        c.problems.extend(f"{m.origin}: Application {m.name}: {p}" for p in problems)
     ignore = body.get("ignoreDifferences")
     if ignore is not None:
         spec.ignore_differences = ignore if isinstance(ignore, list) else [ignore]

@@ -69,12 +69,17 @@ def _envsubst(text: str, env: Mapping[str, str]) -> str:
     return re.sub(r"\$\$|\$\{([^}]*)\}|\$([A-Za-z0-9_]+)", sub, text)
 
 
-def from_argo(spec: Any, env: Mapping[str, str] | None = None, *,
-              where: str = "spec.source.directory.jsonnet") -> tuple[JsonnetOptions, list[str]]:
+def _references(text: str) -> set[str]:
+    return {a or b for a, b in re.findall(r"\$\{([^}]*)\}|\$([A-Za-z0-9_]+)", text.replace("$$", ""))}
+
+
+def from_argo(spec: Any, env: Mapping[str, str] | None = None, *, where: str = "spec.source.directory.jsonnet",
+              unavailable: frozenset[str] = frozenset()) -> tuple[JsonnetOptions, list[str]]:
     """Options from Argo CD's ``directory.jsonnet`` (``{extVars, tlas, libs}``), values expanded with ``env``.
 
     Returns ``(options, problems)``; a problem names the field (``where.extVars[1].code``) and what to do, and
-    an unknown field is a problem too, never ignored."""
+    an unknown field is a problem too, never ignored. A value using a build variable of ``unavailable`` (one
+    Argo CD knows and the caller cannot give) is a problem rather than an empty string."""
     env = env or {}
     problems: list[str] = []
     if spec is None:
@@ -107,6 +112,11 @@ def from_argo(spec: Any, env: Mapping[str, str] | None = None, *,
                 continue
             if not isinstance(code, bool):
                 problems.append(f"{at}.code: must be true or false; fix the Application")
+                continue
+            missing = sorted(_references(value) & unavailable)
+            if missing:
+                problems.append(f"{at}.value: uses ${missing[0]}, which kubectl-gitops cannot know before it renders; "
+                                "write the value out")
                 continue
             (codes if code else strs).append((name, _envsubst(value, env)))
         lists[field] = (strs, codes)

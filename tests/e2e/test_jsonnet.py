@@ -6,11 +6,15 @@ is exit 3 with nothing written."""
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
+from apptree_helpers import GIT_BASE, application
+from cli_helpers import gitops
 from cluster_helpers import audit_mark, kubectl_json
-from sync_helpers import SyncApp, ok, writes_in
+from source_helpers import GitRepo
+from sync_helpers import SyncApp, ok, parse_run, writes_in
 
 pytestmark = pytest.mark.e2e
 
@@ -106,3 +110,35 @@ def test_a_folder_no_renderer_reads_is_refused_not_an_empty_sync(tmp_path: Path,
     assert proc.returncode == 3
     assert "cue: no file here is read by a renderer (cue/app.cue)" in proc.stderr
     ok(app.sync("cue", "--exclude", "*.cue"))  # a folder meant to render nothing, said so
+
+
+def test_an_application_with_directory_jsonnet_is_synced_as_a_child_app(tmp_path: Path, namespace: str) -> None:
+    """The app-of-apps case: a bootstrap Application points at a Jsonnet folder of another repository, with
+    Argo CD's directory.jsonnet (build variables, a TLA as code, a library folder at that repository's root)."""
+    ns = namespace
+    org = tmp_path / "org"
+    apps = GitRepo.create(org / "guestbook")
+    apps.write("vendor/k.libsonnet", LIB)
+    apps.write("jsonnet/guestbook.jsonnet", GUESTBOOK)
+    apps.commit("guestbook in jsonnet")
+    platform = GitRepo.create(org / "platform")
+    platform.write("bootstrap/guestbook.yaml", application("guestbook", namespace=ns, source={
+        "repoURL": f"{GIT_BASE}/guestbook", "targetRevision": "HEAD", "path": "jsonnet",
+        "directory": {"jsonnet": {"extVars": [{"name": "env", "value": "$ARGOCD_APP_NAME-prod"}],
+                                  "tlas": [{"name": "namespace", "value": "$ARGOCD_APP_NAMESPACE"},
+                                           {"name": "replicas", "value": "1 + 1", "code": True}],
+                                  "libs": ["vendor"]}}}))
+    platform.commit("bootstrap")
+
+    def run(command: str, *args: str) -> subprocess.CompletedProcess[str]:
+        return gitops(command, "--app", "root", "--record-namespace", ns, "-n", ns, "--apps", "expand",
+                      "--repo-mirror", f"{GIT_BASE}={org}", "--path", "bootstrap", *args, cwd=platform.path,
+                      env={"KUBECTL_GITOPS_CACHE": str(tmp_path / "cache")})
+
+    synced = parse_run(run("sync", "-o", "json"))
+    assert synced.code == 0, synced
+    assert {a["app"]: a["status"] for a in synced.result["apps"]}["guestbook"] == "synced"
+    assert kubectl_json("get", "configmap", "settings", "-n", ns)["data"] == {"env": "guestbook-prod", "replicas": "2"}
+    assert kubectl_json("get", "deployment", "guestbook-ui", "-n", ns)["spec"]["replicas"] == 2
+    clean = run("diff")
+    assert clean.returncode == 0, clean.stdout + clean.stderr

@@ -11,8 +11,11 @@ from source_helpers import GitRepo
 
 from kubectl_gitops.cli.main import main
 from kubectl_gitops.errors import ExitCode
+from kubectl_gitops.model import Manifest, Origin
 from kubectl_gitops.settings import RENDER_TIMEOUT_ENV, JsonnetOptions, SourceOptions
 from kubectl_gitops.source import jsonnet
+from kubectl_gitops.source.appsource import child_source
+from kubectl_gitops.source.argoapp import read_application
 from kubectl_gitops.source.render import render
 
 CM = "{apiVersion: 'v1', kind: 'ConfigMap', metadata: {name: %s}, data: %s}"
@@ -296,9 +299,52 @@ def test_a_malformed_flag_is_a_usage_error(capsys: pytest.CaptureFixture[str]):
 
 def test_a_jsonnet_object_is_selected_by_the_globs_as_its_file_is():
     from kubectl_gitops.engine.prune_sources import FileSelection, source_of
-    from kubectl_gitops.model import Origin
 
     source = source_of(Origin("apps/web.jsonnet", None, "jsonnet"))
     assert source == "file:apps/web.jsonnet"
     assert FileSelection.of(["web.jsonnet"], [], "apps").covers(source)
     assert not FileSelection.of([], ["*.jsonnet"], "apps").covers(source)
+
+
+# --- Argo CD Applications (trees of apps) --------------------------------------------------------------------
+
+
+def _application(directory: dict) -> Manifest:
+    return Manifest({"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+                     "metadata": {"name": "guestbook", "namespace": "argocd"},
+                     "spec": {"project": "team-a", "destination": {"namespace": "web"},
+                              "source": {"repoURL": "https://git.example/org/apps.git", "targetRevision": "main",
+                                         "path": "guestbook", "directory": directory}}},
+                    Origin("apps/guestbook.yaml", 1))
+
+
+def test_an_application_s_directory_jsonnet_is_read_with_argo_s_build_environment():
+    spec, problems = read_application(_application({"recurse": True, "jsonnet": {
+        "extVars": [{"name": "app", "value": "$ARGOCD_APP_NAME"}, {"name": "replicas", "value": "2", "code": True}],
+        "tlas": [{"name": "ns", "value": "${ARGOCD_APP_NAMESPACE}"},
+                 {"name": "where", "value": "$ARGOCD_APP_SOURCE_REPO_URL#$ARGOCD_APP_SOURCE_PATH@"
+                                            "$ARGOCD_APP_SOURCE_TARGET_REVISION ($ARGOCD_APP_PROJECT_NAME)"}],
+        "libs": ["vendor"]}}))
+    assert problems == []
+    assert spec.jsonnet == JsonnetOptions(
+        ext_vars=(("app", "guestbook"),), ext_codes=(("replicas", "2"),),
+        tla_vars=(("ns", "web"), ("where", "https://git.example/org/apps.git#guestbook@main (team-a)")),
+        libs=("vendor",))
+
+
+def test_directory_jsonnet_problems_name_the_application_and_field():
+    _, problems = read_application(_application({"jsonnet": {
+        "extVars": [{"name": "rev", "value": "$ARGOCD_APP_REVISION"}], "jpath": ["x"]}}))
+    assert problems == [
+        "apps/guestbook.yaml:1: Application guestbook: spec.source.directory.jsonnet.jpath: not a field of "
+        "directory.jsonnet (known: extVars, tlas, libs); remove it",
+        "apps/guestbook.yaml:1: Application guestbook: spec.source.directory.jsonnet.extVars[0].value: uses "
+        "$ARGOCD_APP_REVISION, which kubectl-gitops cannot know before it renders; write the value out",
+    ]
+
+
+def test_a_child_app_gets_its_application_s_inputs_not_the_command_s(tmp_path: Path):
+    spec, _ = read_application(_application({"jsonnet": {"libs": ["vendor"]}}))
+    parent = SourceOptions(jsonnet=JsonnetOptions(ext_vars=(("root-only", "x"),)))
+    child = child_source(spec, parent, (), tmp_path, None)
+    assert child.jsonnet == JsonnetOptions(libs=("vendor",))
