@@ -202,8 +202,9 @@ def _run(root: Path, request: dict[str, Any]) -> dict[str, Any]:
     """The child's answer, or ``{"problem": …}`` when it timed out or died (memory)."""
     timeout = environment().render_timeout
     try:
+        # An empty environment: the evaluator needs none, and a hostile file then has nothing to find in it.
         proc = subprocess.run([sys.executable, "-I", "-c", _BOOT, json.dumps(sys.path)], input=json.dumps(request),
-                              capture_output=True, text=True, timeout=timeout, cwd=root, check=False)
+                              capture_output=True, text=True, timeout=timeout, cwd=root, check=False, env={})
     except subprocess.TimeoutExpired:
         return {"problem": f"evaluation timed out after {timeout:.0f}s and was stopped; fix the Jsonnet, or raise "
                            f"{RENDER_TIMEOUT_ENV} if it is meant to take that long"}
