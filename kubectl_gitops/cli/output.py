@@ -100,4 +100,11 @@ class Printer:
             code = int(ExitCode.INTERNAL)
         if self.options.verbose:
             self.echo("".join(traceback.format_exception(type(err), err, err.__traceback__)).rstrip(), err=True)
+        if self.options.format == "json":  # -o json: the error as one JSON line on stdout too, for scripts and CI
+            doc: dict[str, Any] = {"type": "error", "exitCode": code, "error": type(err).__name__}
+            if isinstance(err, GitopsError):
+                doc.update(message=err.message, details=list(err.details), hint=err.hint or "")
+            else:
+                doc["message"] = f"{type(err).__name__}: {err}"
+            self.json_line(doc)
         return code

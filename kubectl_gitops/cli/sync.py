@@ -89,6 +89,8 @@ class Progress:
             p.info(f"    {ev.message}")
         elif t == "lease.wait":
             p.info(ev.message)
+        elif t == "wave.waiting":  # every few seconds while a wave waits for health
+            p.info(p.style(f"    {ev.message} ({ev.data.get('seconds', 0):.0f}s)", "dim", p.err))
         elif t == "sync.done":
             pass
         else:
@@ -135,6 +137,8 @@ class Progress:
 @click.option("--timeout", default=None, callback=_duration("--timeout"),
               help="How long the whole sync may take (default: no limit beyond the wave timeouts).")
 @click.option("--poll-interval", default="1s", callback=_duration("--poll-interval"), hidden=True)
+@click.option("--progress-interval", default="5s", callback=_duration("--progress-interval"), hidden=True,
+              help="How often a waiting wave says what it waits for (0: never).")
 @lock_option
 @watch_options
 @handle_errors
@@ -142,7 +146,8 @@ class Progress:
 def command(dry_run: str, allow_dirty: bool, force_conflicts: bool, concurrency: int, wait: bool,
             wave_timeout: float | None, timeout: float | None, poll_interval: float | None, prune: bool,
             yes: bool, confirm_prune: bool, allow_crd_deletion: bool, allow_empty: bool, propagation: str,
-            adopt: bool, ignore_file: str | None, apply_ignored: bool, lock_timeout: str, diff_changes: bool) -> int:
+            adopt: bool, ignore_file: str | None, apply_ignored: bool, lock_timeout: str, diff_changes: bool,
+            progress_interval: float | None) -> int:
     """Apply the repository to the cluster in Argo CD phases and sync waves.
 
     Everything is rendered, validated and dry-run on the server first: if anything
@@ -220,7 +225,8 @@ def command(dry_run: str, allow_dirty: bool, force_conflicts: bool, concurrency:
         compare=CompareOptions(concurrency=concurrency, force_conflicts=force_conflicts,
                                ignore_rules=load_rules(ignore_file), respect_ignored=not apply_ignored),
         config=SyncConfig(concurrency=concurrency, wait=wait, wave_timeout=wave_timeout or 300.0, timeout=timeout,
-                          poll_interval=poll_interval or 1.0, force_conflicts=force_conflicts),
+                          poll_interval=poll_interval or 1.0, force_conflicts=force_conflicts,
+                          progress_interval=progress_interval or 0.0),
         allow_dirty=allow_dirty, dry_run=dry_run == "server", adopt=adopt,
         prune=prune_options(allow_crd_deletion=allow_crd_deletion, confirm_prune=confirm_prune,
                             allow_empty=allow_empty, propagation=propagation, timeout=timeout,

@@ -209,6 +209,8 @@ class Syncer:
         last: dict[ResourceKey, HealthStatus] = {}
         wave_deadline = start + self.config.wave_timeout
         self._read_failed: ClusterError | None = None
+        waiting_since = time.monotonic()
+        next_note = waiting_since + self.config.progress_interval
         while True:
             healths = self._poll_healths(watched, phase, wave, wave_deadline)
             if healths is None:  # the reads failed: tolerated until the wave's deadline
@@ -237,8 +239,22 @@ class Syncer:
                     f"{phase} wave {wave}: timed out after {limit:.0f}s waiting for {len(pending)} object(s) "
                     "to become healthy (raise --wave-timeout, or check the objects)",
                     [StepResult(s.key, phase, wave, StepAction.FAILED, h.status.value, h.message) for s, h in pending])
+            if self.config.progress_interval and now >= next_note:
+                next_note = now + self.config.progress_interval
+                self._note_waiting(phase, wave, pending, len(watched), now - waiting_since)
             interrupt.check(f"while waiting for {phase} wave {wave}")
             time.sleep(self.config.poll_interval)
+
+    def _note_waiting(self, phase: Phase, wave: int, pending: list[tuple[Step, Health]], total: int,
+                      seconds: float) -> None:
+        """Progress while a wave waits: which objects it waits for, and what each one says."""
+        shown = ", ".join(f"{s.kind} {self.hook_names.get(s.order, s.name)}" + (f" {h.message}" if h.message else
+                                                                                f" {h.status.value}")
+                          for s, h in pending[:3]) + (", ..." if len(pending) > 3 else "")
+        self.on_event(Event("wave.waiting", f"{phase} wave {wave}: waiting for {len(pending)} of {total} "
+                                            f"objects: {shown}", {
+            "phase": str(phase), "wave": wave, "total": total, "seconds": round(seconds, 1),
+            "pending": [{"key": str(s.key), "status": h.status.value, "detail": h.message} for s, h in pending]}))
 
     def _poll_healths(self, steps: list[Step], phase: Phase, wave: int,
                       wave_deadline: float) -> list[tuple[Step, Health]] | None:

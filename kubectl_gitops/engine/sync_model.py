@@ -18,6 +18,7 @@ class SyncConfig:
     timeout: float | None = None  # the whole sync
     poll_interval: float = 1.0
     force_conflicts: bool = False
+    progress_interval: float = 5.0  # while a wave waits: a "wave.waiting" event this often (0: never)
 
 
 @dataclass
