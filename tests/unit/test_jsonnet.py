@@ -10,7 +10,7 @@ import pytest
 from source_helpers import GitRepo
 
 from kubectl_gitops.cli.main import main
-from kubectl_gitops.errors import ExitCode
+from kubectl_gitops.errors import ExitCode, RenderError
 from kubectl_gitops.model import Manifest, Origin
 from kubectl_gitops.settings import RENDER_TIMEOUT_ENV, JsonnetOptions, SourceOptions
 from kubectl_gitops.source import jsonnet
@@ -186,6 +186,19 @@ def test_memory_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     write(tmp_path, {"big.jsonnet": "std.makeArray(100000000, function(i) i)"})
     assert one_problem(tmp_path) == ("big.jsonnet: evaluation needed more than 1 GiB of memory (the limit) and was "
                                      "stopped; fix the Jsonnet or render less per file")
+
+
+def test_without_the_evaluator_a_jsonnet_file_is_exit_3_saying_what_to_install(tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch):
+    # as on an Intel Mac with Python 3.14, where gojsonnet has no wheel: the module cannot be imported
+    monkeypatch.setattr(jsonnet, "_BOOT", "import sys; sys.modules['_gojsonnet'] = None; " + jsonnet._BOOT)
+    write(tmp_path, {"a.jsonnet": "{}", "b.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: b}\n"})
+    with pytest.raises(RenderError) as e:
+        run(tmp_path)
+    assert e.value.exit_code == ExitCode.INVALID_INPUT
+    assert str(e.value) == ("a.jsonnet: rendering .jsonnet files needs the Python package gojsonnet, which is not "
+                            "installed for this Python")
+    assert "pip install gojsonnet" in (e.value.hint or "") and "--exclude '*.jsonnet'" in (e.value.hint or "")
 
 
 # --- imports stay inside the repository -----------------------------------------------------------------------
