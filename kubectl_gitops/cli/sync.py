@@ -65,6 +65,8 @@ class Progress:
             p.info(f"source: {ev.message} ({ev.data.get('objects')} objects)")
         elif t == "warning":
             p.warn(ev.message)
+        elif t == "image":  # an --image replacement (docs/ci.md)
+            p.info(ev.message)
         elif t == "sync.start":
             self.waves_total = int(ev.data.get("waves", 0))
         elif t == "wave.start":

@@ -74,6 +74,8 @@ def load(settings: Settings, *, committed_only: bool, on_event: EventSink = disc
                                resolve=discovery.scope, transform=decrypt_if_encrypted, extra_checks=extra_checks)
         for warning in desired.warnings:
             on_event(Event("warning", warning))
+        for replaced in desired.images:  # --image (source.images)
+            on_event(Event("image", f"--image: {replaced}"))
         unmatched = select_resources(desired, settings.source)
         resolve_secret_placeholders(desired, on_event, allow=settings.source.vault_allow)
         t2 = time.monotonic()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from kubectl_gitops.errors import ValidationError
 from kubectl_gitops.model import Manifest, ResourceKey
@@ -26,6 +27,8 @@ class Desired:
     warnings: list[str] = field(default_factory=list)  # e.g. a sops file whose recipients differ from its rule
     # -l: objects rendered from the repository whose labels do not match, with where they are (still in Git)
     unselected: dict[ResourceKey, str] = field(default_factory=dict)
+    # --image: the references replaced, "KIND NS/NAME: before -> after" (shown with -v, events of sync -o json)
+    images: list[str] = field(default_factory=list)
 
 
 def load_desired(source: SourceOptions, *, committed_only: bool, default_namespace: str,
@@ -41,6 +44,7 @@ def load_desired(source: SourceOptions, *, committed_only: bool, default_namespa
     from kubectl_gitops.secrets import provenance
 
     warnings: list[str] = []
+    replaced: list[Any] = []  # --image replacements (source.images.Replacement)
     unselected: dict[ResourceKey, str] = {}
     with open_source(source, committed_only=committed_only) as checkout, provenance.recording() as decrypted:
         manifests, problems = render(checkout.root, checkout.path, source, transform=transform,
@@ -48,7 +52,7 @@ def load_desired(source: SourceOptions, *, committed_only: bool, default_namespa
         if source.images:  # --image: after every renderer, before validation (see source.images)
             from kubectl_gitops.source.images import override_images
 
-            unmatched = override_images(manifests, source.images, source.image_fields)
+            replaced, unmatched = override_images(manifests, source.images, source.image_fields)
             if unmatched and source.post_render is not None:  # a tree would drop them with the root: say it now
                 raise ValidationError(problems + [f"{u}; in a tree of apps --image applies to the root's own "
                                                   "objects only: set a child's images in its app object"
@@ -75,4 +79,5 @@ def load_desired(source: SourceOptions, *, committed_only: bool, default_namespa
         problems.extend(extra_checks(manifests))
     if problems:
         raise ValidationError(problems, hint="fix these in the repository and run again")
-    return Desired(manifests, checkout, warnings, unselected)
+    images = [f"{r.where}: {r.before} -> {r.after}" for r in replaced]
+    return Desired(manifests, checkout, warnings, unselected, images)

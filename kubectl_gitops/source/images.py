@@ -223,11 +223,10 @@ def apply_overrides(manifests: list[Manifest], overrides: Iterable[ImageOverride
     return changed, problems
 
 
-def override_images(manifests: list[Manifest], images: Iterable[str], fields: Iterable[str] = ()) -> list[str]:
-    """``apply_overrides`` with the flags' texts (``SourceOptions.images``/``image_fields``); the problems."""
-    _, problems = apply_overrides(manifests, [parse_override(i) for i in images],
-                                  [parse_field_spec(f) for f in fields])
-    return problems
+def override_images(manifests: list[Manifest], images: Iterable[str],
+                    fields: Iterable[str] = ()) -> tuple[list[Replacement], list[str]]:
+    """``apply_overrides`` with the flags' texts (``SourceOptions.images``/``image_fields``)."""
+    return apply_overrides(manifests, [parse_override(i) for i in images], [parse_field_spec(f) for f in fields])
 
 
 def canonical(images: Iterable[str]) -> tuple[str, ...]:

@@ -23,7 +23,8 @@ def test_plain_sync_with_image_override_is_recorded_and_its_revert_is_announced_
     app = SyncApp(tmp_path, "imgplain", namespace).write("web.yaml", deployment("web", namespace,
                                                                                  image="example.com/web:1"))
     app.commit()
-    ok(app.sync("--image", "example.com/web=example.com/web:2"))
+    first = ok(app.sync("--image", "example.com/web=example.com/web:2"))
+    assert f"--image: Deployment.apps {namespace}/web: example.com/web:1 -> example.com/web:2" in first.stderr
     assert live_image(namespace, "web") == "example.com/web:2"
     assert app.history()[-1]["images"] == ["example.com/web=example.com/web:2"]
     table = ok(app.run("history")).stdout
