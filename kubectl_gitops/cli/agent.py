@@ -20,7 +20,12 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
 
 @click.group("agent", context_settings=CONTEXT)
 def command() -> None:
-    """The in-cluster agent: `sync --watch` in a Deployment (docs/pull-mode.md)."""
+    """The in-cluster agent: `sync --watch` in a Deployment (docs/pull-mode.md).
+
+    \b
+    Examples:
+      kubectl gitops agent manifests --repo https://git.example.com/ops.git --path prod | kubectl apply -f -
+    """
 
 
 @command.command("manifests", context_settings=CONTEXT)

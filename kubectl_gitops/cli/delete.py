@@ -15,6 +15,7 @@ from kubectl_gitops.cli.lock import lease_options, lock_option
 from kubectl_gitops.cli.options import (
     cluster_options,
     common_options,
+    complete_app,
     confirm_protected_option,
     dry_run_option,
     get_settings,
@@ -27,12 +28,6 @@ from kubectl_gitops.cli.output import object_name
 from kubectl_gitops.cli.prune import PruneProgress, hook_rows, make_confirm, print_rows, prune_options, report_json
 from kubectl_gitops.errors import ExitCode
 from kubectl_gitops.settings import parse_duration
-
-
-def complete_app(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
-    from kubectl_gitops.cli.completion import app_names
-
-    return [n for n in app_names(ctx) if n.startswith(incomplete)]
 
 
 @gitops_command("delete")

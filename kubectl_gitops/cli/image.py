@@ -64,7 +64,13 @@ def git_flags(f: Any) -> Any:
 
 @click.group("image", context_settings=CTX)
 def command() -> None:
-    """Edit image references in the GitOps repository (CI write-back)."""
+    """Edit image references in the GitOps repository (CI write-back).
+
+    \b
+    Examples:
+      kubectl gitops image set app=registry/app:1.4.2 --path overlays/dev --push
+      kubectl gitops image set --help              # kustomization, Helm values or plain manifests
+    """
 
 
 @command.command("set", context_settings=CTX, short_help="Set an image in the repository; commit and push.")

@@ -233,13 +233,20 @@ resource_options = compose(
          help="With --resource: run the app's hooks too."),
 )
 
+def complete_app(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    """App names from the records in the record namespace (cli.completion.app_names)."""
+    from kubectl_gitops.cli.completion import app_names
+
+    return [n for n in app_names(ctx) if n.startswith(incomplete)]
+
+
 record_namespace_option = _opt(
     "--record-namespace", section="app", attr="record_namespace", metavar="NS",
     envvar="KUBECTL_GITOPS_RECORD_NAMESPACE",
     help="Namespace of the app's record (default: the context's namespace, or -n).")
 
 app_options = compose(
-    _opt("--app", section="app", attr="name", metavar="NAME", envvar="KUBECTL_GITOPS_APP",
+    _opt("--app", section="app", attr="name", metavar="NAME", envvar="KUBECTL_GITOPS_APP", shell_complete=complete_app,
          help="The app's name: its record is the Secret kubectl-gitops.<app> (default: derived from the "
               "repository's remote or folder name and --path)."),
     record_namespace_option,

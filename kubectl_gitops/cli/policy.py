@@ -19,6 +19,11 @@ def command() -> None:
     """The cluster's policy for apps: where they may write, what, as whom, protected objects.
 
     See docs/policy.md for the rules and a worked example of each.
+
+    \b
+    Examples:
+      kubectl gitops policy check --policy policy.yaml
+      kubectl gitops policy check --policy-namespace gitops-system --app payments
     """
 
 

@@ -87,6 +87,10 @@ def test_app_names_complete_from_records(tmp_path: Path, namespace: str) -> None
     proc = subprocess.run([str(ROOT / "bin" / "kubectl_complete-gitops"), "delete", "--record-namespace", namespace,
                            "co"], capture_output=True, text=True, timeout=60, env=dict(os.environ), check=False)
     assert proc.stdout.splitlines()[0] == "compl", proc.stdout + proc.stderr
+    proc = subprocess.run([str(ROOT / "bin" / "kubectl_complete-gitops"), "history", "--record-namespace", namespace,
+                           "--app", "com"], capture_output=True, text=True, timeout=60, env=dict(os.environ),
+                          check=False)
+    assert proc.stdout.splitlines()[0] == "compl", proc.stdout + proc.stderr
 
 
 def test_delete_obeys_the_policys_prune_budget(tmp_path: Path, namespace: str) -> None:

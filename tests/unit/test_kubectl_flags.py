@@ -310,3 +310,55 @@ def test_resource_completion_offers_the_rendered_objects() -> None:
     assert values == ["apps:Deployment:demo/web"]
     values = [i.value for i in complete(["sync", "-f", "examples/", "--resource"], "")]
     assert ":Namespace:demo" in values and "batch:Job:demo/db-migrate" in values
+
+
+# --- every --help shows examples; completion ----------------------------------------------------------------
+
+
+def _commands() -> list[tuple[str, object]]:
+    import click
+
+    from kubectl_gitops.cli.main import COMMANDS, load
+
+    found: list[tuple[str, object]] = []
+
+    def walk(cmd: click.Command, path: str) -> None:
+        if cmd.hidden:
+            return
+        found.append((path, cmd))
+        if isinstance(cmd, click.Group):
+            ctx = click.Context(cmd, info_name=path)
+            for name in cmd.list_commands(ctx):
+                sub = cmd.get_command(ctx, name)
+                if sub is not None:
+                    walk(sub, f"{path} {name}")
+
+    for name in COMMANDS:
+        walk(load(name), name)
+    return found
+
+
+def test_every_command_help_shows_examples() -> None:
+    import click
+
+    missing = []
+    for path, cmd in _commands():
+        assert isinstance(cmd, click.Command)
+        text = cmd.get_help(click.Context(cmd, info_name=f"kubectl gitops {path}"))
+        if "Examples:" not in text:
+            missing.append(path)
+    assert not missing, f"--help without examples: {missing}"
+
+
+def test_the_new_commands_complete() -> None:
+    from kubectl_gitops.cli.completion import complete
+
+    names = [i.value for i in complete([], "")]
+    for cmd in ("rollback", "manifests", "delete"):
+        assert cmd in names
+    flags = [i.value for i in complete(["sync"], "--")]
+    for flag in ("--resource", "--with-hooks", "--diff-changes", "--selector", "--filename", "--kustomize",
+                 "--field-manager", "--color", "--dry-run"):
+        assert flag in flags, flag
+    assert "--show-secrets" in [i.value for i in complete(["manifests"], "--")]
+    assert "--ignore-not-found" in [i.value for i in complete(["delete"], "--")]
