@@ -42,7 +42,9 @@ Exit codes: as sync: 0 synced, 2 usage, 3 invalid input or unknown revision,
 4 sync failed, 5 cluster error, 6 refused.
 """
 
-_NOT_TAKEN = ("dir", "ref", "allow_dirty")  # the revision names the content: no PATH argument, --ref, dirty tree
+# The revision names the content: no PATH argument, --ref or dirty tree; a rollback is one sync, not pull mode.
+_NOT_TAKEN = ("dir", "ref", "allow_dirty", "watch", "once", "interval", "drift_interval", "self_heal", "max_backoff",
+              "metrics_addr")
 
 
 @handle_errors

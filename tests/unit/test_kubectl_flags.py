@@ -362,3 +362,13 @@ def test_the_new_commands_complete() -> None:
         assert flag in flags, flag
     assert "--show-secrets" in [i.value for i in complete(["manifests"], "--")]
     assert "--ignore-not-found" in [i.value for i in complete(["delete"], "--")]
+
+
+def test_rollback_takes_syncs_options_but_not_its_content_or_pull_mode(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "rollback", "--help")
+    assert code == 0
+    assert "REVISION|COMMIT" in out and "--prune" in out and "--diff-changes" in out and "--resource" in out
+    for flag in ("--ref", "--allow-dirty", "--watch", "--once", "--self-heal"):
+        assert f"{flag} " not in out, flag
+    code, _, err = run(capsys, "rollback", "3", "--watch")
+    assert code == ExitCode.USAGE and "No such option '--watch'" in err
