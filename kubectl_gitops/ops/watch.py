@@ -347,7 +347,8 @@ class Watcher:
             if trigger == "self-heal":
                 self.metrics.inc("kubectl_gitops_self_heals_total", app=app)
             self.on_event(Event("watch.synced", f"synced {commit[:12]} in {seconds:.1f}s ({result.writes} writes)",
-                                {"app": app, "commit": commit, "writes": result.writes, "trigger": trigger}))
+                                {"app": app, "commit": commit, "writes": result.writes, "trigger": trigger,
+                                 "seconds": round(seconds, 3)}))
             st.plan, st.plan_commit = result.plan, commit
             try:
                 self._read_record()  # written by the sync: its status, for the status page
