@@ -89,8 +89,10 @@ def main() -> int:
     run(["rm", "-rf", str(args.workdir)])
     loops: list[Loop] = []
     try:
+        for ns in namespaces:  # leftovers of an earlier run must be gone, not terminating
+            run([kubectl, "delete", "namespace", ns, "--ignore-not-found", "--wait=true", "--timeout=300s"], env=env)
         for i, ns in enumerate(namespaces):
-            run([kubectl, "create", "namespace", ns], env=env, check=False)
+            run([kubectl, "create", "namespace", ns], env=env)
             repo = args.workdir / f"app{i}"
             repo.mkdir(parents=True)
             (repo / "objects.yaml").write_text(configmaps(ns, args.objects, "0"))

@@ -120,8 +120,8 @@ def run_watch(settings: Any, req: Any, p: Printer, values: dict[str, Any]) -> in
             endpoint.close()
     log(Event("watch.stop", f"stopped after {state.syncs} sync(s)" + (" (signal)" if _signalled() else ""),
               {"syncs": state.syncs, "synced": state.synced, "leading": state.leading}))
-    if opts.once and state.failed_commit is not None and state.failed_commit == state.commit:
-        return 4  # --once in a CronJob: a failed sync fails the Job
+    if opts.once and (state.poll_failures or (state.failed_commit is not None and state.failed_commit == state.commit)):
+        return 4  # --once in a CronJob: a failed sync (or source, or cluster) fails the Job
     return 0
 
 

@@ -247,7 +247,9 @@ class Watcher:
         try:
             lease.hold()
         except RefusedError as e:
-            holder = e.details[0] if e.details else e.message
+            if not (e.details and e.details[0].startswith("Lease ")):
+                raise  # not held by another process (e.g. the record's namespace is missing): a failure, backed off
+            holder = e.details[0]
             if holder != st.standby_holder:
                 self.on_event(Event("watch.standby", f"app {st.app.name} is held by another process: standing by "
                                                      f"({holder})", {"app": st.app.name}))

@@ -233,3 +233,13 @@ def test_suspend_holds_the_loop_off_and_resume_lets_it_sync(tmp_path: Path, name
     assert "Suspended" in reasons and "Resumed" in reasons
     missing = app.run("suspend", "no-such-app")
     assert missing.returncode == 3 and "no record" in missing.stderr
+
+
+def test_once_fails_when_the_app_cannot_be_held_and_does_not_pretend_to_stand_by(tmp_path: Path,
+                                                                                namespace: str) -> None:
+    app = SyncApp(tmp_path, "nowhere", f"{namespace}-missing").write("config.yaml", configmap("settings", namespace))
+    app.commit()
+    once = WatchProc.start(app, once=True)
+    assert once.proc.wait(timeout=120) == 4, once.dump()
+    assert not once.of("watch.standby") and not once.of("watch.sync")
+    assert any("does not exist" in e.get("message", "") for e in once.of("warning")), once.dump()
