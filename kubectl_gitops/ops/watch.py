@@ -172,8 +172,7 @@ class Watcher:
             self.metrics.inc("kubectl_gitops_poll_errors_total", app=app)
             self.on_event(Event("watch.poll-error", e.message, {"app": app, "failures": st.poll_failures}))
             return backoff(st.poll_failures, self.opts.interval, self.opts.max_backoff, self.rng)
-        st.poll_failures = 0
-        st.ready = True
+        st.poll_failures, st.ready = 0, True
         if commit != st.commit:
             self.on_event(Event("watch.commit", f"source at {commit[:12]}", {"app": app, "commit": commit}))
             if st.commit is not None and commit != st.failed_commit:
@@ -243,7 +242,8 @@ class Watcher:
             st.leading = False
             self._lead_gauge(False)
         lease = Lease(self.cluster, st.app.name, st.app.namespace, command="watch",
-                      options=replace(self.req.lease, wait=0.0), on_event=self._lease_events)
+                      options=replace(self.req.lease, wait=0.0),
+                      on_event=lambda ev: self.on_event(ev) if ev.type in ("warning", "lease.retry") else None)
         try:
             lease.hold()
         except RefusedError as e:
@@ -265,10 +265,6 @@ class Watcher:
         self.on_event(Event("watch.leading", f"holding app {st.app.name}", {"app": st.app.name,
                                                                              "holder": lease.identity}))
         return True
-
-    def _lease_events(self, ev: Event) -> None:
-        if ev.type in ("warning", "lease.retry"):
-            self.on_event(ev)
 
     # -- the record ---------------------------------------------------------------------------------------
     def _read_record(self) -> Record:
