@@ -26,6 +26,7 @@ from kubectl_gitops.settings import Settings
 
 SYNCED, FAILED, SKIPPED, SUSPENDED, EMPTY, UNSELECTED, DELETED, KEPT, DRY_RUN = (
     "synced", "failed", "skipped", "suspended", "no objects", "not selected", "deleted", "removed, kept", "dry run")
+RECORD_KEPT = "deleted, record kept"  # a removed child whose guarded members remain: its record stays
 
 
 @dataclass
@@ -190,11 +191,15 @@ def run_tree_sync(settings: Settings, req: Any, *, apps: list[Manifest], on_even
 def _removed(settings: Settings, req: Any, root: AppNode, record_ns: str, *, confirm: Any,
              on_event: EventSink) -> list[AppRun]:
     """Children the last sync had and this tree lacks: deleted as whole apps when their app object allowed
-    pruning (or with --prune), else reported and remembered. Then the tree record, when it changed."""
+    pruning (or with --prune), else reported and remembered. Then the tree record, when it changed.
+
+    A removed child is deleted by ``run_delete``, as ``kubectl gitops delete NAME`` would (ops/delete.py): the
+    prune guards, the policy, the app's Lease, its hook objects too, and its record last, only when no member is
+    left. A child whose guarded members remain keeps its record (``delete NAME`` later) and leaves the tree."""
     from kubectl_gitops.cluster.client import Cluster
-    from kubectl_gitops.engine.apptree_record import TreeEntry, delete_app, read_tree, write_tree
-    from kubectl_gitops.engine.inventory import AppRef
+    from kubectl_gitops.engine.apptree_record import TreeEntry, read_tree, write_tree
     from kubectl_gitops.engine.prune import PruneOptions
+    from kubectl_gitops.ops.delete import DeleteRequest, run_delete
 
     out = []
     cluster = Cluster.connect(settings.cluster)
@@ -206,41 +211,49 @@ def _removed(settings: Settings, req: Any, root: AppNode, record_ns: str, *, con
             if name in current:
                 continue
             run = AppRun(name, entry.parent, "removed from the tree")
+            out.append(run)
             if not (entry.prune or req.prune is not None):
                 run.status = KEPT
                 run.message = ("its app object left the tree; kept: no automated.prune / prune: true (sync --prune "
                                "deletes it)")
                 current[name] = entry
-                out.append(run)
                 continue
             t0 = time.monotonic()
-            target = cluster if not entry.context else Cluster.connect(replace(settings.cluster,
-                                                                               context=entry.context))
+            child = replace(settings, app=replace(settings.app, record_namespace=record_ns))
+            if entry.context:
+                child = replace(child, cluster=replace(settings.cluster, context=entry.context))
+            request = DeleteRequest(name, options=req.prune or PruneOptions(), ignore_not_found=True,
+                                    command="delete (removed from its tree)")
             try:
-                report = delete_app(target, AppRef(name, record_ns), req.prune or PruneOptions(), confirm=confirm,
-                                    on_event=tagged(on_event, name))
+                deleted = run_delete(child, request, confirm=confirm, on_event=tagged(on_event, name))
             except GitopsError as e:
                 run.status, run.message, run.error = FAILED, str(e), e
                 current[name] = entry
-                out.append(run)
                 continue
-            finally:
-                if target is not cluster:
-                    target.close()
             run.seconds = time.monotonic() - t0
-            if report is not None and (not report.ok or report.unconfirmed or report.unserved):
-                run.status, run.message = FAILED, "some objects were not deleted; its record stays"
+            run.status, run.message = _removed_status(name, deleted)
+            if run.status == FAILED:
                 current[name] = entry
-            else:
-                run.status = DELETED
-                run.message = f"{len(report.outcome.deleted) if report and report.outcome else 0} object(s) deleted"
-                if report is not None and report.selection.kept:
-                    run.message += ", left behind: " + ", ".join(f"{c.key} ({c.reason})" for c in report.selection.kept)
-            out.append(run)
         write_tree(cluster, record_ns, root.name, current, previous)
     finally:
         cluster.close()
     return out
+
+
+def _removed_status(name: str, deleted: Any) -> tuple[str, str]:
+    """The status and message of a removed child from its ``DeleteResult``."""
+    report = deleted.report
+    if report is None:
+        return DELETED, "it had no record: nothing to delete"
+    if not report.ok or report.unconfirmed or report.unserved:
+        return FAILED, "some objects were not deleted; its record stays"
+    message = f"{len(report.outcome.deleted) if report.outcome else 0} object(s) deleted"
+    if report.selection.kept:
+        message += ", left behind: " + ", ".join(f"{c.key} ({c.reason})" for c in report.selection.kept)
+    if not deleted.record_deleted:
+        return RECORD_KEPT, (message + f"; its record stays while they remain (`kubectl gitops delete {name}` "
+                                       "once they may go)")
+    return DELETED, message
 
 
 def run_tree_diff(settings: Settings, opts: Any, *, apps: list[Manifest], on_event: EventSink = discard) -> TreeResult:

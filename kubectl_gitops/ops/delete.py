@@ -8,6 +8,10 @@ reverse of the sync order), the same confirmation and the app's Lease. No reposi
 says what the app is. The record is deleted last, and only when no member is left; when something was kept
 or failed, the record stays so that the remaining objects are still the app's (a later delete or sync knows
 them).
+
+The app tree (ops/apptree_run.py) deletes a child app removed from its parent through this same ``run_delete``
+(its context, its record namespace, ``command`` naming why), so both paths keep the same guards and the same
+rule for the record.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ class DeleteRequest:
     dry_run: bool = False
     ignore_not_found: bool = False
     lease: LeaseOptions = field(default_factory=LeaseOptions)
+    command: str = "delete"  # what the app's Lease says holds it (the tree: "delete (removed from its tree)")
 
 
 @dataclass
@@ -77,7 +82,7 @@ def run_delete(settings: Settings, req: DeleteRequest, *, confirm: Confirm | Non
         policy = guard(settings.policy, app.name, cluster, on_event=on_event)  # may act as its ServiceAccount
         record = read_record(cluster, app)
         if record.exists and not req.dry_run:  # one writer per app; the record is read again under the Lease
-            lease = Lease(cluster, app.name, app.namespace, command="delete", options=req.lease,
+            lease = Lease(cluster, app.name, app.namespace, command=req.command, options=req.lease,
                           on_event=on_event).hold()
             record = read_record(cluster, app)
         result = DeleteResult(app, cluster.context, record, None, dry_run=req.dry_run)

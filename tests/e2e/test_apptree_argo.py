@@ -232,11 +232,13 @@ def test_a_removed_application_is_deleted_as_a_whole_only_when_pruning_is_allowe
     run = tree.sync("--yes")
     assert run.code == 0, run
     statuses = {a["app"]: a for a in run.result["apps"]}
-    assert statuses["monitoring"]["status"] == "deleted", statuses["monitoring"]
-    assert f"Namespace {ns}-mon" in statuses["monitoring"]["message"]  # CreateNamespace's: Prune=false, left
+    # deleted as `delete monitoring` would: CreateNamespace's Namespace (Prune=false) stays, so does the record
+    assert statuses["monitoring"]["status"] == "deleted, record kept", statuses["monitoring"]
+    assert f"Namespace {ns}-mon" in statuses["monitoring"]["message"]
     assert statuses["ingress"]["status"] == "removed, kept", statuses["ingress"]
     assert kubectl("get", "deployment", "prometheus", "-n", f"{ns}-mon", check=False).returncode != 0
-    assert kubectl("get", "secret", "kubectl-gitops.monitoring", "-n", ns, check=False).returncode != 0
+    kubectl("get", "namespace", f"{ns}-mon")
+    kubectl("get", "secret", "kubectl-gitops.monitoring", "-n", ns)
     kubectl("get", "deployment", "ingress", "-n", ns)
     kubectl("get", "secret", "kubectl-gitops.ingress", "-n", ns)
     # the kept app is remembered: --prune deletes it later
