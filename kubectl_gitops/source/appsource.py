@@ -31,8 +31,9 @@ from pathlib import Path
 from typing import Any
 
 from kubectl_gitops.errors import SourceError
-from kubectl_gitops.model import Manifest, Obj, Origin
+from kubectl_gitops.model import Manifest, Origin
 from kubectl_gitops.settings import SourceOptions, environment
+from kubectl_gitops.source import images as image_rules
 from kubectl_gitops.source.appspec import ChildSpec, is_app, is_flux_source
 from kubectl_gitops.source.binaries import helm_binary
 from kubectl_gitops.source.cache import _private_dir, safe_url
@@ -173,41 +174,6 @@ def child_source(spec: ChildSpec, parent: SourceOptions, mirrors: tuple[tuple[st
 
 # --- overrides ----------------------------------------------------------------------------------------------
 
-_POD_PATHS = (("spec", "template", "spec"), ("spec", "jobTemplate", "spec", "template", "spec"), ("spec",))
-
-
-def _image_override(image: str, rules: list[dict[str, str]]) -> str:
-    name = re.split(r"@", image, maxsplit=1)[0]
-    last = name.rsplit("/", 1)[-1]
-    if ":" in last:
-        name = name[: len(name) - len(last)] + last.split(":", 1)[0]
-    for r in rules:
-        if r.get("name") != name:
-            continue
-        new = r.get("newName") or name
-        if r.get("digest"):
-            return f"{new}@{r['digest']}"
-        tag = r.get("newTag")
-        if tag is None:
-            rest = image[len(name):]
-            return new + rest
-        return f"{new}:{tag}"
-    return image
-
-
-def _images(obj: Obj, rules: list[dict[str, str]]) -> None:
-    for path in _POD_PATHS:
-        node: Any = obj
-        for p in path:
-            node = node.get(p) if isinstance(node, dict) else None
-        if not isinstance(node, dict):
-            continue
-        for key in ("containers", "initContainers", "ephemeralContainers"):
-            for c in node.get(key) or []:
-                if isinstance(c, dict) and isinstance(c.get("image"), str):
-                    c["image"] = _image_override(c["image"], rules)
-
-
 _VAR = re.compile(r"\$\{([_a-zA-Z][_a-zA-Z0-9]*)(?:(:?[=-])([^}]*))?\}")
 SUBSTITUTE_DISABLED = "kustomize.toolkit.fluxcd.io/substitute"
 
@@ -241,14 +207,14 @@ def apply_overrides(spec: ChildSpec, *, middle: PostRender | None = None) -> Pos
 
     def post(manifests: list[Manifest]) -> tuple[list[Manifest], list[str]]:
         out = []
+        if spec.images:  # kustomize's rules (source.images); one that matches nothing is no error (docs/apps.md)
+            image_rules.apply_overrides(manifests, spec.images)
         for m in manifests:
             md = m.metadata
             if spec.common_labels:
                 md["labels"] = {**(md.get("labels") or {}), **spec.common_labels}
             if spec.common_annotations:
                 md["annotations"] = {**(md.get("annotations") or {}), **spec.common_annotations}
-            if spec.images:
-                _images(m.obj, spec.images)
             if spec.target_namespace and _namespaced(m) and middle is None:  # else kustomize sets it, after patches
                 md["namespace"] = spec.target_namespace
             out.append(m)

@@ -14,6 +14,7 @@ from typing import Any
 from kubectl_gitops.errors import InvalidInputError
 from kubectl_gitops.model import Manifest
 from kubectl_gitops.settings import JsonnetOptions
+from kubectl_gitops.source.images import ImageOverride
 
 ARGO_APP = ("argoproj.io", "Application")
 FLUX_KUSTOMIZATION = ("kustomize.toolkit.fluxcd.io", "Kustomization")
@@ -61,7 +62,7 @@ class ChildSpec:
     exclude: tuple[str, ...] = ()
     jsonnet: JsonnetOptions = field(default_factory=JsonnetOptions)  # Argo directory.jsonnet (source.jsonnet)
     # overrides applied to the rendered objects (see appsource.apply_overrides)
-    images: list[dict[str, str]] = field(default_factory=list)  # name, newName, newTag, digest
+    images: list[ImageOverride] = field(default_factory=list)  # kustomize's images: rules (source.images)
     common_labels: dict[str, str] = field(default_factory=dict)
     common_annotations: dict[str, str] = field(default_factory=dict)
     target_namespace: str = ""  # kustomize namespace / Flux targetNamespace: set on every namespaced object

@@ -15,8 +15,10 @@ from typing import Any
 
 import yaml
 
+from kubectl_gitops.errors import UsageError
 from kubectl_gitops.model import Manifest
 from kubectl_gitops.source.appspec import Chart, ChildSpec
+from kubectl_gitops.source.images import parse_override
 from kubectl_gitops.source.jsonnet import from_argo
 from kubectl_gitops.untrusted.yamldocs import load as load_yaml
 
@@ -177,25 +179,11 @@ def _helm(c: _Checker, spec: ChildSpec, helm: dict[str, Any], where: str, refs: 
 
 def _kustomize(c: _Checker, spec: ChildSpec, k: dict[str, Any], where: str) -> None:
     for i, image in enumerate(k.get("images") or []):
-        # "name=newName:tag", "name:tag", "name@digest"
-        text = str(image)
-        name, sep, new = text.partition("=")
-        if not sep:
-            name, new = re.split(r"[:@]", text, maxsplit=1)[0], text
-        entry = {"name": name}
-        if "@" in new:
-            new_name, _, digest = new.partition("@")
-            entry["digest"] = digest
-        else:
-            new_name, _, tag = new.rpartition(":") if ":" in new.rsplit("/", 1)[-1] else (new, "", "")
-            if tag:
-                entry["newTag"] = tag
-        if new_name and new_name != name:
-            entry["newName"] = new_name
-        if not name:
-            c.bad(f"{where}.images[{i}]", f"cannot read image override {text!r}; write name=newName:tag")
-            continue
-        spec.images.append(entry)
+        # "name=newName:tag", "name:tag", "name@digest": kustomize edit set image's syntax, as Argo CD passes it
+        try:
+            spec.images.append(parse_override(str(image), flag="image override"))
+        except UsageError as e:
+            c.bad(f"{where}.images[{i}]", f"{e}; fix the Application")
     for key, target in (("commonLabels", spec.common_labels), ("commonAnnotations", spec.common_annotations)):
         node = k.get(key) or {}
         if not isinstance(node, dict):

@@ -17,10 +17,12 @@ from typing import Any
 
 import yaml
 
+from kubectl_gitops.errors import UsageError
 from kubectl_gitops.model import Manifest
 from kubectl_gitops.settings import parse_duration
 from kubectl_gitops.source.appspec import Chart, ChildSpec
 from kubectl_gitops.source.argoapp import _patches, merge
+from kubectl_gitops.source.images import override_from_fields
 from kubectl_gitops.untrusted.yamldocs import load as load_yaml
 
 TODO = "remove it, or pass --apps=apply to hand the object to an installed Flux"
@@ -147,7 +149,12 @@ def read_kustomization(m: Manifest, objects: list[Manifest]) -> tuple[ChildSpec,
             c.bad(f"spec.images[{i}]", "expected {name, newName, newTag, digest}; fix the object")
             continue
         c.known(img, {"name", "newName", "newTag", "digest"}, f"spec.images[{i}]")
-        spec.images.append({k: str(v) for k, v in img.items()})
+        try:
+            spec.images.append(override_from_fields(*(str(img.get(k) or "") for k in
+                                                      ("name", "newName", "newTag", "digest")),
+                                                    where="image override"))
+        except UsageError as e:
+            c.bad(f"spec.images[{i}]", f"{e}; fix the object")
     meta = c.known(body.get("commonMetadata"), {"labels", "annotations"}, "spec.commonMetadata")
     spec.common_labels = {str(k): str(v) for k, v in (meta.get("labels") or {}).items()}
     spec.common_annotations = {str(k): str(v) for k, v in (meta.get("annotations") or {}).items()}

@@ -24,6 +24,11 @@ that matches no reference at all is an error (exit 3, naming the images the rend
 variable must not deploy the old image while reporting success. A malformed ``--image``/``--image-field`` is a
 usage error (exit 2).
 
+App objects of a tree (source/appsource.py) use the same rules for their image overrides: Argo CD's
+``kustomize.images`` strings through ``parse_override``, Flux's ``spec.images`` fields through
+``override_from_fields``; there an override that matches nothing is not an error (as in kustomize, Argo CD
+and Flux; docs/apps.md).
+
 Hand-written rather than calling kustomize: the overrides apply to Helm and plain renders too, need no
 kustomization file and no subprocess; ``tests/unit/test_images.py`` compares the result with the real kustomize
 binary (``kustomize edit set image`` + ``kustomize build``) on the same inputs.
@@ -112,6 +117,19 @@ def parse_override(arg: str, *, flag: str = "--image") -> ImageOverride:
     if key:
         return ImageOverride(key, name, tag, digest)
     return ImageOverride(name, "", tag, digest)
+
+
+def override_from_fields(name: str, new_name: str = "", new_tag: str = "", digest: str = "", *,
+                         where: str = "images") -> ImageOverride:
+    """A kustomization's ``images:`` entry as fields (Flux's ``spec.images``: ``name``/``newName``/``newTag``/
+    ``digest``), checked with ``parse_override``'s rules; raises ``UsageError`` naming ``where``."""
+    bad = (not name or "*" in name + new_name or not _NAME.match(name) or (new_name and not _NAME.match(new_name))
+           or (new_tag and not _TAG.match(new_tag)) or (digest and not _DIGEST.match(digest)))
+    if bad:
+        raise UsageError(f"invalid {where} {{name: {name!r}, newName: {new_name!r}, newTag: {new_tag!r}, "
+                         f"digest: {digest!r}}}: a name, and a newName, a newTag (1-128 of A-Za-z0-9_.-) "
+                         "and/or a digest (sha256:HEX)")
+    return ImageOverride(name, "" if new_name == name else new_name, new_tag, digest)
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
@@ -10,10 +11,11 @@ import yaml
 from kubectl_gitops.engine.apptree import child_waves, layers
 from kubectl_gitops.errors import ValidationError
 from kubectl_gitops.model import Manifest, Origin
-from kubectl_gitops.source.appsource import _image_override, _substitute, apply_overrides, resolve_url
+from kubectl_gitops.source.appsource import _substitute, apply_overrides, resolve_url
 from kubectl_gitops.source.appspec import AppsFound, ChildSpec, detector
 from kubectl_gitops.source.argoapp import _set_path, read_application
 from kubectl_gitops.source.fluxapp import read_helmrelease, read_kustomization
+from kubectl_gitops.source.images import override_images, parse_override
 
 
 def m(obj: dict[str, Any], path: str = "apps/x.yaml", line: int = 1) -> Manifest:
@@ -159,15 +161,71 @@ def test_mirrors_map_a_url_and_everything_below_it_longest_first() -> None:
     assert resolve_url("https://elsewhere/x", mirrors) == "https://elsewhere/x"
 
 
-@pytest.mark.parametrize(("image", "rule", "expected"), [
-    ("nginx:1.25", {"name": "nginx", "newTag": "1.27"}, "nginx:1.27"),
-    ("nginx", {"name": "nginx", "newName": "mirror/nginx"}, "mirror/nginx"),
-    ("registry:5000/a/b:1", {"name": "registry:5000/a/b", "newTag": "2"}, "registry:5000/a/b:2"),
-    ("nginx:1", {"name": "nginx", "digest": "sha256:abc"}, "nginx@sha256:abc"),
-    ("other:1", {"name": "nginx", "newTag": "2"}, "other:1"),
+DIGEST = "sha256:" + "a" * 64
+
+
+def workloads() -> list[Manifest]:
+    pod = {"containers": [{"name": "a", "image": "nginx:1.25"}, {"name": "b", "image": "registry:5000/a/b:1"},
+                          {"name": "c", "image": f"nginx@{DIGEST}"}, {"name": "d", "image": "my/nginx:1"}],
+           "initContainers": [{"name": "i", "image": "nginx"}],
+           "volumes": [{"name": "v", "image": {"reference": "registry:5000/a/b"}}]}
+    return [m({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "n"},
+               "spec": {"template": {"spec": copy.deepcopy(pod)}}}),
+            m({"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "job", "namespace": "n"},
+               "spec": {"jobTemplate": {"spec": {"template": {"spec": copy.deepcopy(pod)}}}}}),
+            m({"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "metadata": {"name": "r", "namespace": "n"},
+               "spec": {"template": {"spec": copy.deepcopy(pod)}}})]
+
+
+def child_images(spec: ChildSpec) -> list[dict[str, Any]]:
+    out, problems = apply_overrides(spec)(workloads())
+    assert problems == []
+    return [o.obj for o in out]
+
+
+def flag_images(text: str) -> list[dict[str, Any]]:
+    manifests = workloads()
+    override_images(manifests, [text])
+    return [o.obj for o in manifests]
+
+
+@pytest.mark.parametrize(("argo", "flux", "flag"), [
+    ("nginx:1.27", {"name": "nginx", "newTag": "1.27"}, "nginx:1.27"),
+    ("nginx=mirror/nginx", {"name": "nginx", "newName": "mirror/nginx"}, "nginx=mirror/nginx"),
+    ("registry:5000/a/b:2", {"name": "registry:5000/a/b", "newTag": "2"}, "registry:5000/a/b:2"),
+    (f"nginx@{DIGEST}", {"name": "nginx", "digest": DIGEST}, f"nginx@{DIGEST}"),
+    (f"nginx=m/nginx:2@{DIGEST}", {"name": "nginx", "newName": "m/nginx", "newTag": "2", "digest": DIGEST},
+     f"nginx=m/nginx:2@{DIGEST}"),
 ])
-def test_image_overrides(image: str, rule: dict[str, str], expected: str) -> None:
-    assert _image_override(image, [rule]) == expected
+def test_a_child_apps_image_rules_rewrite_as_the_image_flag_does(argo: str, flux: dict[str, str],
+                                                                  flag: str) -> None:
+    expected = flag_images(flag)
+    assert expected != [o.obj for o in workloads()]  # the rule changes something
+    argo_spec, problems = read_application(app("web", {"project": "default", "destination": {"namespace": "n"},
+                                                       "source": {**GIT, "kustomize": {"images": [argo]}}}))
+    assert problems == []
+    assert child_images(argo_spec) == expected
+    flux_spec, problems = read_kustomization(m({
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+        "metadata": {"name": "apps", "namespace": "flux-system"},
+        "spec": {"sourceRef": {"kind": "GitRepository", "name": "fleet"}, "images": [flux]}}),
+        [m({"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+            "metadata": {"name": "fleet", "namespace": "flux-system"}, "spec": {"url": "https://git.example/f"}})])
+    assert problems == []
+    assert child_images(flux_spec) == expected
+
+
+def test_a_child_image_rule_that_matches_nothing_is_no_error_unlike_the_flag() -> None:
+    spec = ChildSpec(name="c", kind="Application", origin="o", images=[parse_override("redis:7")])
+    assert child_images(spec) == [o.obj for o in workloads()]
+    _, problems = override_images(workloads(), ["redis:7"])
+    assert len(problems) == 1 and "no image named 'redis'" in problems[0]
+
+
+def test_bad_child_image_rules_are_problems_naming_the_field() -> None:
+    _, problems = read_application(app("web", {"project": "default", "destination": {"namespace": "n"},
+                                               "source": {**GIT, "kustomize": {"images": ["nginx:bad tag"]}}}))
+    assert len(problems) == 1 and "spec.source.kustomize.images[0]" in problems[0], problems
 
 
 def test_flux_substitution_and_its_opt_out() -> None:
