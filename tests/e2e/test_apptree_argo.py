@@ -224,8 +224,15 @@ def test_unsupported_application_fields_are_all_reported_before_anything_is_writ
 
 def test_a_removed_application_is_deleted_as_a_whole_only_when_pruning_is_allowed(tree: Tree) -> None:
     ns = tree.namespace
+    # a PostSync hook object (BeforeHookCreation: it stays after its run); deleting the app deletes it too
+    tree.apps.write("monitoring/kustomization.yaml", "resources: [prometheus.yaml, hook.yaml]\n")
+    tree.apps.write("monitoring/hook.yaml", yaml.safe_dump({
+        "apiVersion": "v1", "kind": "ConfigMap", "metadata": {
+            "name": "after-sync", "annotations": {"argocd.argoproj.io/hook": "PostSync"}}, "data": {"a": "1"}}))
+    tree.apps.commit("a hook")
     first = tree.sync()
     assert first.code == 0, first
+    kubectl("get", "configmap", "after-sync", "-n", f"{ns}-mon")
     # monitoring has automated.prune, ingress has not
     tree.platform.git("rm", "-q", "bootstrap/monitoring.yaml", "bootstrap/ingress.yaml")
     tree.platform.commit("two apps removed")
@@ -238,6 +245,7 @@ def test_a_removed_application_is_deleted_as_a_whole_only_when_pruning_is_allowe
     assert statuses["ingress"]["status"] == "removed, kept", statuses["ingress"]
     assert kubectl("get", "deployment", "prometheus", "-n", f"{ns}-mon", check=False).returncode != 0
     kubectl("get", "namespace", f"{ns}-mon")
+    assert kubectl("get", "configmap", "after-sync", "-n", f"{ns}-mon", check=False).returncode != 0
     kubectl("get", "secret", "kubectl-gitops.monitoring", "-n", ns)
     kubectl("get", "deployment", "ingress", "-n", ns)
     kubectl("get", "secret", "kubectl-gitops.ingress", "-n", ns)
