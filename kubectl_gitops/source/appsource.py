@@ -30,13 +30,15 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from kubectl_gitops.errors import SourceError
+from kubectl_gitops.errors import InvalidInputError, SourceError
 from kubectl_gitops.model import Manifest, Origin
 from kubectl_gitops.settings import SourceOptions, environment
 from kubectl_gitops.source import images as image_rules
 from kubectl_gitops.source.appspec import ChildSpec, is_app, is_flux_source
 from kubectl_gitops.source.binaries import helm_binary
 from kubectl_gitops.source.cache import _private_dir, safe_url
+from kubectl_gitops.source.poll import tags
+from kubectl_gitops.source.semver import newest
 from kubectl_gitops.source.validate import CLUSTER_SCOPED
 from kubectl_gitops.untrusted.pathguard import is_inside
 
@@ -155,6 +157,18 @@ def _values_file(spec: ChildSpec, private: Path, parent: SourceOptions,
     return out
 
 
+def _semver_tag(spec: ChildSpec, repo: str) -> str:
+    """The newest tag of ``repo`` that satisfies the child's ``ref.semver`` (Flux reads it at every reconcile)."""
+    listed = tags(repo)
+    tag = newest(listed, spec.semver)
+    if tag is None:
+        shown = ", ".join(sorted(listed)[:10]) or "none"
+        raise InvalidInputError(f"{spec.origin}: {spec.kind} {spec.name}: no tag of {safe_url(spec.repo_url)} "
+                                f"satisfies ref.semver {spec.semver!r} (tags: {shown})",
+                                hint="push a matching tag or change the constraint")
+    return tag
+
+
 def child_source(spec: ChildSpec, parent: SourceOptions, mirrors: tuple[tuple[str, str], ...], private: Path,
                  post_render: PostRender | None) -> SourceOptions:
     """The source options of the child: as if `--repo`, `--ref`, `--path`, `--values`, ... were given."""
@@ -163,6 +177,8 @@ def child_source(spec: ChildSpec, parent: SourceOptions, mirrors: tuple[tuple[st
         repo, ref, path = str(folder), None, "."
     else:
         repo, ref, path = resolve_url(spec.repo_url, mirrors), spec.ref, spec.path
+        if spec.semver:
+            ref = _semver_tag(spec, repo)
     # The command's --image/--set/-k/--jsonnet-* are for the root's own objects: a child gets what its app object
     # says (an Application's directory.jsonnet).
     return replace(parent, repo=repo, ref=ref, path=path, include=spec.include, exclude=spec.exclude,

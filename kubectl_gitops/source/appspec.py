@@ -53,6 +53,7 @@ class ChildSpec:
     namespace: str = ""  # the app object's own namespace (Flux dependsOn default)
     repo_url: str = ""  # Git repository URL (empty with a chart)
     ref: str = "HEAD"
+    semver: str = ""  # Flux GitRepository ref.semver: the newest matching tag, read when the child is fetched
     path: str = "."
     chart: Chart | None = None
     release_name: str = ""

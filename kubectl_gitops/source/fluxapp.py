@@ -17,12 +17,13 @@ from typing import Any
 
 import yaml
 
-from kubectl_gitops.errors import UsageError
+from kubectl_gitops.errors import InvalidInputError, UsageError
 from kubectl_gitops.model import Manifest
 from kubectl_gitops.settings import parse_duration
 from kubectl_gitops.source.appspec import Chart, ChildSpec
 from kubectl_gitops.source.argoapp import _patches, merge
 from kubectl_gitops.source.images import override_from_fields
+from kubectl_gitops.source.semver import matcher
 from kubectl_gitops.untrusted.yamldocs import load as load_yaml
 
 TODO = "remove it, or pass --apps=apply to hand the object to an installed Flux"
@@ -130,8 +131,15 @@ def _git_source(c: _Checker, spec: ChildSpec, ref: Any, objects: list[Manifest],
     spec.repo_url = str(body.get("url") or "")
     if not spec.repo_url:
         rc.bad("spec.url", "missing; name the Git repository")
-    gref = rc.known(body.get("ref"), {"branch", "tag", "commit", "name"}, "spec.ref")
-    spec.ref = str(gref.get("commit") or gref.get("tag") or gref.get("name") or gref.get("branch") or "HEAD")
+    gref = rc.known(body.get("ref"), {"branch", "tag", "semver", "commit", "name"}, "spec.ref")
+    # Flux's precedence: commit, name, semver, tag, branch
+    if gref.get("semver") and not (gref.get("commit") or gref.get("name")):
+        spec.semver = str(gref["semver"])
+        try:
+            matcher(spec.semver)
+        except InvalidInputError as e:
+            rc.bad("spec.ref.semver", e.message)
+    spec.ref = str(gref.get("commit") or gref.get("name") or gref.get("tag") or gref.get("branch") or "HEAD")
     c.problems.extend(p for p in rc.problems if p not in c.problems)
 
 

@@ -56,13 +56,32 @@ def current_commit(opts: SourceOptions) -> str:
     return sha
 
 
+def tags(repo: str) -> list[str]:
+    """The tag names of a repository: ``git ls-remote --tags`` for a URL, ``git for-each-ref`` for a local one."""
+    if is_remote_url(repo):
+        names = (line.partition("\t")[2].strip() for line in _git_ls_remote(repo, [], tags=True).splitlines())
+        return [n.removeprefix("refs/tags/") for n in names if n.startswith("refs/tags/") and not n.endswith("^{}")]
+    out = _git_cli(Path(repo).expanduser())("for-each-ref", "--format=%(refname:short)", "refs/tags")
+    return out.split()
+
+
 def _ls_remote(url: str, ref: str | None) -> str:
+    pattern = [ref, f"refs/heads/{ref}", f"refs/tags/{ref}", f"refs/tags/{ref}^{{}}"] if ref else ["HEAD"]
+    sha = pick(_git_ls_remote(url, pattern), ref)
+    if sha is None:
+        raise SourceError(f"unknown ref {ref or 'HEAD'!r} in {safe_url(url)}",
+                          hint="use a branch or tag that exists on the remote (git ls-remote URL)")
+    return sha
+
+
+def _git_ls_remote(url: str, pattern: list[str], *, tags: bool = False) -> str:
+    """``git ls-remote [--tags] -- URL [patterns]``: its stdout; ``SourceError`` naming the URL (redacted)."""
     shown = safe_url(url)
     _register_credentials(url)
     t = _transport(url)
-    pattern = [ref, f"refs/heads/{ref}", f"refs/tags/{ref}", f"refs/tags/{ref}^{{}}"] if ref else ["HEAD"]
+    flags = ["--tags"] if tags else []
     try:
-        proc = subprocess.run(["git", *_NO_COMMANDS, *t.options, "ls-remote", "--", t.url, *pattern],
+        proc = subprocess.run(["git", *_NO_COMMANDS, *t.options, "ls-remote", *flags, "--", t.url, *pattern],
                               env={**os.environ, **_GIT_ENV, **t.env}, capture_output=True, text=True, check=False,
                               timeout=min(environment().git_timeout, 60), stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired as e:
@@ -73,11 +92,7 @@ def _ls_remote(url: str, ref: str | None) -> str:
         lines = [ln.strip() for ln in proc.stderr.splitlines() if ln.strip()]
         raise SourceError(f"git ls-remote {shown} failed: {redact.redact(lines[-1]) if lines else 'no message'}",
                           hint="check the URL and that git can reach it non-interactively")
-    sha = pick(proc.stdout, ref)
-    if sha is None:
-        raise SourceError(f"unknown ref {ref or 'HEAD'!r} in {shown}",
-                          hint="use a branch or tag that exists on the remote (git ls-remote URL)")
-    return sha
+    return proc.stdout
 
 
-__all__ = ["current_commit", "pick"]
+__all__ = ["current_commit", "pick", "tags"]
