@@ -24,8 +24,14 @@ from kubectl_gitops.cli.options import (
     policy_options,
     record_namespace_option,
 )
-from kubectl_gitops.cli.output import object_name
-from kubectl_gitops.cli.prune import PruneProgress, hook_rows, make_confirm, print_rows, prune_options, report_json
+from kubectl_gitops.cli.prune import (
+    PruneProgress,
+    make_confirm,
+    print_deletions,
+    print_names,
+    prune_options,
+    report_json,
+)
 from kubectl_gitops.errors import ExitCode
 from kubectl_gitops.settings import parse_duration
 
@@ -111,15 +117,9 @@ def command(app: str, yes: bool, confirm_prune: bool, allow_crd_deletion: bool, 
             doc["policy"] = verdict_json(result.policy)
         p.json(doc) if fmt == "json" else p.yaml(doc)
     elif report is not None and fmt == "name":
-        o = report.outcome
-        for c in report.selection.approved(True):
-            if (o is None and dry) or (o is not None and c.key in o.deleted):
-                p.echo(object_name(c.key))
+        print_names(p, report, dry_run=dry)
     elif report is not None:
-        print_rows(p, report, dry_run=dry, wide=fmt == "wide")
-        if report.selection.hooks:
-            p.echo(f"leftover hooks ({len(report.selection.hooks)}, left by other runs):")
-            p.table(["action", "kind", "namespace/name", "reason"], hook_rows(report, dry_run=dry))
+        print_deletions(p, report, dry_run=dry, wide=fmt == "wide")
         n = len(report.outcome.deleted) if report.outcome else 0
         if dry:
             would = len(report.selection.delete) + len(report.selection.confirm) + len(report.selection.hooks)

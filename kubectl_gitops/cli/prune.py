@@ -136,6 +136,22 @@ def print_rows(p: Printer, report: PruneReport, *, dry_run: bool, wide: bool) ->
             [(*row[:3], str(c.wave), c.uid or "-", row[3]) for row, c in zip(rows, cands, strict=True)])
 
 
+def print_names(p: Printer, report: PruneReport, *, dry_run: bool) -> None:
+    """``-o name``: one name per line, for scripts — the objects that would be (dry run) or were deleted."""
+    outcome = report.outcome
+    for c in report.selection.approved(True):
+        if (outcome is None and dry_run) or (outcome is not None and c.key in outcome.deleted):
+            p.echo(object_name(c.key))
+
+
+def print_deletions(p: Printer, report: PruneReport, *, dry_run: bool, wide: bool) -> None:
+    """The table of a prune or an app's delete, then the leftover hooks it deletes (if any)."""
+    print_rows(p, report, dry_run=dry_run, wide=wide)
+    if report.selection.hooks:
+        p.echo(f"leftover hooks ({len(report.selection.hooks)}, left by other runs):")
+        p.table(["action", "kind", "namespace/name", "reason"], hook_rows(report, dry_run=dry_run))
+
+
 def hook_rows(report: PruneReport, *, dry_run: bool) -> list[tuple[str, str, str, str]]:
     """The "leftover hooks" section: hook copies left by other runs (interrupted ones, or superseded)."""
     o = report.outcome
@@ -287,16 +303,10 @@ def command(yes: bool, confirm_prune: bool, allow_crd_deletion: bool, allow_empt
             p.json(doc)
         else:
             p.yaml(doc)
-    elif report is not None and fmt == "name":  # one name per line, for scripts: would be / was deleted
-        outcome = report.outcome
-        for c in report.selection.approved(True):
-            if (outcome is None and dry) or (outcome is not None and c.key in outcome.deleted):
-                p.echo(object_name(c.key))
+    elif report is not None and fmt == "name":
+        print_names(p, report, dry_run=dry)
     elif report is not None:
-        print_rows(p, report, dry_run=dry, wide=fmt == "wide")
-        if report.selection.hooks:
-            p.echo(f"leftover hooks ({len(report.selection.hooks)}, left by other runs):")
-            p.table(["action", "kind", "namespace/name", "reason"], hook_rows(report, dry_run=dry))
+        print_deletions(p, report, dry_run=dry, wide=fmt == "wide")
         note = outside_note(report)
         if note:
             p.info(note)

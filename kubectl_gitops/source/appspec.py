@@ -125,3 +125,29 @@ def detector(manifests: list[Manifest]) -> tuple[list[Manifest], list[str]]:
     if apps:
         raise AppsFound(apps)
     return manifests, []
+
+
+class FieldChecker:
+    """The problems of one app object, all collected before any is raised: a field we do not read, a value of the
+    wrong shape; each names file:line, the object and the field, and says what to do (``todo``)."""
+
+    todo = "remove it"
+
+    def __init__(self, m: Manifest):
+        self.m = m
+        self.problems: list[str] = []
+
+    def bad(self, field: str, text: str) -> None:
+        self.problems.append(f"{self.m.origin}: {self.m.kind} {self.m.name}: {field}: {text}")
+
+    def known(self, node: Any, allowed: set[str], where: str) -> dict[str, Any]:
+        """``node`` as a mapping whose keys are all in ``allowed`` (each other key is a problem); {} if absent."""
+        if node is None:
+            return {}
+        if not isinstance(node, dict):
+            self.bad(where, f"expected a mapping, got {type(node).__name__}; fix the {self.m.kind}")
+            return {}
+        for key in node:
+            if key not in allowed:
+                self.bad(f"{where}.{key}", f"not supported by kubectl-gitops; {self.todo}")
+        return node

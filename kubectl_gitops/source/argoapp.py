@@ -17,7 +17,7 @@ import yaml
 
 from kubectl_gitops.errors import UsageError
 from kubectl_gitops.model import Manifest
-from kubectl_gitops.source.appspec import Chart, ChildSpec
+from kubectl_gitops.source.appspec import Chart, ChildSpec, FieldChecker
 from kubectl_gitops.source.images import parse_override
 from kubectl_gitops.source.jsonnet import from_argo
 from kubectl_gitops.untrusted.yamldocs import load as load_yaml
@@ -43,25 +43,12 @@ SYNC_OPTIONS = {"CreateNamespace", "PruneLast", "ServerSideApply", "ApplyOutOfSy
                 "RespectIgnoreDifferences", "FailOnSharedResource"}
 
 
-class _Checker:
+class _Checker(FieldChecker):
+    todo = TODO
+
     def __init__(self, m: Manifest):
-        self.m = m
-        self.problems: list[str] = []
+        super().__init__(m)
         self.jsonnet: tuple[Any, str] | None = None  # directory.jsonnet and where it is, read once the rest is
-
-    def bad(self, field: str, text: str) -> None:
-        self.problems.append(f"{self.m.origin}: Application {self.m.name}: {field}: {text}")
-
-    def known(self, node: Any, allowed: set[str], where: str) -> dict[str, Any]:
-        if node is None:
-            return {}
-        if not isinstance(node, dict):
-            self.bad(where, f"expected a mapping, got {type(node).__name__}; fix the Application")
-            return {}
-        for key in node:
-            if key not in allowed:
-                self.bad(f"{where}.{key}", f"not supported by kubectl-gitops; {TODO}")
-        return node
 
     def string(self, node: dict[str, Any], key: str, where: str) -> str:
         value = node.get(key)

@@ -20,7 +20,7 @@ import yaml
 from kubectl_gitops.errors import InvalidInputError, UsageError
 from kubectl_gitops.model import Manifest
 from kubectl_gitops.settings import parse_duration
-from kubectl_gitops.source.appspec import Chart, ChildSpec
+from kubectl_gitops.source.appspec import Chart, ChildSpec, FieldChecker
 from kubectl_gitops.source.argoapp import _patches, merge
 from kubectl_gitops.source.images import override_from_fields
 from kubectl_gitops.source.semver import matcher
@@ -38,24 +38,8 @@ GITREPO = {"url", "ref", "interval", "secretRef", "timeout"}
 HELMREPO = {"url", "type", "interval", "secretRef", "timeout", "insecure"}
 
 
-class _Checker:
-    def __init__(self, m: Manifest):
-        self.m = m
-        self.problems: list[str] = []
-
-    def bad(self, field: str, text: str) -> None:
-        self.problems.append(f"{self.m.origin}: {self.m.kind} {self.m.name}: {field}: {text}")
-
-    def known(self, node: Any, allowed: set[str], where: str) -> dict[str, Any]:
-        if node is None:
-            return {}
-        if not isinstance(node, dict):
-            self.bad(where, "expected a mapping; fix the object")
-            return {}
-        for key in node:
-            if key not in allowed:
-                self.bad(f"{where}.{key}", f"not supported by kubectl-gitops; {TODO}")
-        return node
+class _Checker(FieldChecker):
+    todo = TODO
 
 
 def _find(objects: list[Manifest], kind: str, name: str, namespace: str) -> Manifest | None:
