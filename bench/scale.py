@@ -230,7 +230,7 @@ def main() -> int:
         for ms in latencies:
             with through(state["kubeconfig"], ms, tmp / f"proxy-{ms:g}") as proxy:
                 penv = {**env, "KUBECONFIG": proxy.kubeconfig}
-                spaces = {t: [f"bs-{ms:g}-{t}-{i:02}" for i in range(args.namespaces)] for t in tools}
+                spaces = {t: [f"bs{stamp}-{ms:g}-{t}-{i:02}" for i in range(args.namespaces)] for t in tools}
                 try:
                     run_latency(args, ms, tools, spaces, per_ns, penv, env, proxy, kubectl, kapp,
                                 tmp / f"ms-{ms:g}", f"bs{stamp}-{ms:g}", results)
@@ -366,10 +366,10 @@ with `--skip` (to keep the run within the time available).
             label = STEP_NAMES[s].format(n=args.changed)
             text.append(f"| {label} | " + " | ".join(cell(ms, t, s) for t in tools)
                         + "".join(f" | {ratio(ms, t, s)}" for t in others) + " |")
-        dry = results.get((ms, "ours", "diff0"))
+        dry = {s: results[(ms, "ours", s)][0].dry_runs for s in ("diff0", "diffN") if (ms, "ours", s) in results}
         if dry:
-            text.append(f"\nOur server-side dry runs: diff with nothing changed {dry[0].dry_runs}, with "
-                        f"{args.changed} changed {results[(ms, 'ours', 'diffN')][0].dry_runs}.")
+            text.append("\nOur server-side dry runs: " + ", ".join(
+                f"{STEP_NAMES[s].format(n=args.changed)}: {n}" for s, n in dry.items()) + ".")
     return "\n".join(text) + "\n"
 
 
