@@ -171,8 +171,20 @@ field_manager_option = _opt(
          "Keep it the same across runs: fields another manager owns are conflicts (--force-conflicts).")
 
 
-source_options = compose(
-    click.argument("dir", required=False, expose_value=False, metavar="[PATH]", callback=_folder("PATH")),
+def _folders(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
+    """``sync`` takes several PATHs (``--watch``: one app each, cli/watch.py); one PATH is read as everywhere."""
+    if len(value) == 1:
+        _folder("PATH")(ctx, param, value[0])
+    elif len(value) > 1:
+        ctx.meta["kubectl_gitops.paths"] = tuple(value)
+    return value
+
+
+def _source_options(argument: Callable[[F], F]) -> Callable[[F], F]:
+    return compose(argument, *_SOURCE_FLAGS)
+
+
+_SOURCE_FLAGS = (
     _opt("--repo", section="source", attr="repo", metavar="PATH|URL", envvar="KUBECTL_GITOPS_REPO",
          help="Git repository: a local path or a remote URL (cloned into a cache). Default: the current one."),
     click.option("--path", expose_value=False, metavar="DIR", envvar="KUBECTL_GITOPS_PATH", callback=_folder("--path"),
@@ -203,6 +215,11 @@ source_options = compose(
          help="Vault paths placeholders may read (repeatable; the variable takes a comma list). "
               "Default: KV mounts only, never auth/, sys/, identity/, cubbyhole/."),
 )
+source_options = _source_options(
+    click.argument("dir", required=False, expose_value=False, metavar="[PATH]", callback=_folder("PATH")))
+# sync: PATH... (several only with --watch/--once: one app each)
+sync_source_options = _source_options(
+    click.argument("dirs", nargs=-1, expose_value=False, metavar="[PATH]...", callback=_folders))
 
 
 def _resources(values: tuple[str, ...]) -> tuple[str, ...]:
@@ -312,5 +329,5 @@ __all__ = [
     "ClusterOptions", "Command", "OutputOptions", "SourceOptions", "app_options", "cluster_options", "common_options",
     "confirm_protected_option", "dry_run_option", "field_manager_option", "get_settings", "gitops_command",
     "output_option", "policy_options", "record_namespace_option", "resource_options", "signed_options",
-    "source_options",
+    "source_options", "sync_source_options",
 ]

@@ -43,7 +43,8 @@ Exit codes: as sync: 0 synced, 2 usage, 3 invalid input or unknown revision,
 """
 
 # The revision names the content: no PATH argument, --ref or dirty tree; a rollback is one sync, not pull mode.
-_NOT_TAKEN = ("dir", "ref", "allow_dirty", "watch", "once", "interval", "drift_interval", "self_heal", "max_backoff",
+_NOT_TAKEN = ("dir", "dirs", "ref", "allow_dirty", "watch", "once", "interval", "drift_interval", "self_heal",
+              "max_backoff",
               "metrics_addr")
 
 

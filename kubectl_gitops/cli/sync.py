@@ -23,7 +23,7 @@ from kubectl_gitops.cli.options import (
     policy_options,
     resource_options,
     signed_options,
-    source_options,
+    sync_source_options,
 )
 from kubectl_gitops.cli.output import Printer, object_name
 from kubectl_gitops.cli.prune import make_confirm, outside_note, prune_flags, prune_options, report_json, report_rows
@@ -102,7 +102,7 @@ class Progress:
 @gitops_command("sync")
 @common_options
 @cluster_options
-@source_options
+@sync_source_options
 @image_options
 @helm_set_options
 @jsonnet_options
@@ -189,6 +189,7 @@ def command(dry_run: str, allow_dirty: bool, force_conflicts: bool, concurrency:
       kubectl gitops sync --policy-namespace gitops-system --confirm-protected ConfigMap/kube-system/aws-auth
       kubectl gitops sync --watch --interval 30s --self-heal --metrics-addr 9090   # pull mode
       kubectl gitops sync --once --repo https://git.example.com/ops.git   # one iteration (CronJob)
+      kubectl gitops sync --watch apps/web apps/db --app-concurrency 4   # several apps, one process
 
     With a policy (--policy FILE, or the ConfigMap kubectl-gitops-policy in
     --policy-namespace) everything is checked before the first write: destination
@@ -239,6 +240,12 @@ def command(dry_run: str, allow_dirty: bool, force_conflicts: bool, concurrency:
     from kubectl_gitops.source.appspec import AppsFound
 
     watching = watch_settings()
+    paths = click.get_current_context().meta.get("kubectl_gitops.paths")
+    if paths and not (watching.get("watch") or watching.get("once")):
+        from kubectl_gitops.errors import UsageError
+
+        raise UsageError(f"{len(paths)} PATHs given: a sync applies one app (one PATH); several PATHs are for "
+                         "--watch or --once (one app each, in one process)")
     if watching.get("watch") or watching.get("once"):  # pull mode (cli/watch.py, ops/watch.py)
         from kubectl_gitops.cli.watch import run_watch, wave_signals
         from kubectl_gitops.errors import UsageError
@@ -249,7 +256,7 @@ def command(dry_run: str, allow_dirty: bool, force_conflicts: bool, concurrency:
         if prune and not yes:
             raise UsageError("--watch --prune deletes without a terminal to ask: add --yes")
         with wave_signals():
-            return run_watch(settings, req, p, watching)
+            return run_watch(settings, req, p, watching, paths or ())
 
     try:
         # with --diff-changes the one question covers the deletions too

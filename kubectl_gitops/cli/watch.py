@@ -69,14 +69,18 @@ class WatchLog:
     QUIET = ("apply", "health", "wave.start", "wave.done", "source", "lease", "sync.start", "sync.done",
              "inventory", "record", "watch.commit", "watch.drift-check", "k8s.event")
 
-    def __init__(self, p: Printer, *, json_lines: bool):
+    def __init__(self, p: Printer, *, json_lines: bool, name_apps: bool = False):
         self.p = p
         self.json_lines = json_lines
+        self.name_apps = name_apps  # several apps in one process: human lines start with [app]
 
     def __call__(self, ev: Event) -> None:
         if self.json_lines:
             self.p.json_line(ev.to_json())
             return
+        app = ev.data.get("app") if self.name_apps and isinstance(ev.data, dict) else None
+        if app and not ev.message.startswith(f"[{app}]"):
+            ev = Event(ev.type, f"[{app}] {ev.message}", ev.data)
         if ev.type == "warning":
             self.p.warn(ev.message)
         elif ev.type in self.QUIET:
@@ -87,8 +91,9 @@ class WatchLog:
             self.p.debug(f"{ev.type}: {ev.message}")
 
 
-def run_watch(settings: Any, req: Any, p: Printer, values: dict[str, Any]) -> int:
-    """Run the loop with its endpoint; exit 0 when it stops (``--once`` done, or SIGTERM after the current wave)."""
+def run_watch(settings: Any, req: Any, p: Printer, values: dict[str, Any], paths: tuple[str, ...] = ()) -> int:
+    """Run the loop with its endpoint; exit 0 when it stops (``--once`` done, or SIGTERM after the current wave).
+    Several ``paths``: one app each, all in this process (``ops/watch_group.py``)."""
     import time
 
     from kubectl_gitops.ops.watch import Watcher, WatchOptions
@@ -96,31 +101,56 @@ def run_watch(settings: Any, req: Any, p: Printer, values: dict[str, Any]) -> in
     opts = WatchOptions(interval=values.get("interval") or 60.0, drift_interval=values.get("drift_interval") or 0.0,
                         self_heal=bool(values.get("self_heal")), once=bool(values.get("once")),
                         max_backoff=values.get("max_backoff") or 600.0)
-    log = WatchLog(p, json_lines=settings.output.format == "json")
-    watcher = Watcher(settings, req, opts, on_event=log)
+    log = WatchLog(p, json_lines=settings.output.format == "json", name_apps=len(paths) > 1)
+    cluster = None
+    if len(paths) > 1:
+        from kubectl_gitops.ops.watch_group import app_settings, shared_cluster
+
+        cluster = shared_cluster(settings)
+        watchers = [Watcher(s, req, opts, on_event=log, cluster=cluster) for s in app_settings(settings, paths)]
+        metrics = watchers[0].metrics
+        for w in watchers[1:]:
+            w.metrics = metrics  # one /metrics: every series is labelled by app
+    else:
+        watchers = [Watcher(settings, req, opts, on_event=log)]
     endpoint = None
     if values.get("metrics_addr"):
         from kubectl_gitops.ops.watch_http import Endpoint
 
         def healthy() -> bool:
             limit = 3 * opts.interval + 2 * opts.max_backoff + (req.config.timeout or 3600)
-            return time.monotonic() - watcher.state.last_loop < limit
+            return all(time.monotonic() - w.state.last_loop < limit for w in watchers)
 
         from kubectl_gitops.cli.watch_page import Page
 
-        endpoint = Endpoint(values["metrics_addr"], watcher.metrics, healthy=healthy,
-                            ready=lambda: watcher.state.ready, page=Page(watcher))
+        endpoint = Endpoint(values["metrics_addr"], watchers[0].metrics, healthy=healthy,
+                            ready=lambda: all(w.state.ready for w in watchers), page=Page(watchers))
         log(Event("watch.metrics", f"serving / (status page), /metrics, /healthz, /readyz on "
                                    f"http://{endpoint.host}:{endpoint.port}",
                   {"address": f"{endpoint.host}:{endpoint.port}"}))
     try:
-        state = watcher.run()
+        if len(watchers) == 1:
+            watchers[0].run()
+        else:
+            from kubectl_gitops.ops.watch_group import WatchGroup
+
+            log(Event("watch.group", f"watching {len(watchers)} apps in one process, {settings.tree.app_concurrency} "
+                                     "at once", {"apps": len(watchers), "concurrency": settings.tree.app_concurrency}))
+            WatchGroup(watchers, concurrency=settings.tree.app_concurrency, on_event=log).run(once=opts.once)
     finally:
         if endpoint is not None:
             endpoint.close()
-    log(Event("watch.stop", f"stopped after {state.syncs} sync(s)" + (" (signal)" if _signalled() else ""),
-              {"syncs": state.syncs, "synced": state.synced, "leading": state.leading}))
-    if opts.once and (state.poll_failures or (state.failed_commit is not None and state.failed_commit == state.commit)):
+        if cluster is not None:
+            cluster.close()
+    failed = False
+    for w in watchers:
+        state = w.state
+        log(Event("watch.stop", f"stopped after {state.syncs} sync(s)" + (" (signal)" if _signalled() else ""),
+                  {"app": state.app.name if state.app else None, "syncs": state.syncs, "synced": state.synced,
+                   "leading": state.leading}))
+        failed = failed or bool(state.poll_failures or (state.failed_commit is not None
+                                                       and state.failed_commit == state.commit))
+    if opts.once and failed:
         return 4  # --once in a CronJob: a failed sync (or source, or cluster) fails the Job
     return 0
 

@@ -31,8 +31,8 @@ pre{background:#fff;border:1px solid #d0d7de;padding:.6rem;overflow:auto} .meta{
 """
 
 
-class Page:
-    """Renders the page from a ``Watcher``; the SVG of a commit's waves is made once and kept."""
+class _AppView:
+    """One app's part of the page; the SVG of a commit's waves is made once and kept."""
 
     def __init__(self, watcher: Any):
         self.watcher = watcher
@@ -57,10 +57,14 @@ class Page:
                 return f'<div class="waves" id="waves-svg">{self._svg[1]}</div>'
         return f'<pre class="waves" id="waves-text">{html.escape(render_table(st.plan))}</pre>'
 
-    def __call__(self) -> str:
+    def name(self) -> str:
+        st = self.watcher.state
+        return st.app.name if st.app is not None else "(starting)"
+
+    def row(self) -> str:
         st = self.watcher.state
         e = html.escape
-        app = st.app.name if st.app is not None else "(starting)"
+        app = self.name()
         record = st.record
         status: AppStatus = (record.status if record is not None else None) or AppStatus()
         phase = shown_phase(record.status if record is not None else None,
@@ -70,21 +74,35 @@ class Page:
         failure = status.message if status.phase == "Failed" else (st.last_error or "-")
         drift = f"{status.drift.objects} object(s)" + (": " + ", ".join(status.drift.keys) if status.drift.keys else "")
         role = "leading" if st.leading else f"standing by ({st.standby_holder or 'waiting'})"
-        row = (f'<tr id="app-{e(app)}"><td>{e(app)}</td><td class="commit">{e((st.commit or "-")[:12])}</td>'
-               f'<td class="{e(phase)}">{e(phase)}</td><td>{e(status.health)}</td>'
-               f"<td>{e(status.last_sync_time or '-')}</td><td>{e(drift)}</td><td>{e(failure)}</td></tr>")
+        return (f'<tr id="app-{e(app)}"><td>{e(app)}</td><td class="commit">{e((st.commit or "-")[:12])}</td>'
+                f'<td class="{e(phase)}">{e(phase)}</td><td>{e(status.health)}</td>'
+                f"<td>{e(status.last_sync_time or '-')}</td><td>{e(drift)}</td><td>{e(failure)}</td>"
+                f"<td>{e(role)}</td></tr>")
+
+
+class Page:
+    """Renders the page from the ``Watcher`` of each app this process watches (one, or several)."""
+
+    def __init__(self, watchers: Any):
+        self.views = [_AppView(w) for w in (watchers if isinstance(watchers, (list, tuple)) else [watchers])]
+
+    def __call__(self) -> str:
+        e = html.escape
+        names = [v.name() for v in self.views]
+        title = names[0] if len(names) == 1 else f"{len(names)} apps"
+        syncs = sum(v.watcher.state.syncs for v in self.views)
+        rows = "".join(v.row() for v in self.views)
+        waves = "".join(f"<h2>Waves of {e(v.name())} at {e((v.watcher.state.plan_commit or '-')[:12])}</h2>\n"
+                        f"{v.waves()}\n" for v in self.views)
         page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="{REFRESH_SECONDS}">
-<title>kubectl-gitops: {e(app)}</title><style>{STYLE}</style></head>
+<title>kubectl-gitops: {e(title)}</title><style>{STYLE}</style></head>
 <body><h1>kubectl-gitops sync --watch</h1>
-<p class="meta">this process is {e(role)}; {st.syncs} sync(s) run; page made {e(time.strftime("%Y-%m-%dT%H:%M:%SZ",
-                                                                                             time.gmtime()))},
-refreshed every {REFRESH_SECONDS}s; read-only</p>
+<p class="meta">this process watches {len(names)} app(s); {syncs} sync(s) run; page made {e(time.strftime(
+            "%Y-%m-%dT%H:%M:%SZ", time.gmtime()))}, refreshed every {REFRESH_SECONDS}s; read-only</p>
 <table id="apps"><thead><tr><th>app</th><th>commit</th><th>sync status</th><th>health</th><th>last sync</th>
-<th>drift</th><th>last failure</th></tr></thead><tbody>{row}</tbody></table>
-<h2>Waves of {e(app)} at {e((st.plan_commit or "-")[:12])}</h2>
-{self.waves()}
-</body></html>
+<th>drift</th><th>last failure</th><th>this process</th></tr></thead><tbody>{rows}</tbody></table>
+{waves}</body></html>
 """
         return redact(page)
 

@@ -100,7 +100,7 @@ class WatchState:
 class Watcher:
     def __init__(self, settings: Settings, req: SyncRequest, opts: WatchOptions, *, on_event: EventSink = discard,
                  metrics: Metrics | None = None, rng: random.Random | None = None,
-                 monotonic: Callable[[], float] = time.monotonic):
+                 monotonic: Callable[[], float] = time.monotonic, cluster: Cluster | None = None):
         self.settings = settings
         self.req = req
         self.opts = opts
@@ -109,7 +109,8 @@ class Watcher:
         self.rng = rng or random.Random()
         self.monotonic = monotonic
         self.state = WatchState()
-        self.cluster: Cluster | None = None
+        self.cluster: Cluster | None = cluster  # shared by a WatchGroup (then not closed here)
+        self._own_cluster = cluster is None
         self.lease: Lease | None = None
 
     # -- the loop -------------------------------------------------------------------------------------
@@ -133,7 +134,7 @@ class Watcher:
         if self.lease is not None:
             self.lease.release()
             self.lease = None
-        if self.cluster is not None:
+        if self.cluster is not None and self._own_cluster:
             self.cluster.close()
             self.cluster = None
         self._lead_gauge(False)
