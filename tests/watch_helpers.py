@@ -42,6 +42,16 @@ class WatchProc:
         return cls(subprocess.Popen(argv, cwd=app.repo.path, env=full, text=True, stdin=subprocess.DEVNULL,
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True))
 
+    @classmethod
+    def start_paths(cls, paths: list[str], namespace: str, *args: str, cwd: str, once: bool = False) -> WatchProc:
+        """One process watching several apps: ``sync --watch PATH PATH...`` (each app's name derived)."""
+        full = {k: v for k, v in os.environ.items() if not k.startswith(("KUBECTL_GITOPS_", "KUBECTL_EXTERNAL_DIFF"))}
+        full.update({"PATH": f"{ROOT / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}", "NO_COLOR": "1"})
+        argv = ["kubectl", "gitops", "sync", *paths, "--record-namespace", namespace,
+                "--once" if once else "--watch", "-o", "json", *args]
+        return cls(subprocess.Popen(argv, cwd=cwd, env=full, text=True, stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True))
+
     def _read_out(self) -> None:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:

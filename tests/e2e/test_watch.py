@@ -7,6 +7,7 @@ audit log. Time limits are generous bounds on waits, never assertions about spee
 
 from __future__ import annotations
 
+import json
 import signal
 from pathlib import Path
 
@@ -243,3 +244,47 @@ def test_once_fails_when_the_app_cannot_be_held_and_does_not_pretend_to_stand_by
     assert once.proc.wait(timeout=120) == 4, once.dump()
     assert not once.of("watch.standby") and not once.of("watch.sync")
     assert any("does not exist" in e.get("message", "") for e in once.of("warning")), once.dump()
+
+
+def test_one_process_watches_two_apps_in_two_repositories(tmp_path: Path, namespace: str) -> None:
+    """`sync --watch PATH PATH`: one app per PATH (names derived as a sync of that folder derives them), each under
+    its own Lease; a commit to either repository is applied; one /metrics labelled by app; SIGTERM releases both."""
+    ns = namespace
+    north = SyncApp(tmp_path, "north", ns).write("config.yaml", configmap("north", ns, value="n1"))
+    south = SyncApp(tmp_path, "south", ns).write("config.yaml", configmap("south", ns, value="s1"))
+    commits = {"north": north.commit("n1"), "south": south.commit("s1")}
+    w = WatchProc.start_paths([str(north.repo.path), str(south.repo.path)], ns, *FAST, "--drift-interval", "0",
+                              "--metrics-addr", "127.0.0.1:0", cwd=str(tmp_path))
+    try:
+        address = w.wait_event(lambda e: e.get("type") == "watch.metrics", timeout=30, what="the endpoint")["address"]
+        names: dict[str, str] = {}
+        for repo, commit in commits.items():
+            ev = w.wait_event(synced(commit), timeout=120, what=f"the first sync of {repo}")
+            names[repo] = ev["app"]
+        assert names["north"].startswith("north-") and names["south"].startswith("south-"), names
+        assert cm_value(ns, "north") == "n1" and cm_value(ns, "south") == "s1"
+        starts = {e["app"] for e in w.of("watch.start")}
+        assert starts == set(names.values())
+        mark = w.mark()
+        north.write("config.yaml", configmap("north", ns, value="n2"))
+        south.write("config.yaml", configmap("south", ns, value="s2"))
+        n2, s2 = north.commit("n2"), south.commit("s2")
+        assert w.wait_event(synced(n2), timeout=120, what="the sync of north's commit", after=mark)["app"] == \
+            names["north"]
+        assert w.wait_event(synced(s2), timeout=120, what="the sync of south's commit", after=mark)["app"] == \
+            names["south"]
+        assert cm_value(ns, "north") == "n2" and cm_value(ns, "south") == "s2"
+        samples = scrape(address)
+        for name in names.values():
+            assert samples[f'kubectl_gitops_syncs_total{{app="{name}",result="succeeded"}}'] == 2
+            assert samples[f'kubectl_gitops_lease_held{{app="{name}"}}'] == 1
+            doc = json.loads(ok(gitops("status", name, "--record-namespace", ns, "-o", "json",
+                                       cwd=tmp_path)).stdout)
+            assert doc["phase"] == "Synced" and doc["lease"]["command"] == "watch", doc
+        assert w.stop() == 0, w.dump()
+        for name in names.values():
+            proc = kubectl("get", "lease", f"kubectl-gitops.{name}", "-n", ns, "-o", "json", check=False)
+            holder = (json.loads(proc.stdout).get("spec") or {}).get("holderIdentity") if proc.returncode == 0 else ""
+            assert not holder, f"the Lease of {name} was not released"
+    finally:
+        w.kill()
