@@ -12,7 +12,7 @@ from kubectl_gitops.cli.options import (
     cluster_options,
     common_options,
     get_settings,
-    source_options,
+    sync_source_options,
 )
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
@@ -31,7 +31,7 @@ def command() -> None:
 @command.command("manifests", context_settings=CONTEXT)
 @common_options
 @cluster_options
-@source_options
+@sync_source_options
 @app_options
 @click.option("--agent-namespace", default="kubectl-gitops", show_default=True, metavar="NS",
               help="Where the agent runs; its record is there too unless --record-namespace.")
@@ -47,9 +47,13 @@ def command() -> None:
 @click.option("--prune", is_flag=True, help="The agent prunes what left Git (sync --prune --yes).")
 @click.option("--replicas", type=click.IntRange(1, 10), default=2, show_default=True)
 @click.option("--containerfile", is_flag=True, help="Print the Containerfile of the agent's image instead.")
+@click.option("--name", "agent_name", metavar="NAME",
+              help="With several PATHs: the agent's name (kubectl-gitops-NAME; default: apps). One PATH: the app's "
+                   "name is the agent's (--app).")
 @handle_errors
 def manifests_command(agent_namespace: str, image: str, git_secret: str | None, git_auth: str, interval: str,
-                      drift_interval: str, self_heal: bool, prune: bool, replicas: int, containerfile: bool) -> int:
+                      drift_interval: str, self_heal: bool, prune: bool, replicas: int, containerfile: bool,
+                      agent_name: str | None) -> int:
     """Print the agent's ServiceAccount, least-privilege RBAC and Deployment, as YAML.
 
     The repository is rendered (committed content at --ref) and the cluster's
@@ -60,10 +64,15 @@ def manifests_command(agent_namespace: str, image: str, git_secret: str | None, 
     own, as in a pod). The Deployment runs `sync --watch` with 2 replicas: one leads
     the app through its Lease, the other stands by. Nothing is written to the cluster.
 
+    With several PATHs (one app each) the Deployment runs `sync --watch PATH...`: its
+    replicas split the apps through their Leases, and the RBAC covers every app's kinds.
+
     \b
     Examples:
       kubectl gitops agent manifests --repo https://git.example.com/ops.git --path prod \\
           --git-secret ops-git --self-heal | kubectl apply -f -
+      kubectl gitops agent manifests --repo https://git.example.com/ops.git prod/web prod/db \\
+          --git-secret ops-git    # one Deployment for several apps (one PATH each)
       kubectl gitops agent manifests --containerfile > Containerfile
 
     \b
@@ -79,6 +88,16 @@ def manifests_command(agent_namespace: str, image: str, git_secret: str | None, 
         p.echo(make_containerfile(__version__).rstrip("\n"))
         return 0
     settings = get_settings()
+    paths: tuple[str, ...] = click.get_current_context().meta.get("kubectl_gitops.paths") or ()
+    if paths and settings.app.name:
+        from kubectl_gitops.errors import UsageError
+
+        raise UsageError(f"--app names one app, but {len(paths)} PATHs were given: each app's name is derived from "
+                         "its path; name the agent with --name")
+    if agent_name and not paths:
+        from kubectl_gitops.errors import UsageError
+
+        raise UsageError("--name names an agent of several apps (several PATHs); one app's agent is named by --app")
     repo = settings.source.repo
     if repo is not None and not is_remote_url(repo) and not git_secret:
         p.warn(f"--repo {repo} is a local folder: the agent in the cluster needs a URL it can fetch")
@@ -86,12 +105,13 @@ def manifests_command(agent_namespace: str, image: str, git_secret: str | None, 
         p.info(f"the agent reads its repository URL from Secret {git_secret} key `url` only when --repo is not given")
     from kubectl_gitops.ops.agent import run_agent_manifests
 
-    spec = AgentSpec(app=settings.app.name or "", namespace=agent_namespace,
+    spec = AgentSpec(app=(agent_name or "apps") if paths else (settings.app.name or ""), namespace=agent_namespace,
                      record_namespace=settings.app.record_namespace or agent_namespace,
                      image=image.format(version=__version__),
                      repo=None if (git_secret and git_auth == "token") else repo, ref=settings.source.ref,
                      path=settings.source.path, git_secret=git_secret, git_auth=git_auth, interval=interval,
-                     drift_interval=drift_interval, self_heal=self_heal, prune=prune, replicas=replicas)
+                     drift_interval=drift_interval, self_heal=self_heal, prune=prune, replicas=replicas,
+                     paths=tuple(paths))
     result = run_agent_manifests(settings, spec)
     p.yaml(result.objects)
     return 0

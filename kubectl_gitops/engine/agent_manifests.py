@@ -52,6 +52,7 @@ class AgentSpec:
     prune: bool = False
     replicas: int = 2
     extra_args: tuple[str, ...] = field(default_factory=tuple)
+    paths: tuple[str, ...] = ()  # several apps in one agent (``sync --watch PATH...``); ``app`` then names the agent
 
     @property
     def name(self) -> str:
@@ -109,14 +110,15 @@ def rbac(spec: AgentSpec, resources: Mapping[str, set[Resource]]) -> list[dict[s
 
 
 def agent_args(spec: AgentSpec) -> list[str]:
-    args = ["sync", "--watch", "--app", spec.app, "--record-namespace", spec.record_namespace,
+    apps = [*spec.paths] if len(spec.paths) > 1 else ["--app", spec.app]  # several: each app's name is derived
+    args = ["sync", "--watch", *apps, "--record-namespace", spec.record_namespace,
             "--interval", spec.interval, "--drift-interval", spec.drift_interval,
             "--metrics-addr", f"0.0.0.0:{METRICS_PORT}", "-o", "json"]
     if spec.repo:
         args += ["--repo", spec.repo]
     if spec.ref:
         args += ["--ref", spec.ref]
-    if spec.path not in ("", "."):
+    if len(spec.paths) <= 1 and spec.path not in ("", "."):
         args += ["--path", spec.path]
     if spec.self_heal:
         args.append("--self-heal")

@@ -36,21 +36,30 @@ def _crd_resources(desired: list[Manifest]) -> dict[tuple[str, str], Resource]:
 
 
 def run_agent_manifests(settings: Settings, spec: AgentSpec) -> AgentResult:
-    """The agent's objects for ``spec``; its ``app`` and ``record_namespace`` are filled in when empty."""
+    """The agent's objects for ``spec``; its ``app`` and ``record_namespace`` are filled in when empty. With
+    several ``spec.paths`` (one app each, ``sync --watch PATH...``) the RBAC covers the kinds of every app."""
     cluster = Cluster.connect(settings.cluster, pool_size=2)
     try:
         discovery = cluster.discovery
-        desired = load_desired(settings.source, committed_only=True, default_namespace=spec.namespace,
-                               resolve=discovery.scope)
+        every: list[Settings] = [settings]
+        if len(spec.paths) > 1:
+            from kubectl_gitops.ops.watch_group import app_settings
+
+            every = app_settings(settings, spec.paths)
+        all_manifests: list[Manifest] = []
+        for one in every:
+            desired = load_desired(one.source, committed_only=True, default_namespace=spec.namespace,
+                                   resolve=discovery.scope)
+            all_manifests += desired.manifests
         if not spec.app:
             spec = AgentSpec(**{**spec.__dict__, "app": app_name(settings, desired.checkout)})
-        crds = _crd_resources(desired.manifests)
+        crds = _crd_resources(all_manifests)
         # a namespace the repository creates itself cannot hold a Role before the agent made it: its kinds are
         # granted by the ClusterRole instead (said in docs/pull-mode.md)
-        created = {m.name for m in desired.manifests if m.group == "" and m.kind == "Namespace"}
+        created = {m.name for m in all_manifests if m.group == "" and m.kind == "Namespace"}
         resources: dict[str, set[Resource]] = {}
         unknown = []
-        for m in desired.manifests:
+        for m in all_manifests:
             rt = discovery.lookup(m.api_version, m.kind)
             res = Resource(rt.group, rt.plural, rt.namespaced) if rt is not None else crds.get((m.group, m.kind))
             if res is None:

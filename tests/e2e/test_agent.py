@@ -116,3 +116,33 @@ def test_agent_manifests_dry_run_and_the_agent_runs_as_its_service_account(tmp_p
     assert {w.resource for w in writes} >= {"configmaps", "deployments", "secrets", "leases"}
     doc = json.loads(ok(gitops("status", app, "--record-namespace", ns, "-o", "json", cwd=tmp_path)).stdout)
     assert doc["phase"] == "Synced" and doc["by"] == "watch"
+
+
+def test_one_agent_for_several_apps_covers_every_app_and_passes_a_server_dry_run(tmp_path: Path,
+                                                                                  namespace: str) -> None:
+    """`agent manifests URL PATH PATH`: one Deployment running `sync --watch PATH PATH` (no --app: each app's name
+    is derived), RBAC covering the kinds of both apps; accepted by the API server's dry run."""
+    ns = namespace
+    repo = GitRepo.create(tmp_path / "ops")
+    repo.write("web/web.yaml", deployment("web", ns, replicas=1))
+    repo.write("config/config.yaml", configmap("settings", ns, value="x"))
+    repo.commit("two apps")
+    bare = tmp_path / "ops.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(repo.path), str(bare)], check=True)
+    url = f"file://{bare}"
+    proc = ok(gitops("agent", "manifests", "--repo", url, "web", "config", "--name", "shop", "--agent-namespace", ns,
+                     cwd=tmp_path))
+    docs = [d for d in yaml.safe_load_all(proc.stdout) if d]
+    role = next(d for d in docs if d["kind"] == "Role")
+    granted = {(g, r) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"]}
+    assert {("", "configmaps"), ("apps", "deployments")} <= granted, granted
+    deploy = docs[-1]
+    assert deploy["metadata"]["name"] == "kubectl-gitops-shop"
+    args = deploy["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[:4] == ["sync", "--watch", "web", "config"] and "--app" not in args and "--path" not in args, args
+    manifest = tmp_path / "agent.yaml"
+    manifest.write_text(proc.stdout)
+    dry = kubectl("apply", "--dry-run=server", "-f", str(manifest))
+    assert "deployment.apps/kubectl-gitops-shop" in dry.stdout and "(server dry run)" in dry.stdout
+    refused = gitops("agent", "manifests", "--repo", url, "web", "config", "--app", "x", cwd=tmp_path)
+    assert refused.returncode == 2 and "--app names one app" in refused.stderr

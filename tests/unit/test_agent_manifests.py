@@ -69,3 +69,14 @@ def test_the_containerfile_builds_from_the_released_bundle() -> None:
     text = containerfile("1.2.3")
     assert "kubectl-gitops_v${VERSION}_linux_${TARGETARCH}.tar.gz" in text and "ARG VERSION=1.2.3" in text
     assert "USER 65532:65532" in text and 'ENTRYPOINT ["kubectl-gitops"]' in text
+
+
+def test_an_agent_of_several_apps_watches_every_path_without_an_app_name() -> None:
+    from dataclasses import replace
+
+    from kubectl_gitops.engine.agent_manifests import agent_args
+
+    args = agent_args(replace(SPEC, app="shop", paths=("prod/web", "prod/db")))
+    assert args[:4] == ["sync", "--watch", "prod/web", "prod/db"]
+    assert "--app" not in args and "--path" not in args and args[args.index("--repo") + 1] == SPEC.repo
+    assert agent_args(SPEC)[:4] == ["sync", "--watch", "--app", "shop"] and "--path" in agent_args(SPEC)
