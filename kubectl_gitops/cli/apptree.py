@@ -73,8 +73,8 @@ tree_options = compose(
 
 app_concurrency_option = _opt("--app-concurrency", attr="app_concurrency", type=click.IntRange(1, 16), default=2,
                               show_default=True,
-                              help="Child apps of one wave synced at once; with `--watch PATH PATH...`, apps iterated "
-                                   "at once.")
+                              help="Child apps of one wave synced at once; in pull mode with several PATHs, apps "
+                                   "iterated at once.")
 
 
 class _Prefixed:

@@ -199,6 +199,10 @@ def command(dry_run: str, allow_dirty: bool, force_conflicts: bool, concurrency:
     cluster's RBAC is the final guard (docs/policy.md). --require-signed (or the rule's
     requireSigned) refuses a commit not signed by an allowed signer.
 
+    Pull mode (--watch, --once) takes several PATHs: one app each (named as `sync PATH`
+    names it; --app is refused), all in one process, each under its own Lease, iterated
+    when due on --app-concurrency threads (docs/pull-mode.md).
+
     One sync or prune of an app runs at a time: each holds the Lease
     kubectl-gitops.<app> in the record's namespace while it writes; another run is
     refused (exit 6) or, with --lock-timeout, waits and then reads the cluster afresh.
