@@ -189,9 +189,11 @@ def main() -> int:
 Written by `python bench/watch.py{flags} --idle {args.idle:g}` on {time.strftime('%Y-%m-%d')}: {os.cpu_count()} CPUs
 ({cpu_model()}), Python {sys.version.split()[0]}, API server {server} (the local control plane of
 `hack/local-cluster`, on the same CPUs). Load average at the end: {os.getloadavg()[0]:.2f} (other engineers' test
-sessions share the machine and the control plane). {mode}, `--interval {args.interval} --drift-interval
-{args.drift_interval} -o json`; each app its own git repository (a local repository: polls are `git rev-parse`; a
-remote one would be `git ls-remote`, one network round trip) and namespace of {args.objects} ConfigMaps.
+sessions share the machine and the control plane).
+{mode},
+`--interval {args.interval} --drift-interval {args.drift_interval} -o json`; each app its own git repository (a local
+repository: polls are `git rev-parse`; a remote one would be `git ls-remote`, one network round trip) and namespace
+of {args.objects} ConfigMaps.
 
 | | measured | target |
 |---|---|---|
