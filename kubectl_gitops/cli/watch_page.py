@@ -54,8 +54,8 @@ class _AppView:
                     svg = ""
                 self._svg = (st.plan_commit, svg)
             if self._svg[1]:
-                return f'<div class="waves" id="waves-svg">{self._svg[1]}</div>'
-        return f'<pre class="waves" id="waves-text">{html.escape(render_table(st.plan))}</pre>'
+                return f'<div class="waves waves-svg">{self._svg[1]}</div>'
+        return f'<pre class="waves waves-text">{html.escape(render_table(st.plan))}</pre>'
 
     def name(self) -> str:
         st = self.watcher.state
