@@ -21,7 +21,7 @@ from source_helpers import GitRepo
 
 from kubectl_gitops.cluster.client import ApiError, Cluster
 from kubectl_gitops.errors import ClusterError, ExitCode, InvalidInputError
-from kubectl_gitops.settings import TRANSPORT_ENV, ClusterOptions
+from kubectl_gitops.settings import DISCOVERY_TTL_ENV, TRANSPORT_ENV, ClusterOptions
 
 pytestmark = pytest.mark.e2e
 
@@ -102,7 +102,8 @@ def test_token_and_token_file(tmp_path, namespace, sa_token) -> None:
     assert err.value.status == 403 and "kubectl auth can-i" in (err.value.hint or "")
 
 
-def test_a_rejected_token_is_a_cluster_error_with_a_hint(tmp_path, namespace) -> None:
+def test_a_rejected_token_is_a_cluster_error_with_a_hint(tmp_path, namespace, monkeypatch) -> None:
+    monkeypatch.setenv(DISCOVERY_TTL_ENV, "0")  # discovery is the first request only without a (warm) cache
     path = write_config(tmp_path / "config", {"token": "not-a-valid-token"})
     with pytest.raises(ApiError) as err:
         Cluster.connect(ClusterOptions(kubeconfig=path)).discovery  # noqa: B018
@@ -220,7 +221,8 @@ def test_unreachable_server_is_a_cluster_error(tmp_path) -> None:
     assert err.value.exit_code == ExitCode.CLUSTER_ERROR
 
 
-def test_a_broken_client_key_is_an_input_error(tmp_path) -> None:
+def test_a_broken_client_key_is_an_input_error(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv(DISCOVERY_TTL_ENV, "0")  # discovery is the first request only without a (warm) cache
     admin = dict(admin_config()["users"][0]["user"])
     broken = b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"
     admin["client-key-data"] = base64.b64encode(broken).decode()
