@@ -25,10 +25,12 @@ def gitops(*args: str, cwd: Path, env: dict[str, str] | None = None,
 
 
 def on_terminal(args: list[str], *, cwd: Path, answer: str, prompt: bytes = b"[y/N]",
-                timeout: float = 120) -> tuple[int, str]:
-    """Run `kubectl gitops <args>` on a pseudo-terminal, type ``answer`` at the prompt; (exit code, output)."""
+                timeout: float = 120, extra_env: dict[str, str] | None = None) -> tuple[int, str]:
+    """Run `kubectl gitops <args>` on a pseudo-terminal, type ``answer`` at the prompt; (exit code, output).
+    ``extra_env`` adds or overrides variables."""
     env = {k: v for k, v in os.environ.items() if k != "KUBECTL_GITOPS_FAULT"}
     env["PATH"] = f"{ROOT / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    env.update(extra_env or {})
     pid, fd = pty.fork()
     if pid == 0:  # the child: a user at a terminal
         os.chdir(cwd)

@@ -4,13 +4,10 @@ exit 6 with nothing changed."""
 
 from __future__ import annotations
 
-import os
-import select
-import subprocess
 from pathlib import Path
 
 import pytest
-from cli_helpers import ROOT
+from cli_helpers import on_terminal
 from cluster_helpers import kubectl_json
 from sync_helpers import SyncApp, configmap, exists, ok
 
@@ -55,36 +52,8 @@ def test_diff_changes_without_a_terminal_needs_yes(tmp_path: Path, namespace: st
 
 
 def on_a_terminal(app: SyncApp, answer: str, *args: str) -> tuple[int, str]:
-    master, slave = pty_pair()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KUBECTL_GITOPS_")}
-    env.update({"PATH": f"{ROOT / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}", "NO_COLOR": "1"})
-    proc = subprocess.Popen(["kubectl", "gitops", "sync", "--app", app.name, "--record-namespace", app.namespace,
-                             *args], cwd=app.repo.path, stdin=slave, stdout=slave, stderr=slave, env=env)
-    os.close(slave)
-    text, sent = b"", False
-    while True:
-        ready, _, _ = select.select([master], [], [], 120)
-        if not ready:
-            proc.kill()
-            break
-        try:
-            chunk = os.read(master, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        text += chunk
-        if not sent and b"[y/N]" in text:
-            os.write(master, answer.encode() + b"\n")
-            sent = True
-    os.close(master)
-    return proc.wait(timeout=120), text.decode(errors="replace")
-
-
-def pty_pair() -> tuple[int, int]:
-    import pty
-
-    return pty.openpty()
+    return on_terminal(["sync", "--app", app.name, "--record-namespace", app.namespace, *args], cwd=app.repo.path,
+                       answer=answer, extra_env={"NO_COLOR": "1"})
 
 
 def test_diff_changes_on_a_terminal_asks(tmp_path: Path, namespace: str) -> None:
