@@ -51,9 +51,10 @@ def list_members(cluster: Cluster, app: AppRef, scope: Scope, *, metadata_only: 
     """Every live member of the app: exactly one LIST per recorded group-kind and namespace (one per
     cluster-scoped group-kind), filtered by the part-of label on the server.
 
-    ``prefetched`` holds complete, unfiltered LISTs already made (full objects) by (group, kind, namespace):
-    those are filtered here instead of listed again."""
+    ``prefetched`` holds complete, unfiltered LISTs already made (full objects) by (group, kind, namespace), and
+    cluster-wide LISTs of the app's members by ``members_key``: those are filtered here instead of listed again."""
     from kubectl_gitops.cluster.concurrency import map_bounded
+    from kubectl_gitops.cluster.live import members_key
 
     listing = Listing()
     calls: list[tuple[ResourceType, str | None]] = []
@@ -71,6 +72,10 @@ def list_members(cluster: Cluster, app: AppRef, scope: Scope, *, metadata_only: 
     def run(call: tuple[ResourceType, str | None]) -> tuple[ResourceType, list[Obj], bool]:
         rt, ns = call
         done = (prefetched or {}).get((rt.group, rt.kind, ns or ""))
+        if done is None and ns:  # a cluster-wide LIST of the app's members of this type (``fetch_live``)
+            wide = (prefetched or {}).get(members_key(rt.group, rt.kind, app.selector))
+            if wide is not None:
+                done = [o for o in wide if (o.get("metadata") or {}).get("namespace") == ns]
         if done is not None:
             return rt, [o for o in done if ((o.get("metadata") or {}).get("labels") or {}).get(LABEL_PART_OF)
                         == app.id], False

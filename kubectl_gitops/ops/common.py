@@ -21,6 +21,7 @@ from kubectl_gitops.engine.diff.compare import (
 from kubectl_gitops.errors import ValidationError
 from kubectl_gitops.events import Event, EventSink, discard
 from kubectl_gitops.model import Manifest, Obj, ResourceKey, crd_spec
+from kubectl_gitops.ops.app import resolve_app
 from kubectl_gitops.secrets import decrypt_if_encrypted
 from kubectl_gitops.settings import Settings, SourceOptions, environment
 from kubectl_gitops.source.desired import Desired, load_desired
@@ -99,7 +100,8 @@ def load(settings: Settings, *, committed_only: bool, on_event: EventSink = disc
         if unserved:
             raise ValidationError(unserved, hint="fix these in the repository and run again")
         listed: dict[tuple[str, str, str], list[Obj]] = {}
-        live = fetch_live(cluster, targets, workers=workers, listed=listed)
+        live = fetch_live(cluster, targets, workers=workers, listed=listed,
+                          selector=resolve_app(settings, desired.checkout, cluster).selector)  # app's members
         t3 = time.monotonic()
         return Loaded(cluster, desired, types, live,
                       {"connect": t1 - t0, "render": t2 - t1, "live": t3 - t2}, listed, unmatched)

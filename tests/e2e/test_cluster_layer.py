@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
-from cluster_helpers import audit_mark, kubectl_json, writes_since
+from cluster_helpers import audit_mark, kubectl, kubectl_json, writes_since
 
 from kubectl_gitops.cluster.client import ApiError, Cluster
-from kubectl_gitops.cluster.live import Target, fetch_live
+from kubectl_gitops.cluster.live import Target, fetch_live, members_key
 from kubectl_gitops.model import ResourceKey
 from kubectl_gitops.settings import ClusterOptions
 
@@ -56,6 +58,79 @@ def test_fetch_live_lists_once_per_type_and_namespace(cluster, namespace) -> Non
     live = fetch_live(c, [Target(k, rt) for k in keys])
     assert set(live) == set(keys[:5])  # cm5 does not exist
     assert c.requests - before == 1  # one LIST, no GETs
+
+
+def _spread_app(namespace: str, selector_label: tuple[str, str]) -> tuple[list[str], list[ResourceKey]]:
+    """An app of 3 labelled ConfigMaps in each of 4 namespaces (the fixture's and 3 more, deleted by the caller)."""
+    extra = [f"{namespace}-w{i}" for i in range(3)]
+    for ns in extra:
+        kubectl("create", "namespace", ns)
+    keys = []
+    docs = []
+    for ns in [namespace, *extra]:
+        for i in range(3):
+            cm = _cm(ns, f"cm{i}")
+            cm["metadata"]["labels"] = dict([selector_label])
+            docs.append(json.dumps(cm))
+            keys.append(ResourceKey("", "ConfigMap", ns, f"cm{i}"))
+    kubectl("apply", "-f", "-", input='{"apiVersion": "v1", "kind": "List", "items": [' + ",".join(docs) + "]}")
+    return extra, keys
+
+
+def test_an_app_in_many_namespaces_is_read_with_one_labelled_list_per_type(cluster, namespace) -> None:
+    extra, keys = _spread_app(namespace, ("test-part-of", "spread"))
+    try:
+        c = Cluster.connect(ClusterOptions(namespace=namespace))
+        rt = c.discovery.lookup("v1", "ConfigMap")
+        assert rt is not None
+        # one wanted object is not a member yet (to adopt): its namespace is listed as before
+        kubectl("create", "configmap", "stranger", "-n", extra[0])
+        wanted = [*keys, ResourceKey("", "ConfigMap", extra[0], "stranger")]
+        listed: dict = {}
+        before = c.requests
+        live = fetch_live(c, [Target(k, rt) for k in wanted], listed=listed, selector="test-part-of=spread")
+        assert set(live) == set(wanted)
+        assert c.requests - before == 2  # the cluster-wide LIST by label, and extra[0]'s LIST
+        members = listed[members_key("", "ConfigMap", "test-part-of=spread")]
+        assert sorted((o["metadata"]["namespace"], o["metadata"]["name"]) for o in members) == sorted(
+            (k.namespace, k.name) for k in keys)
+        assert ("", "ConfigMap", extra[0]) in listed and ("", "ConfigMap", namespace) not in listed
+        # without the selector: one LIST per namespace, as before
+        before = c.requests
+        assert set(fetch_live(c, [Target(k, rt) for k in wanted])) == set(wanted)
+        assert c.requests - before == 4
+    finally:
+        for ns in extra:
+            kubectl("delete", "namespace", ns, "--wait=false", "--ignore-not-found")
+
+
+def test_a_runner_that_may_not_list_across_the_cluster_reads_each_namespace(cluster, namespace) -> None:
+    extra, keys = _spread_app(namespace, ("test-part-of", "narrow"))
+    user = f"narrow-{namespace}"[:60]
+    try:
+        for ns in [namespace, *extra]:
+            kubectl("create", "role", "read-cm", "--verb=get,list", "--resource=configmaps", "-n", ns)
+            kubectl("create", "rolebinding", "read-cm", "--role=read-cm", f"--user={user}", "-n", ns)
+        c = Cluster.connect(ClusterOptions(namespace=namespace, as_user=user))
+        rt = c.discovery.lookup("v1", "ConfigMap")
+        assert rt is not None
+        asked: list[str | None] = []
+        real_list = c.list
+
+        def spy(rt, ns=None, **kw):
+            asked.append(ns)
+            return real_list(rt, ns, **kw)
+
+        c.list = spy  # type: ignore[method-assign]
+        before = c.requests
+        live = fetch_live(c, [Target(k, rt) for k in keys], selector="test-part-of=narrow")
+        assert set(live) == set(keys)
+        # the cluster-wide LIST was asked for and refused (``requests`` counts answered calls): one per namespace
+        assert asked[0] is None and sorted(asked[1:]) == sorted([namespace, *extra])
+        assert c.requests - before == 4
+    finally:
+        for ns in extra:
+            kubectl("delete", "namespace", ns, "--wait=false", "--ignore-not-found")
 
 
 def test_api_errors_carry_the_servers_message(cluster, namespace) -> None:
