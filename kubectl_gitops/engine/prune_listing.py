@@ -48,13 +48,15 @@ def list_objects(cluster: Cluster, rt: ResourceType, namespace: str | None, *, s
 
 def list_members(cluster: Cluster, app: AppRef, scope: Scope, *, metadata_only: bool = True,
                  workers: int = 8, prefetched: Mapping[tuple[str, str, str], list[Obj]] | None = None) -> Listing:
-    """Every live member of the app: exactly one LIST per recorded group-kind and namespace (one per
-    cluster-scoped group-kind), filtered by the part-of label on the server.
+    """Every live member of the app: one LIST per recorded group-kind and namespace (one per cluster-scoped
+    group-kind), filtered by the part-of label on the server. A group-kind recorded in ``CLUSTER_WIDE_NAMESPACES``
+    or more namespaces is listed once across the cluster instead (403: per namespace); only members in the
+    recorded namespaces count (an object labelled as ours elsewhere is not the app's to prune).
 
     ``prefetched`` holds complete, unfiltered LISTs already made (full objects) by (group, kind, namespace), and
     cluster-wide LISTs of the app's members by ``members_key``: those are filtered here instead of listed again."""
     from kubectl_gitops.cluster.concurrency import map_bounded
-    from kubectl_gitops.cluster.live import members_key
+    from kubectl_gitops.cluster.live import CLUSTER_WIDE_NAMESPACES, members_key
 
     listing = Listing()
     calls: list[tuple[ResourceType, str | None]] = []
@@ -69,11 +71,34 @@ def list_members(cluster: Cluster, app: AppRef, scope: Scope, *, metadata_only: 
         else:
             calls.append((rt, None))
 
+    known: dict[tuple[str, str, str], list[Obj]] = dict(prefetched or {})
+    spread: dict[ResourceType, list[str]] = {}
+    for rt, ns in calls:
+        if ns and (rt.group, rt.kind, ns) not in known and members_key(rt.group, rt.kind, app.selector) not in known:
+            spread.setdefault(rt, []).append(ns)
+    wide = [rt for rt, spaces in spread.items() if len(spaces) >= CLUSTER_WIDE_NAMESPACES]
+
+    def list_wide(rt: ResourceType) -> tuple[ResourceType, list[Obj] | None]:
+        """The type's members in every namespace, in one (paged) LIST; None when the runner may not (403)."""
+        from kubectl_gitops.cluster.client import ApiError
+
+        try:
+            return rt, list_objects(cluster, rt, None, selector=app.selector, metadata_only=metadata_only)
+        except ApiError as e:
+            if e.status == 403:
+                return rt, None
+            raise
+
+    for rt, found in map_bounded(list_wide, wide, workers):
+        if found is not None:
+            listing.lists += 1
+            known[members_key(rt.group, rt.kind, app.selector)] = found
+
     def run(call: tuple[ResourceType, str | None]) -> tuple[ResourceType, list[Obj], bool]:
         rt, ns = call
-        done = (prefetched or {}).get((rt.group, rt.kind, ns or ""))
-        if done is None and ns:  # a cluster-wide LIST of the app's members of this type (``fetch_live``)
-            wide = (prefetched or {}).get(members_key(rt.group, rt.kind, app.selector))
+        done = known.get((rt.group, rt.kind, ns or ""))
+        if done is None and ns:  # a cluster-wide LIST of the app's members of this type: this namespace's
+            wide = known.get(members_key(rt.group, rt.kind, app.selector))
             if wide is not None:
                 done = [o for o in wide if (o.get("metadata") or {}).get("namespace") == ns]
         if done is not None:
