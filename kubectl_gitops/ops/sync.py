@@ -33,7 +33,7 @@ from kubectl_gitops.ops.policy import Guard, Review, change_ops, check, enforce,
 from kubectl_gitops.settings import Settings
 from kubectl_gitops.source.desired import Desired
 from kubectl_gitops.source.images import canonical, reverted
-from kubectl_gitops.source.repo import Checkout, open_source
+from kubectl_gitops.source.repo import Checkout, uncommitted_path
 
 # (changes, keys of hooks, the prune's report or None, ask?) -> None; raising RefusedError stops the sync unchanged
 ReviewChanges = Callable[[list[Change], set[ResourceKey], PruneReport | None, bool], None]
@@ -76,12 +76,11 @@ class SyncResult:
 def _check_dirty(settings: Settings) -> None:
     if settings.source.ref is not None:
         return
-    with open_source(settings.source, committed_only=False) as co:
-        if co.dirty:
-            raise RefusedError(
-                f"the work tree has uncommitted changes under {co.path!r}: sync applies committed content",
-                hint="commit (and push) the changes, sync a committed --ref, or pass --allow-dirty to apply the "
-                     "work tree as it is")
+    path = uncommitted_path(settings.source)
+    if path is not None:
+        raise RefusedError(f"the work tree has uncommitted changes under {path!r}: sync applies committed content",
+                           hint="commit (and push) the changes, sync a committed --ref, or pass --allow-dirty to "
+                                "apply the work tree as it is")
 
 
 def _warn_reverted_images(inventory: Inventory, on_event: EventSink) -> None:

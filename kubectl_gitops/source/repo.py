@@ -291,6 +291,29 @@ def _work_tree_checkout(opts: SourceOptions, base: Path) -> Checkout | None:
                     on_remote=_on_remote(run, names, head), remote_url=_remote_url(run, names), path=rel)
 
 
+def uncommitted_path(opts: SourceOptions) -> str | None:
+    """The manifests path when the work tree has uncommitted changes under it, else None: what
+    ``open_source(opts, committed_only=False).dirty`` says, with two git calls instead of four (sync asks this
+    before it reads the commit; runbook aliases pay every process)."""
+    if opts.repo and is_remote_url(opts.repo):
+        return None
+    base = Path(opts.repo).expanduser() if opts.repo else Path.cwd()
+    if opts.work_tree and base.is_dir():
+        run = _git_cli(Path(os.path.abspath(base)))
+        try:
+            top = Path(run("rev-parse", "--show-toplevel").strip()).resolve()
+        except _GitFailed:
+            top = None
+        if top is not None:
+            rel = _relative_path(opts.path, base=Path(os.path.abspath(base)).resolve(), top=top)
+            if not (top / rel).exists():
+                raise SourceError(f"path {rel!r} does not exist in the work tree of {top}",
+                                  hint="check --path (it is relative to the current folder, or to --repo)")
+            return rel if _dirty(run, rel) else None
+    with open_source(opts, committed_only=False) as co:  # a bare repository, a plain folder: the long way
+        return co.path if co.dirty else None
+
+
 def _open_plain(opts: SourceOptions, base: Path) -> Iterator[Checkout]:
     if opts.repo is None:
         raise SourceError(f"{base} is not inside a git repository",
