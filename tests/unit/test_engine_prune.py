@@ -77,6 +77,31 @@ def test_members_are_listed_once_per_kind_and_namespace_by_label_and_unserved_ki
     assert all(o["kind"] in ("ConfigMap", "Namespace") and "data" not in o for _, o in listing.members)
 
 
+def test_a_kind_in_four_namespaces_is_listed_once_across_the_cluster_keeping_only_recorded_namespaces() -> None:
+    cluster, server = fake_cluster()
+    spaces = {"team-a", "team-b", "team-c", "team-d"}
+    for ns in spaces:
+        put(server, "ConfigMap", f"mine-{ns}", ns)
+    put(server, "ConfigMap", "planted", "elsewhere")  # carries the app's label, outside its namespaces
+    put(server, "ConfigMap", "theirs", "team-b", ours=False)
+    listing = listed(cluster, {"ConfigMap"}, spaces - {"team-a"})  # team-a: the record's own namespace
+    assert sorted(k.name for k, _ in listing.members) == sorted(f"mine-{ns}" for ns in spaces)
+    assert lists(server) == [("ConfigMap", "")] and listing.lists == 1
+
+
+def test_a_runner_refused_the_list_across_the_cluster_lists_each_namespace() -> None:
+    cluster, server = fake_cluster()
+    spaces = {"team-a", "team-b", "team-c", "team-d"}
+    for ns in spaces:
+        put(server, "ConfigMap", f"mine-{ns}", ns)
+    server.fail("LIST", "ConfigMap", namespace="", status=403, message="cannot list configmaps at the cluster scope")
+    listing = listed(cluster, {"ConfigMap"}, spaces)
+    assert sorted(k.name for k, _ in listing.members) == sorted(f"mine-{ns}" for ns in spaces)
+    # the refused LIST across the cluster, then one per namespace
+    assert sorted(lists(server)) == sorted([("ConfigMap", "")] + [("ConfigMap", ns) for ns in spaces])
+    assert listing.lists == 4
+
+
 def test_listing_reads_every_page() -> None:
     cluster, server = fake_cluster()
     for i in range(7):
