@@ -90,6 +90,7 @@ class Lease:
         self.waited = False  # it was held when we came
         self.stale = False  # someone held it since peek() (or we waited): what was read before may be stale
         self._seen: tuple[str | None] | None = None  # peek(): the resourceVersion then (None inside: no Lease)
+        self._peeked: tuple[dict[str, Any] | None] | None = None  # peek(): the Lease then, until acquire uses it
         self.took_over: Holder | None = None  # the expired holder we replaced
         self._obj: dict[str, Any] | None = None  # the Lease as we last wrote it
         self._valid_until: float | None = None  # monotonic: writes stop after this without a renewal
@@ -205,6 +206,7 @@ class Lease:
         caller reads again. Every writer holds the Lease, so an unchanged Lease means unchanged objects."""
         live = self._get()
         self._seen = (_rv(live),)
+        self._peeked = (live,)  # acquire's first round writes against it: a change since makes that write 409
         return self
 
     def acquire(self) -> None:
@@ -216,7 +218,10 @@ class Lease:
                                    f"lost the race {MAX_ROUNDS} times", hint="run again")
             started = self.monotonic()
             now = self.clock()
-            live = self._get()
+            # the peeked Lease saves a round trip: the write carries its resourceVersion, so if anyone wrote the
+            # Lease since, the API server answers 409 and the next round reads it (and finds it stale)
+            live = self._peeked[0] if self._peeked is not None else self._get()
+            self._peeked = None
             if self._seen is not None and _rv(live) != self._seen[0]:
                 self.stale = True
             holder = Holder.of(live) if live is not None else None

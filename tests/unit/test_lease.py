@@ -278,3 +278,24 @@ def test_peek_then_a_run_that_came_and_went_makes_it_stale() -> None:
     other.release()
     me.acquire()
     assert me.stale and not me.waited and holder(srv) == me.identity
+
+
+def test_acquire_after_peek_writes_against_the_peeked_lease_without_reading_it_again() -> None:
+    (c, srv), clock = leases(), Clock()
+    first = make(c, clock)
+    first.acquire()
+    first.release()  # the Lease exists, free
+    srv.log.clear()
+    me = make(c, clock, holder="bo@ci").peek()
+    me.acquire()
+    assert [m for m, *_ in srv.log] == ["GET", "PUT"] and not me.stale  # one read for peek and acquire
+    me.release()
+    # a writer between peek and acquire: the write from the peeked version is refused (409), read again: stale
+    srv.log.clear()
+    late = make(c, clock, holder="cy@ci").peek()
+    other = make(c, clock, holder="eve@ci")
+    other.acquire()
+    other.release()
+    srv.log.clear()
+    late.acquire()
+    assert [m for m, *_ in srv.log] == ["PUT", "GET", "PUT"] and late.stale and holder(srv) == late.identity
