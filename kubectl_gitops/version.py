@@ -22,7 +22,7 @@ def git_commit() -> str | None:
     except ImportError:
         pass
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    if not os.path.isdir(os.path.join(here, ".git")):
+    if not os.path.exists(os.path.join(here, ".git")):  # a folder, or a file in a `git worktree` checkout
         return None
     try:
         out = subprocess.run(["git", "-C", here, "rev-parse", "--short=12", "HEAD"], capture_output=True,
