@@ -256,6 +256,9 @@ class FaultProxy:
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, raw: socket.socket) -> None:
+        # as the API server (Go) does: without it, a response of more than one TLS record waits for the client's
+        # delayed ACK (Nagle), about 40 ms, which no real server adds
+        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.faults.delay:
             self.sleep(self.faults.delay)  # the TCP and TLS handshakes' round trips, as one
         try:
