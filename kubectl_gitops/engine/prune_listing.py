@@ -98,9 +98,9 @@ def list_members(cluster: Cluster, app: AppRef, scope: Scope, *, metadata_only: 
         rt, ns = call
         done = known.get((rt.group, rt.kind, ns or ""))
         if done is None and ns:  # a cluster-wide LIST of the app's members of this type: this namespace's
-            wide = known.get(members_key(rt.group, rt.kind, app.selector))
-            if wide is not None:
-                done = [o for o in wide if (o.get("metadata") or {}).get("namespace") == ns]
+            across = known.get(members_key(rt.group, rt.kind, app.selector))
+            if across is not None:
+                done = [o for o in across if (o.get("metadata") or {}).get("namespace") == ns]
         if done is not None:
             return rt, [o for o in done if ((o.get("metadata") or {}).get("labels") or {}).get(LABEL_PART_OF)
                         == app.id], False
